@@ -1,0 +1,1 @@
+"""The CLI layer: one module per subcommand. Only these modules print or draw progress bars."""

@@ -1,0 +1,19 @@
+"""The scene folder format: reading (lazy), validation, writing, cameras and rays."""
+
+from .cameras import (
+    SceneNormalization,
+    compute_scene_normalization,
+    generate_rays,
+    scale_intrinsics,
+)
+from .classes import SCANNET21, ClassSet
+from .io import SceneError
+from .safe_pickle import UnsafePickleError, load_restricted_pickle
+from .scene import GroundTruth, MachineLabels, Scene, resize_bilinear, resize_nearest, segments_from_labels
+from .write import SceneWriter
+
+__all__ = [
+    "SCANNET21", "ClassSet", "GroundTruth", "MachineLabels", "Scene", "SceneError", "SceneNormalization",
+    "SceneWriter", "UnsafePickleError", "compute_scene_normalization", "generate_rays",
+    "load_restricted_pickle", "resize_bilinear", "resize_nearest", "scale_intrinsics", "segments_from_labels",
+]

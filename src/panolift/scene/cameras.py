@@ -1,0 +1,94 @@
+"""Pinhole cameras: intrinsics scaling, ray generation (OpenCV convention) and scene normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def scale_intrinsics(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """Rescale a 3x3 pinhole K from image size (W,H) ``from_size`` to ``to_size`` (any aspect ratio).
+
+    fx' = fx * W'/W, cx' = cx * W'/W (and the same for y), which keeps pixel-corner conventions intact.
+    """
+    sx = to_size[0] / from_size[0]
+    sy = to_size[1] / from_size[1]
+    out = np.array(K, dtype=np.float64, copy=True)[:3, :3]
+    out[0, :] *= sx
+    out[1, :] *= sy
+    out[2, :] = (0.0, 0.0, 1.0)
+    return out
+
+
+def generate_rays(
+    K: torch.Tensor,  # (3, 3)
+    c2w: torch.Tensor,  # (4, 4) camera-to-world, OpenCV (x right, y down, z forward)
+    width: int,
+    height: int,
+    pixels: torch.Tensor | None = None,  # (num_rays, 2) integer (x, y); all pixels row-major when None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays through pixel centres: d = R K^-1 [x+0.5, y+0.5, 1]^T, normalised; o = camera centre.
+
+    Returns origins (num_rays, 3) and unit directions (num_rays, 3).
+    """
+    device, dtype = c2w.device, c2w.dtype
+    if pixels is None:
+        ys, xs = torch.meshgrid(
+            torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
+        )
+        pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+    px = pixels.to(dtype) + 0.5
+    K = K.to(dtype)
+    x = (px[:, 0] - K[0, 2]) / K[0, 0]
+    y = (px[:, 1] - K[1, 2]) / K[1, 1]
+    dirs_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)
+    dirs = dirs_cam @ c2w[:3, :3].T
+    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    origins = c2w[:3, 3].expand_as(dirs)
+    return origins, dirs
+
+
+@dataclass(frozen=True)
+class SceneNormalization:
+    """World -> normalised coordinates: x_n = (x_w - center) * scale. Cameras' frusta fit the unit sphere."""
+
+    center: np.ndarray  # (3,)
+    scale: float
+
+    def apply_to_poses(self, c2w: np.ndarray) -> np.ndarray:
+        """Map (..., 4, 4) camera-to-world poses into normalised coordinates (rotation unchanged)."""
+        out = np.array(c2w, dtype=np.float64, copy=True)
+        out[..., :3, 3] = (out[..., :3, 3] - self.center) * self.scale
+        return out
+
+    def to_dict(self) -> dict:
+        return {"center": [float(v) for v in self.center], "scale": float(self.scale)}
+
+    @staticmethod
+    def from_dict(d: dict) -> SceneNormalization:
+        return SceneNormalization(center=np.asarray(d["center"], dtype=np.float64), scale=float(d["scale"]))
+
+
+def frustum_corners(K: np.ndarray, c2w: np.ndarray, width: int, height: int, depth: float) -> np.ndarray:
+    """The camera centre and the four image corners at ``depth`` along z, in world space: (5, 3)."""
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], dtype=np.float64)
+    x = (corners[:, 0] - K[0, 2]) / K[0, 0] * depth
+    y = (corners[:, 1] - K[1, 2]) / K[1, 1] * depth
+    pts_cam = np.stack([x, y, np.full_like(x, depth)], axis=-1)
+    pts = pts_cam @ c2w[:3, :3].T + c2w[:3, 3]
+    return np.concatenate([c2w[None, :3, 3], pts], axis=0)
+
+
+def compute_scene_normalization(
+    K: np.ndarray, c2w: np.ndarray, width: int, height: int, max_depth: float = 5.0, margin: float = 1.0
+) -> SceneNormalization:
+    """Fit all camera frusta (to ``max_depth``) into the unit sphere, as the authors' code does.
+
+    center = centre of the frusta's bounding box; scale = margin / max_i ||p_i - center||.
+    """
+    pts = np.concatenate([frustum_corners(K, c, width, height, max_depth) for c in c2w], axis=0)
+    center = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    radius = float(np.linalg.norm(pts - center, axis=-1).max())
+    return SceneNormalization(center=center, scale=margin / max(radius, 1e-9))

@@ -1,0 +1,340 @@
+"""Reading a scene folder (the layout of the data released with Panoptic Lifting), lazily.
+
+Nothing but file names, poses and intrinsics is read up front: images and labels are decoded per frame on
+request, so a 900-frame 512x512 scene costs a few megabytes until its frames are used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cameras import SceneNormalization, compute_scene_normalization, scale_intrinsics
+from .classes import SCANNET21, ClassSet
+from .io import SceneError, image_size, read_label, read_matrix, read_rgb
+from .safe_pickle import load_restricted_pickle
+
+log = logging.getLogger(__name__)
+
+COLOR_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass
+class MachineLabels:
+    """2D machine labels of one frame at the working resolution."""
+
+    semantics: np.ndarray  # (H, W) int64 class index, 0 = void
+    instance: np.ndarray  # (H, W) int64 2D instance id (not consistent across frames), 0 = stuff/void
+    segments: np.ndarray  # (H, W) int64 segment id; 0 = no segment (void)
+    probability: np.ndarray  # (H, W, num_classes) float32 class distribution
+    confidence: np.ndarray  # (H, W) float32, with test-time augmentation
+    confidence_notta: np.ndarray  # (H, W) float32, without test-time augmentation
+
+
+@dataclass
+class GroundTruth:
+    semantics: np.ndarray  # (H, W) int64 class index, 0 = void
+    instance: np.ndarray  # (H, W) int64 scene-consistent instance id, 0 = stuff/void
+
+
+def sort_frame_names(names: list[str]) -> list[str]:
+    """Numeric order when every name is an integer, else lexical."""
+    if names and all(n.isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def segments_from_labels(semantics: np.ndarray, instance: np.ndarray) -> np.ndarray:
+    """One segment per thing instance and per stuff class: ids 1.. for each distinct (class, instance)."""
+    key = semantics.astype(np.int64) * (1 << 20) + instance.astype(np.int64)
+    _, inverse = np.unique(key, return_inverse=True)
+    seg = inverse.reshape(semantics.shape).astype(np.int64) + 1
+    seg[semantics == 0] = 0
+    return seg
+
+
+def resize_nearest(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an (H,W) label map to (W',H') ``size``."""
+    h, w = label.shape
+    if (w, h) == tuple(size):
+        return label
+    ys = np.minimum(((np.arange(size[1]) + 0.5) * h / size[1]).astype(np.int64), h - 1)
+    xs = np.minimum(((np.arange(size[0]) + 0.5) * w / size[0]).astype(np.int64), w - 1)
+    return label[ys[:, None], xs[None, :]]
+
+
+def resize_bilinear(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (H,W) or (H,W,C) float arrays to (W',H') ``size``."""
+    h, w = array.shape[:2]
+    if (w, h) == tuple(size):
+        return array.astype(np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+    out = F.interpolate(t, size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
+    out = out[0] if array.ndim == 2 else out.permute(1, 2, 0)
+    return out.numpy()
+
+
+class Scene:
+    """A scene folder. ``size`` = working (width, height); defaults to the colour images' size.
+
+    Construction checks the folder's structure (frames, poses, intrinsics, splits, segmentation data);
+    :meth:`validate` also checks every frame's files (sizes, finiteness) and raises one SceneError listing
+    every problem, each with its file.
+    """
+
+    def __init__(self, root: str | Path, size: tuple[int, int] | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SceneError(f"{self.root}: scene folder does not exist")
+        color_dir = self.root / "color"
+        if not color_dir.is_dir():
+            raise SceneError(f"{color_dir}: missing colour folder")
+        self._color_files: dict[str, Path] = {}
+        for p in color_dir.iterdir():
+            if p.suffix.lower() in COLOR_SUFFIXES and not p.name.startswith("."):
+                self._color_files[p.stem] = p
+        if not self._color_files:
+            raise SceneError(f"{color_dir}: no .jpg or .png frames")
+        self.frame_names: list[str] = sort_frame_names(list(self._color_files))
+        self.native_size: tuple[int, int] = image_size(self._color_files[self.frame_names[0]])
+        self.size: tuple[int, int] = tuple(size) if size is not None else self.native_size
+        self._poses = self._read_poses()
+        self._K_native = self._read_intrinsics()
+        self.splits = self._read_splits()
+        self.segmentation_data = self._read_segmentation_data()
+        self.class_set: ClassSet = (
+            ClassSet.from_segmentation_data(self.segmentation_data) if self.segmentation_data else SCANNET21
+        )
+
+    # ----------------------------------------------------------------- structure
+    def _read_poses(self) -> np.ndarray:
+        poses = []
+        for name in self.frame_names:
+            path = self.root / "pose" / f"{name}.txt"
+            if not path.exists():
+                raise SceneError(f"{path}: missing pose for frame '{name}'")
+            pose = read_matrix(path)
+            if abs(np.linalg.det(pose[:3, :3])) < 1e-6:
+                raise SceneError(f"{path}: pose rotation is singular")
+            poses.append(pose)
+        return np.stack(poses)
+
+    def _read_intrinsics(self) -> np.ndarray:
+        path = self.root / "intrinsic" / "intrinsic_color.txt"
+        if not path.exists():
+            raise SceneError(f"{path}: missing intrinsics")
+        K = read_matrix(path)[:3, :3]
+        if K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise SceneError(f"{path}: focal lengths must be positive, got fx={K[0, 0]}, fy={K[1, 1]}")
+        return K
+
+    def _read_splits(self) -> dict[str, list[str]]:
+        path = self.root / "splits.json"
+        if not path.exists():
+            test = self.frame_names[::4]
+            return {"train": [n for n in self.frame_names if n not in set(test)], "test": test}
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SceneError(f"{path}: invalid JSON ({exc})") from exc
+        if "test" not in raw and "val" in raw:
+            raw["test"] = raw["val"]
+        if "train" not in raw or "test" not in raw:
+            raise SceneError(f"{path}: needs 'train' and 'test' (or 'val') lists")
+        known = set(self.frame_names)
+        splits = {}
+        for key in ("train", "test"):
+            names = [str(n) for n in raw[key]]
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise SceneError(f"{path}: split '{key}' names frames with no colour image: {missing[:5]}")
+            splits[key] = names
+        return splits
+
+    def _read_segmentation_data(self) -> dict:
+        json_path = self.root / "segmentation_data.json"
+        pkl_path = self.root / "segmentation_data.pkl"
+        if json_path.exists():
+            try:
+                data = json.loads(json_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise SceneError(f"{json_path}: invalid JSON ({exc})") from exc
+            source = json_path
+        elif pkl_path.exists():
+            data = load_restricted_pickle(pkl_path)
+            source = pkl_path
+        else:
+            return {}
+        if not isinstance(data, dict):
+            raise SceneError(f"{source}: expected a dict, got {type(data).__name__}")
+        for key in ("num_semantic_classes", "fg_classes"):
+            if key not in data:
+                raise SceneError(f"{source}: missing key '{key}'")
+        data = dict(data)
+        data["fg_classes"] = [int(k) for k in np.asarray(data["fg_classes"]).ravel()]
+        data["num_semantic_classes"] = int(data["num_semantic_classes"])
+        return data
+
+    # ----------------------------------------------------------------- cameras
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    @property
+    def train_frames(self) -> list[str]:
+        return self.splits["train"]
+
+    @property
+    def test_frames(self) -> list[str]:
+        return self.splits["test"]
+
+    def frame_index(self, name: str) -> int:
+        return self._frame_index[name]
+
+    @cached_property
+    def _frame_index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.frame_names)}
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """3x3 K at the working resolution."""
+        return scale_intrinsics(self._K_native, self.native_size, self.size)
+
+    def pose(self, name: str) -> np.ndarray:
+        """4x4 camera-to-world (OpenCV convention) in world units."""
+        return self._poses[self._frame_index[name]].copy()
+
+    @property
+    def poses(self) -> np.ndarray:
+        """(num_frames, 4, 4) camera-to-world poses in frame_names order."""
+        return self._poses.copy()
+
+    def normalization(self, max_depth: float = 5.0) -> SceneNormalization:
+        return compute_scene_normalization(self.intrinsics, self._poses, self.width, self.height, max_depth)
+
+    # ----------------------------------------------------------------- per-frame data
+    def _path(self, folder: str, name: str, suffix: str) -> Path:
+        return self.root / folder / f"{name}{suffix}"
+
+    def color_path(self, name: str) -> Path:
+        return self._color_files[name]
+
+    def rgb(self, name: str) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] at the working resolution."""
+        img = read_rgb(self._color_files[name]).astype(np.float32) / 255.0
+        return np.clip(resize_bilinear(img, self.size), 0.0, 1.0)
+
+    def depth(self, name: str) -> np.ndarray | None:
+        """(H, W) float32 metres (0 = unknown) at the working resolution, or None."""
+        path = self._path("depth", name, ".png")
+        if not path.exists():
+            return None
+        return resize_nearest(read_label(path), self.size).astype(np.float32) / 1000.0
+
+    def invalid_mask(self, name: str) -> np.ndarray:
+        """(H, W) bool, True where a pixel must be ignored."""
+        for suffix in (".jpg", ".png"):
+            path = self._path("invalid", name, suffix)
+            if path.exists():
+                return resize_nearest(read_label(path), self.size) > 0
+        return np.zeros((self.height, self.width), dtype=bool)
+
+    @property
+    def has_machine_labels(self) -> bool:
+        return (self.root / "m2f_semantics").is_dir()
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return (self.root / "rs_semantics").is_dir()
+
+    def _label(self, folder: str, name: str) -> np.ndarray:
+        path = self._path(folder, name, ".png")
+        if not path.exists():
+            raise SceneError(f"{path}: missing label image for frame '{name}'")
+        label = read_label(path)
+        if (label.shape[1], label.shape[0]) != self.native_size:
+            raise SceneError(
+                f"{path}: label size {label.shape[1]}x{label.shape[0]} differs from colour size "
+                f"{self.native_size[0]}x{self.native_size[1]}"
+            )
+        return resize_nearest(label, self.size)
+
+    def machine_labels(self, name: str, tta: bool = True) -> MachineLabels:
+        """Machine labels at the working resolution (``tta=False`` reads the no-TTA variants if present)."""
+        sem_dir, ins_dir = "m2f_semantics", "m2f_instance"
+        if not tta and (self.root / "m2f_notta_semantics").is_dir():
+            sem_dir, ins_dir = "m2f_notta_semantics", "m2f_notta_instance"
+        semantics = self._label(sem_dir, name)
+        instance = self._label(ins_dir, name)
+        num_classes = self.class_set.num_classes
+        if semantics.max(initial=0) >= num_classes:
+            raise SceneError(
+                f"{self._path(sem_dir, name, '.png')}: class id {semantics.max()} >= {num_classes} classes"
+            )
+        seg_path = self._path("m2f_segments", name, ".png")
+        if tta and seg_path.exists():
+            segments = self._label("m2f_segments", name)
+        else:
+            segments = segments_from_labels(semantics, instance)
+        probability, confidence, confidence_notta = self._probabilities(name, semantics, num_classes)
+        if not tta:
+            confidence = confidence_notta
+        return MachineLabels(semantics, instance, segments, probability, confidence, confidence_notta)
+
+    def _probabilities(self, name: str, semantics: np.ndarray, num_classes: int):
+        path = self._path("m2f_probabilities", name, ".npz")
+        if not path.exists():
+            probability = np.eye(num_classes, dtype=np.float32)[semantics]
+            ones = np.ones(semantics.shape, dtype=np.float32)
+            return probability, ones, ones
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                probability = npz["probability"].astype(np.float32)
+                confidence = npz["confidence"].astype(np.float32)
+                confidence_notta = (
+                    npz["confidence_notta"].astype(np.float32) if "confidence_notta" in npz else confidence
+                )
+        except Exception as exc:
+            raise SceneError(f"{path}: cannot read probabilities ({exc})") from exc
+        if probability.ndim != 3 or probability.shape[-1] != num_classes:
+            raise SceneError(f"{path}: 'probability' must be (H, W, {num_classes}), got {probability.shape}")
+        if not (np.all(np.isfinite(probability)) and np.all(np.isfinite(confidence))):
+            raise SceneError(f"{path}: non-finite probabilities or confidences")
+        return (
+            resize_bilinear(probability, self.size),
+            resize_bilinear(confidence, self.size),
+            resize_bilinear(confidence_notta, self.size),
+        )
+
+    def ground_truth(self, name: str) -> GroundTruth | None:
+        """Ground-truth labels (evaluation only; training must never call this)."""
+        if not self._path("rs_semantics", name, ".png").exists():
+            return None
+        semantics = self._label("rs_semantics", name)
+        ins_path = self._path("rs_instance", name, ".png")
+        instance = self._label("rs_instance", name) if ins_path.exists() else np.zeros_like(semantics)
+        return GroundTruth(semantics, instance)
+
+    # ----------------------------------------------------------------- checks
+    def validate(self) -> None:
+        """Check every frame's files; raise one SceneError listing each problem with its file."""
+        from .validate import find_problems
+
+        problems = find_problems(self)
+        if problems:
+            raise SceneError(f"{self.root}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+    def __repr__(self) -> str:
+        return f"Scene({str(self.root)!r}, frames={len(self.frame_names)}, size={self.size})"
