@@ -1,10 +1,73 @@
-"""Scoring a scene's test frames: prediction arrays (or the scene's machine labels) against ground truth."""
+"""Scoring a scene's test frames: predicted label arrays (or the scene's 2D machine labels) against ground truth.
+
+The result is a plain dict with a stable schema (fractions in [0, 1], NaN where a metric is undefined):
+miou, per_class_iou (class name -> IoU), pq_scene, sq_scene, rq_scene, pq_scene_things, pq_scene_stuff,
+pq_image, per_class_pq_scene (class name -> PQ^scene), num_frames, and psnr (dB, mean over frames) when
+colours are given.
+"""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-PROTOCOLS = ("standard", "panoptic-lifting")
+from .metrics import psnr
+from .protocols import check_protocol, evaluate_frames
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVAL_SIZE = (512, 512)  # (width, height) of the panoptic-lifting protocol
+
+
+def _native_scene(scene):
+    """The same scene at its native resolution (the authors resize label files, never resized labels)."""
+    if tuple(scene.size) == tuple(scene.native_size):
+        return scene
+    from panolift.scene import Scene
+
+    return Scene(scene.root)
+
+
+def _check_prediction(scene, frames, semantics, instance, rgb) -> None:
+    from panolift.scene import SceneError
+
+    shape = (scene.height, scene.width)
+    num_classes = scene.class_set.num_classes
+    for name in frames:
+        for what, table in (("semantics", semantics), ("instance", instance), ("rgb", rgb)):
+            if table is None:
+                continue
+            if name not in table:
+                raise SceneError(f"prediction has no {what} for test frame '{name}'")
+            arr = np.asarray(table[name])
+            if arr.shape[:2] != shape:
+                raise SceneError(
+                    f"prediction {what} of frame '{name}' is {arr.shape[1]}x{arr.shape[0]}, "
+                    f"the scene's working size is {shape[1]}x{shape[0]}"
+                )
+        sem = np.asarray(semantics[name])
+        if sem.size and (sem.min() < 0 or sem.max() >= num_classes):
+            raise SceneError(
+                f"prediction semantics of frame '{name}' has class ids {sem.min()}..{sem.max()}, "
+                f"outside 0..{num_classes - 1}"
+            )
+        if np.asarray(instance[name]).min(initial=0) < 0:
+            raise SceneError(f"prediction instance of frame '{name}' has negative ids")
+
+
+def _ground_truth(scene, name: str, protocol: str, eval_size) -> tuple[np.ndarray, np.ndarray]:
+    from panolift.scene import SceneError, resize_nearest
+
+    gt = scene.ground_truth(name)
+    if gt is None:
+        raise SceneError(
+            f"{scene.root / 'rs_semantics' / (name + '.png')}: no ground truth for test frame '{name}'"
+        )
+    if protocol == "standard":
+        semantics = np.where(scene.invalid_mask(name), 0, gt.semantics)
+        return semantics, gt.instance
+    return resize_nearest(gt.semantics, eval_size), resize_nearest(gt.instance, eval_size)
 
 
 def score_labels(
@@ -14,11 +77,83 @@ def score_labels(
     rgb: dict[str, np.ndarray] | None = None,
     protocol: str = "standard",
     frames: list[str] | None = None,
+    eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE,
 ) -> dict:
-    """Metrics of predicted labels on ``frames`` (default: the scene's test frames). Work in progress."""
-    raise NotImplementedError("score_labels is being written (issue 4)")
+    """Metrics of predicted labels (arrays at ``scene.size``) on ``frames`` (default: the test frames).
+
+    ``semantics[name]``: (H, W) class index; ``instance[name]``: (H, W) instance id (0 for stuff/void,
+    scene-consistent ids for things); ``rgb[name]``: (H, W, 3) float in [0, 1]. ``eval_size`` (width, height)
+    is used by the ``panoptic-lifting`` protocol only. See :mod:`panolift.evaluate.protocols`.
+    """
+    from panolift.scene import SceneError, resize_nearest
+
+    check_protocol(protocol)
+    frames = list(scene.test_frames if frames is None else frames)
+    if not frames:
+        raise SceneError(f"{scene.root}: no test frames to evaluate")
+    _check_prediction(scene, frames, semantics, instance, rgb)
+    gt_scene = scene if protocol == "standard" else _native_scene(scene)
+
+    def frame_maps():  # one frame at a time: a scene's pixels are never all in memory
+        for name in frames:
+            gt_sem, gt_ins = _ground_truth(gt_scene, name, protocol, eval_size)
+            pred_sem, pred_ins = np.asarray(semantics[name]), np.asarray(instance[name])
+            if protocol != "standard":
+                pred_sem, pred_ins = resize_nearest(pred_sem, eval_size), resize_nearest(pred_ins, eval_size)
+            yield pred_sem, pred_ins, gt_sem, gt_ins
+
+    class_set = scene.class_set
+    metrics = evaluate_frames(frame_maps(), class_set.num_classes, class_set.thing_ids, protocol)
+    result = _schema(metrics, class_set.names, len(frames))
+    if rgb is not None:
+        result["psnr"] = float(np.mean([_frame_psnr(scene, n, np.asarray(rgb[n])) for n in frames]))
+    log.debug(
+        "scored %d frames (%s): mIoU %.4f, PQ^scene %.4f",
+        len(frames),
+        protocol,
+        result["miou"],
+        result["pq_scene"],
+    )
+    return result
 
 
-def score_machine_labels(scene, protocol: str = "standard", frames: list[str] | None = None) -> dict:
-    """Metrics of the scene's 2D machine labels (m2f_*) on ``frames``. Work in progress."""
-    raise NotImplementedError("score_machine_labels is being written (issue 4)")
+def _schema(metrics: dict, class_names, num_frames: int) -> dict:
+    """The stable result dict (module docstring) from :func:`~panolift.evaluate.protocols.evaluate_frames`."""
+    keys = ("miou", "pq_scene", "sq_scene", "rq_scene", "pq_scene_things", "pq_scene_stuff", "pq_image")
+    result = {key: float(metrics[key]) for key in keys}
+    result["per_class_iou"] = {
+        n: float(v) for n, v in zip(class_names, metrics["per_class_iou"], strict=True)
+    }
+    result["per_class_pq_scene"] = {
+        n: float(v) for n, v in zip(class_names, metrics["per_class_pq_scene"], strict=True)
+    }
+    result["num_frames"] = num_frames
+    return result
+
+
+def _frame_psnr(scene, name: str, rgb: np.ndarray) -> float:
+    """PSNR of one rendered frame against the scene's image, over the pixels the scene does not mark invalid."""
+    valid = ~scene.invalid_mask(name)
+    return psnr(rgb[valid], scene.rgb(name)[valid])
+
+
+def score_machine_labels(
+    scene,
+    protocol: str = "standard",
+    frames: list[str] | None = None,
+    eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE,
+) -> dict:
+    """Metrics of the scene's 2D machine labels (m2f_semantics / m2f_instance) on ``frames``.
+
+    The "2D labels" baseline: the same protocol as :func:`score_labels`, with the per-view instance ids
+    as they are (they are not consistent across views, which PQ^scene penalises).
+    """
+    check_protocol(protocol)
+    if protocol != "standard":
+        scene = _native_scene(scene)  # read label files at their own size, as the authors do
+    frames = list(scene.test_frames if frames is None else frames)
+    semantics, instance = {}, {}
+    for name in frames:
+        labels = scene.machine_labels(name)
+        semantics[name], instance[name] = labels.semantics, labels.instance
+    return score_labels(scene, semantics, instance, protocol=protocol, frames=frames, eval_size=eval_size)

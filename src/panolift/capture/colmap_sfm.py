@@ -1,0 +1,182 @@
+"""Structure from motion with pycolmap on the CPU: SIFT features, exhaustive matching, incremental mapping.
+
+Runs with a fixed seed and thread count so that a run on the same images is repeatable (COLMAP's RANSAC
+and its multithreaded feature extraction are the sources of run-to-run variation).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from panolift.scene.io import SceneError
+
+from .world_scale import ROOM_DEPTH
+
+log = logging.getLogger(__name__)
+
+
+def import_pycolmap():
+    """Import pycolmap, after PIL: pycolmap bundles a zlib that makes PIL's PNG encoder abort (free():
+    invalid pointer) when pycolmap is loaded first, so PIL's C module is loaded before it."""
+    importlib.import_module("PIL.Image")  # first: order matters, see the docstring
+    import pycolmap
+
+    return pycolmap
+
+
+@dataclass
+class SfmConfig:
+    """Options of the structure-from-motion run."""
+
+    camera_model: str = "SIMPLE_RADIAL"
+    """COLMAP camera model shared by all images (SIMPLE_RADIAL, OPENCV, PINHOLE, ...)."""
+    max_num_features: int = 8192
+    """SIFT features per image."""
+    min_registered_fraction: float = 0.5
+    """Fail when the largest model registers fewer than this fraction of the images."""
+    num_threads: int = 1
+    """Threads for extraction, matching and mapping; 1 gives repeatable results."""
+    seed: int = 0
+    """Seed of COLMAP's random number generator (RANSAC, initial pair trials)."""
+    quiet: bool = True
+    """Hide COLMAP's INFO log lines (warnings and errors still show)."""
+
+
+def check_registration(num_registered: int, num_images: int, min_fraction: float, where: str | Path) -> None:
+    """Raise SceneError when fewer than max(3, min_fraction * num_images) images registered."""
+    needed = max(3, int(min_fraction * num_images + 0.999999))
+    if num_registered < needed:
+        raise SceneError(
+            f"{where}: structure from motion registered only {num_registered} of {num_images} images "
+            f"(need at least {needed}). Use images with more overlap and texture, fewer blurry frames, "
+            "or a smaller --every for videos"
+        )
+
+
+@contextmanager
+def _quiet_colmap(quiet: bool):
+    """COLMAP logs every step at INFO level through glog; keep its warnings and errors only."""
+    pycolmap = import_pycolmap()
+
+    previous = pycolmap.logging.minloglevel
+    if quiet:
+        pycolmap.logging.minloglevel = 1  # glog: 0 INFO, 1 WARNING, 2 ERROR
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = previous
+
+
+def run_structure_from_motion(
+    image_dir: str | Path,
+    work_dir: str | Path,
+    config: SfmConfig | None = None,
+    source: str | Path | None = None,
+) -> Path:
+    """Run feature extraction, exhaustive matching and incremental mapping on every image of ``image_dir``.
+
+    Writes ``work_dir/database.db`` and the models under ``work_dir/sparse/<k>``; returns the folder of the
+    model with the most registered images, after checking that enough images registered (errors name
+    ``source``, the user's input, when given).
+    """
+    config = config or SfmConfig()
+    with _quiet_colmap(config.quiet):
+        return _run_sfm(Path(image_dir), Path(work_dir), config, source or image_dir)
+
+
+def _run_sfm(image_dir: Path, work_dir: Path, config: SfmConfig, source: str | Path) -> Path:
+    pycolmap = import_pycolmap()
+
+    num_images = sum(1 for p in image_dir.iterdir() if p.is_file())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    database = work_dir / "database.db"
+    if database.exists():
+        database.unlink()  # a stale database would mix features of another run in
+    sparse = work_dir / "sparse"
+    shutil.rmtree(sparse, ignore_errors=True)  # models of an earlier run would be mistaken for this one's
+    sparse.mkdir()
+    pycolmap.set_random_seed(config.seed)
+
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = config.num_threads
+    extraction.sift.max_num_features = config.max_num_features
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = config.camera_model
+    log.info("extracting SIFT features from %d images", num_images)
+    pycolmap.extract_features(
+        database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+        extraction_options=extraction, device=pycolmap.Device.cpu,
+    )  # fmt: skip
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = config.num_threads
+    log.info("matching features (exhaustive)")
+    pycolmap.match_exhaustive(database, matching_options=matching, device=pycolmap.Device.cpu)
+
+    mapping = pycolmap.IncrementalPipelineOptions()
+    mapping.num_threads = config.num_threads
+    mapping.random_seed = config.seed
+    mapping.min_model_size = 3
+    log.info("incremental mapping")
+    models = pycolmap.incremental_mapping(database, image_dir, sparse, options=mapping)
+    if not models:
+        check_registration(0, num_images, config.min_registered_fraction, source)
+    best = max(models, key=lambda k: models[k].num_reg_images())
+    num_registered = models[best].num_reg_images()
+    log.info("model %d registered %d of %d images", best, num_registered, num_images)
+    check_registration(num_registered, num_images, config.min_registered_fraction, source)
+    best_dir = sparse / str(best)
+    if not (best_dir / "images.bin").exists():
+        best_dir.mkdir(parents=True, exist_ok=True)
+        models[best].write_binary(best_dir)  # pycolmap writes every model; this covers versions that do not
+    return best_dir
+
+
+def import_images(
+    source: str | Path,
+    out: str | Path,
+    every: int = 1,
+    max_size: int | None = 1280,
+    test_every: int = 8,
+    config: SfmConfig | None = None,
+    scene_depth: float = ROOM_DEPTH,
+    **kwargs,
+):
+    """Frames from a folder or video -> structure from motion -> undistorted scene folder; returns the Scene.
+
+    SfM has no scale: the world is rescaled so that 95 % of the depths of its 3D points lie within
+    ``scene_depth`` units (a room in metres; 0 keeps COLMAP's scale). The frames and the COLMAP model stay
+    in ``out/colmap/`` (images/, database.db, sparse/<k>/) so that
+    the poses can be inspected or refined with COLMAP's own tools.
+    """
+    from .colmap_io import frames_from_colmap
+    from .images import extract_frames
+    from .write_scene import write_capture_scene
+
+    out = Path(out)
+    if (out / "color").is_dir() and any((out / "color").iterdir()):
+        raise SceneError(f"{out}: already holds a scene (color/ is not empty); choose a new output folder")
+    image_dir = out / "colmap" / "images"
+    if image_dir.is_dir():
+        for stale in image_dir.iterdir():  # frames of an earlier, interrupted import
+            stale.unlink()
+    written = extract_frames(source, image_dir, every=every, max_size=max_size)
+    model_dir = run_structure_from_motion(image_dir, out / "colmap", config, source=source)
+    frames, scale = frames_from_colmap(model_dir, image_dir, scene_depth)
+    registered = {f.image_path.name for f in frames}
+    dropped = [origin for path, origin in written if path.name not in registered]
+    if dropped:
+        log.warning("%d frame(s) did not register and are left out: %s", len(dropped), dropped[:5])
+    metadata = {
+        "source": "images",
+        "input": str(source),
+        "colmap_model": str(model_dir),
+        "origins": {path.name: origin for path, origin in written},
+        "unregistered": dropped,
+        "world_scale": scale,
+    }
+    return write_capture_scene(frames, out, test_every=test_every, metadata=metadata, **kwargs)

@@ -1,0 +1,109 @@
+"""Reading a prediction folder (``semantics/``, ``instance/``, optional ``rgb/``, one PNG per frame).
+
+The layout is what ``panolift render`` writes under ``RUN/render/<split>/``. Every problem (a missing frame,
+an image of the wrong size, a class id out of range) is a SceneError that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from panolift.scene import Scene, SceneError
+from panolift.scene.io import image_size, read_label, read_rgb
+
+
+@dataclass
+class PredictionSource:
+    """Where the prediction images are, and which scene they were made for."""
+
+    folder: Path  # holds semantics/, instance/, optional rgb/
+    scene_root: Path
+
+
+def resolve_prediction(path: str | Path, scene: str | Path | None = None) -> PredictionSource:
+    """A run folder (has run.json: predictions in render/test/, scene from run.json "scene") or a folder
+    with semantics/ inside (the scene from ``scene``, or from the run.json two levels up)."""
+    path = Path(path)
+    run_json = None
+    if (path / "run.json").is_file():
+        folder, run_json = path / "render" / "test", path / "run.json"
+        if not (folder / "semantics").is_dir():
+            raise SceneError(f"{folder}: no rendered test predictions (run `panolift render {path}` first)")
+    elif (path / "semantics").is_dir():
+        folder = path
+        if (path.parent.parent / "run.json").is_file():
+            run_json = path.parent.parent / "run.json"
+    else:
+        raise SceneError(f"{path}: neither a run folder (run.json) nor a prediction folder (semantics/)")
+    if scene is None:
+        if run_json is None:
+            raise SceneError(f"{path}: no run.json to take the scene from; pass --scene")
+        try:
+            scene = json.loads(run_json.read_text())["scene"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SceneError(f"{run_json}: cannot read the scene path (key 'scene'): {exc}") from exc
+        scene = Path(scene)
+        if not scene.is_absolute() and not scene.exists():
+            scene = run_json.parent / scene
+    return PredictionSource(folder=folder, scene_root=Path(scene))
+
+
+def open_scene_for(source: PredictionSource, frames_from: str = "test") -> Scene:
+    """The scene at the size the prediction was made at (it must keep the scene's aspect ratio)."""
+    scene = Scene(source.scene_root)
+    frames = scene.splits[frames_from]
+    if not frames:
+        raise SceneError(f"{source.scene_root}: the '{frames_from}' split is empty")
+    first = source.folder / "semantics" / f"{frames[0]}.png"
+    if not first.is_file():
+        raise SceneError(f"{first}: missing prediction for test frame '{frames[0]}'")
+    w, h = image_size(first)
+    nw, nh = scene.native_size
+    if abs(w * nh - h * nw) > max(nw, nh):  # same aspect ratio up to rounding
+        raise SceneError(f"{first}: size {w}x{h} does not have the scene's aspect ratio ({nw}x{nh})")
+    return scene if (w, h) == (nw, nh) else Scene(source.scene_root, size=(w, h))
+
+
+def _read(path: Path, size: tuple[int, int], what: str, reader):
+    if not path.is_file():
+        raise SceneError(f"{path}: missing {what} for frame '{path.stem}'")
+    got = image_size(path)
+    if got != tuple(size):
+        raise SceneError(f"{path}: {what} is {got[0]}x{got[1]}, expected {size[0]}x{size[1]}")
+    return reader(path)
+
+
+def read_prediction(
+    folder: str | Path, scene: Scene, frames: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """(semantics, instance, rgb or None) of ``frames`` from ``folder``, checked against ``scene``.
+
+    ``instance/`` may be absent (then every pixel is instance 0); ``rgb/`` is read when the folder exists.
+    """
+    folder = Path(folder)
+    num_classes = scene.class_set.num_classes
+    has_instance, has_rgb = (folder / "instance").is_dir(), (folder / "rgb").is_dir()
+    semantics, instance, rgb = {}, {}, {} if has_rgb else None
+    for name in frames:
+        path = folder / "semantics" / f"{name}.png"
+        sem = _read(path, scene.size, "predicted semantics", read_label)
+        if sem.max(initial=0) >= num_classes:
+            raise SceneError(
+                f"{path}: class id {sem.max()} out of range; the scene declares {num_classes} classes "
+                f"(0..{num_classes - 1})"
+            )
+        semantics[name] = sem
+        if has_instance:
+            instance[name] = _read(
+                folder / "instance" / f"{name}.png", scene.size, "predicted instance", read_label
+            )
+        else:
+            instance[name] = np.zeros_like(sem)
+        if rgb is not None:
+            image = _read(folder / "rgb" / f"{name}.png", scene.size, "rendered colour", read_rgb)
+            rgb[name] = image.astype(np.float32) / 255.0
+    return semantics, instance, rgb

@@ -1,0 +1,207 @@
+"""Reports: the metrics table (text and Markdown), metrics.json, and a PNG with per-class IoU bars and a few
+test frames (rgb | ground truth | 2D labels | prediction).
+
+Colours: a fixed palette per class (void is black); a thing instance gets a colour hashed from its
+(class, instance id), so one instance has one colour in every view.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+# (label, key in the metrics dict, scale): fractions print as percentages, PSNR in dB
+COLUMNS = (
+    ("mIoU", "miou", 100.0),
+    ("PQ^scene", "pq_scene", 100.0),
+    ("SQ^scene", "sq_scene", 100.0),
+    ("RQ^scene", "rq_scene", 100.0),
+    ("PQ^sc th", "pq_scene_things", 100.0),
+    ("PQ^sc st", "pq_scene_stuff", 100.0),
+    ("PQ img", "pq_image", 100.0),
+    ("PSNR", "psnr", 1.0),
+)
+ROW_NAMES = (("machine_labels", "2D labels"), ("prediction", "prediction"))
+
+# 24 well separated colours (Kelly's list, roughly), then golden-ratio hues for larger class sets
+# fmt: off
+_BASE_PALETTE = (
+    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
+    "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000", "#ffd8b1",
+    "#000075", "#808080", "#b15928", "#6a3d9a", "#1f78b4", "#33a02c",
+)
+# fmt: on
+
+
+def class_palette(num_classes: int) -> np.ndarray:
+    """(num_classes, 3) uint8 colours; index 0 (void) is black. The same class always gets the same colour."""
+    colours = [(0, 0, 0)]
+    for k in range(1, num_classes):
+        if k - 1 < len(_BASE_PALETTE):
+            hexa = _BASE_PALETTE[k - 1]
+            colours.append(tuple(int(hexa[i : i + 2], 16) for i in (1, 3, 5)))
+        else:
+            colours.append(_hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.9))
+    return np.asarray(colours, dtype=np.uint8)
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[int, int, int]:
+    import colorsys
+
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h, s, v))
+
+
+def instance_colours(keys: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 colours hashed from int keys (Knuth's multiplicative hash -> hue, saturation, value)."""
+    h = (np.asarray(keys, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+    hue = (h % np.uint64(360)).astype(np.float64) / 360.0
+    sat = 0.55 + 0.45 * ((h >> np.uint64(9)) % np.uint64(100)).astype(np.float64) / 100.0
+    val = 0.65 + 0.35 * ((h >> np.uint64(17)) % np.uint64(100)).astype(np.float64) / 100.0
+    i = np.floor(hue * 6).astype(np.int64) % 6
+    f = hue * 6 - np.floor(hue * 6)
+    p, q, t = val * (1 - sat), val * (1 - f * sat), val * (1 - (1 - f) * sat)
+    rgb = np.select(
+        [i[:, None] == j for j in range(6)],
+        [
+            np.stack(c, -1)
+            for c in ((val, t, p), (q, val, p), (p, val, t), (p, q, val), (t, p, val), (val, p, q))
+        ],
+    )
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def colorize_panoptic(semantics: np.ndarray, instance: np.ndarray, num_classes: int, thing_ids) -> np.ndarray:
+    """(H, W, 3) uint8: stuff pixels in their class colour, thing pixels in their instance's hashed colour."""
+    semantics = np.asarray(semantics, dtype=np.int64)
+    out = class_palette(num_classes)[np.clip(semantics, 0, num_classes - 1)]
+    things = np.isin(semantics, np.asarray(list(thing_ids), dtype=np.int64))
+    if things.any():
+        keys = semantics[things] * 65536 + np.asarray(instance, dtype=np.int64)[things]
+        out[things] = instance_colours(keys)
+    # darken the outline of each thing instance so that it stands out from stuff of a similar colour
+    key = np.where(things, semantics * 65536 + np.asarray(instance, dtype=np.int64), -semantics - 1)
+    edge = np.zeros(key.shape, dtype=bool)
+    edge[:, 1:] |= key[:, 1:] != key[:, :-1]
+    edge[1:, :] |= key[1:, :] != key[:-1, :]
+    edge &= things
+    out[edge] = out[edge] // 2
+    return out
+
+
+def _cell(value, scale: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "-" if value is None or math.isnan(value) else "inf"
+    return f"{value * scale:.1f}" if scale != 1.0 else f"{value:.2f}"
+
+
+def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (2D labels, prediction) of the metrics table; absent rows are skipped."""
+    header = ["", *(c[0] for c in COLUMNS)]
+    rows = []
+    for key, label in ROW_NAMES:
+        metrics = results.get(key)
+        if metrics:
+            rows.append([label, *(_cell(metrics.get(k), s) for _, k, s in COLUMNS)])
+    return header, rows
+
+
+def format_table(results: dict) -> str:
+    """The metrics table as aligned text (percentages; PSNR in dB)."""
+    header, rows = table_rows(results)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def markdown_report(results: dict, title: str) -> str:
+    """Markdown: the metrics table, then per-class IoU (prediction beside the 2D labels)."""
+    header, rows = table_rows(results)
+    md = [f"# {title}", "", f"Protocol: `{results['protocol']}` (values in %, PSNR in dB).", ""]
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    if results.get("machine_labels"):
+        md += ["", "The 2D labels' instance ids are per view: their PQ^scene is not a scene-level score."]
+    md += ["", "## Per-class IoU (%)", "", "| class | prediction | 2D labels |", "|---|---|---|"]
+    pred = (results.get("prediction") or {}).get("per_class_iou", {})
+    m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
+    for name in pred:
+        a, b = pred.get(name), m2f.get(name)
+        if (a is None or math.isnan(a)) and (b is None or math.isnan(b)):
+            continue
+        md.append(f"| {name} | {_cell(a, 100.0)} | {_cell(b, 100.0)} |")
+    return "\n".join(md) + "\n"
+
+
+def json_ready(obj):
+    """NaN and infinities become null (JSON has neither); numpy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_metrics_json(path: str | Path, results: dict) -> None:
+    from panolift.scene.io import write_json
+
+    write_json(path, json_ready(results))
+
+
+def write_report_png(
+    path: str | Path, results: dict, frames: list[tuple[str, dict[str, np.ndarray]]]
+) -> None:
+    """A PNG: per-class IoU bars (prediction and 2D labels), then one row per frame with the panels given
+    in ``frames`` as (frame name, {panel title: (H, W, 3) uint8 image}). Drawn on matplotlib's Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    pred = (results.get("prediction") or {}).get("per_class_iou", {})
+    m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
+    names = [n for n in pred if _finite(pred.get(n)) or _finite(m2f.get(n))]
+    num_cols = max([len(p) for _, p in frames] + [1])
+    fig = Figure(figsize=(3.2 * num_cols, 3.2 + 2.6 * len(frames)), dpi=100)
+    FigureCanvasAgg(fig)  # no pyplot: no global state, no GUI backend
+    grid = fig.add_gridspec(1 + len(frames), num_cols, height_ratios=[1.25] + [1.0] * len(frames))
+    ax = fig.add_subplot(grid[0, :])
+    x = np.arange(len(names))
+    for offset, (label, values, colour) in zip(
+        (-0.2, 0.2), (("2D labels", m2f, "#9e9e9e"), ("prediction", pred, "#1f78b4")), strict=True
+    ):
+        if values:
+            heights = [100.0 * _or_zero(values.get(n)) for n in names]
+            ax.bar(x + offset, heights, width=0.4, label=label, color=colour)
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("IoU (%)")
+    header, rows = table_rows(results)
+    summary = "   ".join(f"{r[0]}: mIoU {r[1]}  PQ^scene {r[2]}" for r in rows)
+    ax.set_title(f"per-class IoU ({results.get('protocol')})   {summary}", fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    for row, (frame, panels) in enumerate(frames, start=1):
+        for col, (title, image) in enumerate(panels.items()):
+            sub = fig.add_subplot(grid[row, col])
+            sub.imshow(image, interpolation="nearest")
+            sub.set_title(f"{title} ({frame})", fontsize=8)
+            sub.axis("off")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _or_zero(value) -> float:
+    return float(value) if _finite(value) else 0.0

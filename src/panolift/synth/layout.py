@@ -1,0 +1,235 @@
+"""Room layout: which furniture, and where (rejection sampling with clearances).
+
+World frame: z up, floor at z = 0, the room spans [0, X] x [0, Y] x [0, Z]. Objects stand against walls,
+hang on walls, stand free on the floor, or rest on the tops of tables, cabinets, counters and shelves.
+A box around the camera path is kept free so that objects are seen from a distance.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import SynthConfig
+from .furniture import BUILDERS, Furniture
+
+log = logging.getLogger(__name__)
+
+# The first objects of every room, so that even a small room shows several things and stuff classes.
+CORE_CLASSES = (
+    "sofa", "table", "chair", "cabinet", "television", "door", "window", "chair", "shelves", "bag", "bed",
+    "lamp", "counter", "refrigerator", "curtain", "otherprop", "toilet", "sink",
+)  # fmt: skip
+# Relative frequencies of the objects past the core list (clutter dominates messy rooms).
+EXTRA_CLASS_WEIGHTS = {
+    "otherprop": 10, "bag": 5, "chair": 3, "television": 1, "table": 1.5, "cabinet": 1, "shelves": 1,
+    "lamp": 1, "curtain": 1, "window": 0.5, "person": 0.5, "sofa": 0.3, "door": 0.3,
+}  # fmt: skip
+ON_TOP_PROBABILITY = {"television": 1.0, "otherprop": 0.7, "bag": 0.4}
+MODE_ORDER = {"mounted": 0, "wall": 1, "floor": 2, "on_top": 3}
+CAMERA_CLEARANCE = 0.45  # metres kept free around the camera path
+WALL_GAP = 0.01
+
+
+@dataclass
+class PlacedObject:
+    """A piece of furniture in the room: local parts plus the rigid placement (yaw about z, position)."""
+
+    furniture: Furniture
+    yaw: float  # radians, a multiple of pi/2
+    position: np.ndarray  # (3,) world position of the local origin
+    instance_id: int = 0  # scene-consistent thing id (1..), 0 for stuff; set by the layout
+
+    @property
+    def name(self) -> str:
+        return self.furniture.name
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """(2, 3) world axis-aligned bounding box."""
+        w, d, h = self.furniture.size
+        swap = round(self.yaw / (np.pi / 2)) % 2 == 1
+        half = np.array([d / 2, w / 2] if swap else [w / 2, d / 2])
+        lo = np.array([*(self.position[:2] - half), self.position[2]])
+        hi = np.array([*(self.position[:2] + half), self.position[2] + h])
+        return np.stack([lo, hi])
+
+    def transform(self) -> np.ndarray:
+        """(4, 4) local-to-world transform."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        T = np.eye(4)
+        T[:2, :2] = [[c, -s], [s, c]]
+        T[:3, 3] = self.position
+        return T
+
+
+@dataclass
+class _Support:
+    """A horizontal top others may rest on: world rectangle, height, free height above, what rests there."""
+
+    lo: np.ndarray  # (2,) xy
+    hi: np.ndarray  # (2,) xy
+    z: float
+    clearance: float
+    yaw: float
+    items: list[np.ndarray] = field(default_factory=list)  # (2, 3) bounds
+
+
+def draw_extra_classes(num: int, rng: np.random.Generator) -> list[str]:
+    """``num`` random classes from the clutter-heavy EXTRA_CLASS_WEIGHTS."""
+    keys = list(EXTRA_CLASS_WEIGHTS)
+    p = np.array([EXTRA_CLASS_WEIGHTS[k] for k in keys], dtype=np.float64)
+    return [keys[i] for i in rng.choice(len(keys), size=num, p=p / p.sum())]
+
+
+def choose_classes(num: int, rng: np.random.Generator) -> list[str]:
+    """The core classes first, then random draws of extra classes."""
+    names = list(CORE_CLASSES[:num])
+    return names + draw_extra_classes(num - len(names), rng) if num > len(names) else names
+
+
+def _separation(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest per-axis gap between two (2, 3) boxes (negative when they overlap in every axis)."""
+    return float(np.max(np.maximum(a[0] - b[1], b[0] - a[1])))
+
+
+class RoomLayout:
+    """Places furniture in a room one object at a time; failures are logged and skipped."""
+
+    def __init__(self, config: SynthConfig, rng: np.random.Generator):
+        self.config = config
+        self.rng = rng
+        self.size = np.asarray(config.room_size, dtype=np.float64)
+        center = self.size[:2] / 2
+        keep = np.asarray(config.trajectory_radius) + CAMERA_CLEARANCE
+        self.keep_out = np.stack([[*(center - keep), 0.0], [*(center + keep), self.size[2]]])
+        self.objects: list[PlacedObject] = []
+        self._boxes: list[np.ndarray] = []  # collision boxes of objects on the floor and walls
+        self._supports: list[_Support] = []
+
+    # ------------------------------------------------------------------ sampling
+    def _wall_pose(self, wall: int, along: float, depth: float, z: float) -> tuple[float, np.ndarray]:
+        """Yaw and position for an object whose back touches wall ``wall`` (0 south, then counter-clockwise)."""
+        X, Y = self.size[:2]
+        origin = [(0, 0), (X, 0), (X, Y), (0, Y)][wall]
+        along_dir = [(1, 0), (0, 1), (-1, 0), (0, -1)][wall]
+        inward = [(0, 1), (-1, 0), (0, -1), (1, 0)][wall]
+        xy = np.add(origin, np.multiply(along_dir, along)) + np.multiply(inward, depth / 2 + WALL_GAP)
+        return wall * np.pi / 2, np.array([xy[0], xy[1], z])
+
+    def _sample_against_wall(self, f: Furniture) -> tuple[PlacedObject, np.ndarray]:
+        wall = int(self.rng.integers(4))
+        length = self.size[wall % 2]
+        w, d, _ = f.size
+        along = self.rng.uniform(w / 2 + 0.05, max(length - w / 2 - 0.05, w / 2 + 0.05))
+        yaw, pos = self._wall_pose(wall, along, d, f.elevation)
+        obj = PlacedObject(f, yaw, pos)
+        box = obj.bounds
+        if f.name == "door":  # keep the floor in front of a door free
+            clear = PlacedObject(
+                Furniture("door", [], (w, 0.7, f.size[2]), "mounted"),
+                yaw,
+                self._wall_pose(wall, along, 0.7, 0.0)[1],
+            )
+            box = clear.bounds
+        return obj, box
+
+    def _sample_on_floor(self, f: Furniture) -> tuple[PlacedObject, np.ndarray]:
+        yaw = float(self.rng.integers(4)) * np.pi / 2
+        obj = PlacedObject(f, yaw, np.zeros(3))
+        half = (obj.bounds[1, :2] - obj.bounds[0, :2]) / 2
+        obj.position = np.array([*self.rng.uniform(half + 0.05, self.size[:2] - half - 0.05), 0.0])
+        return obj, obj.bounds
+
+    def _fits(self, box: np.ndarray) -> bool:
+        inside = (
+            np.all(box[0] >= -1e-9)
+            and np.all(box[1, :2] <= self.size[:2] + 1e-9)
+            and box[1, 2] <= self.size[2] - 0.05
+        )
+        if not inside or _separation(box, self.keep_out) < 0.0:
+            return False
+        if not self._boxes:
+            return True
+        others = np.asarray(self._boxes)  # (num_boxes, 2, 3)
+        gaps = np.maximum(box[0] - others[:, 1], others[:, 0] - box[1]).max(axis=1)
+        return bool(gaps.min() >= self.config.min_gap)
+
+    def _try_on_top(self, f: Furniture) -> PlacedObject | None:
+        order = self.rng.permutation(len(self._supports))
+        for i in order:
+            s = self._supports[i]
+            if f.size[2] > s.clearance:
+                continue
+            for _ in range(10):
+                yaw = s.yaw if f.name == "television" else float(self.rng.integers(4)) * np.pi / 2
+                obj = PlacedObject(f, yaw, np.array([0.0, 0.0, s.z]))
+                half = (obj.bounds[1, :2] - obj.bounds[0, :2]) / 2
+                if np.any(s.hi - s.lo < 2 * half):
+                    break
+                obj.position[:2] = self.rng.uniform(s.lo + half, s.hi - half)
+                box = obj.bounds
+                if all(_separation(box, other) >= 0.05 for other in s.items):
+                    s.items.append(box)
+                    return obj
+        return None
+
+    # ------------------------------------------------------------------ placing
+    def place(self, f: Furniture, attempts: int = 300) -> PlacedObject | None:
+        """Place one object (or return None when no free spot was found)."""
+        if self.rng.random() < ON_TOP_PROBABILITY.get(f.name, 0.0):
+            obj = self._try_on_top(f)
+            if obj is not None:
+                return self._accept(obj, None)
+        mode = f.mode
+        if mode == "on_top":  # a television with nothing to stand on hangs on a wall
+            f.mode, f.elevation, mode = "mounted", float(self.rng.uniform(0.9, 1.2)), "mounted"
+        for _ in range(attempts):
+            if mode in ("wall", "mounted"):
+                obj, box = self._sample_against_wall(f)
+            else:
+                obj, box = self._sample_on_floor(f)
+            if self._fits(box):
+                return self._accept(obj, box)
+        if f.name in ON_TOP_PROBABILITY:  # a full floor still leaves room on tables and shelves
+            obj = self._try_on_top(f)
+            if obj is not None:
+                return self._accept(obj, None)
+        log.info("synth: no free spot for a %s; skipped", f.name)
+        return None
+
+    def _accept(self, obj: PlacedObject, box: np.ndarray | None) -> PlacedObject:
+        if box is not None:
+            self._boxes.append(box)
+        bounds = obj.bounds
+        for z, clearance in obj.furniture.supports:
+            lo, hi = bounds[0, :2] + 0.03, bounds[1, :2] - 0.03
+            self._supports.append(_Support(lo, hi, obj.position[2] + z, clearance, obj.yaw))
+        self.objects.append(obj)
+        return obj
+
+
+def layout_room(config: SynthConfig, rng: np.random.Generator, thing_names: set[str]) -> list[PlacedObject]:
+    """Choose ``config.num_things`` objects and place them; thing classes get scene-consistent ids 1, 2, ...
+
+    Doors and windows go first, then big objects against walls, free-standing ones, and objects on tops.
+    """
+    names = choose_classes(config.num_things, rng)
+    furniture = [BUILDERS[n](rng) for n in names]
+    furniture.sort(key=lambda f: (MODE_ORDER[f.mode], -f.size[0] * f.size[1]))
+    layout = RoomLayout(config, rng)
+    for f in furniture:
+        layout.place(f)
+    # Objects that found no spot are replaced by further draws (mostly small clutter) while any fit.
+    for _ in range(3 * config.num_things):
+        if len(layout.objects) >= config.num_things:
+            break
+        layout.place(BUILDERS[draw_extra_classes(1, rng)[0]](rng), attempts=100)
+    next_id = 1
+    for obj in layout.objects:
+        if obj.name in thing_names:
+            obj.instance_id = next_id
+            next_id += 1
+    return layout.objects

@@ -1,0 +1,117 @@
+"""``synthesize_scene``: a procedural room rendered into the scene layout, with noisy machine labels."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from panolift.scene import SCANNET21, Scene, SceneError, SceneWriter
+
+from .config import SynthConfig
+from .geometry import build_scene_mesh
+from .labels import MachineLabelStats, simulate_machine_labels
+from .layout import PlacedObject, layout_room
+from .raycast import RayCaster, render_frame
+from .trajectory import camera_trajectory, intrinsics_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SynthResult:
+    """What ``synthesize_scene`` wrote."""
+
+    root: Path
+    config: SynthConfig
+    frame_names: list[str]
+    test_frames: list[str]
+    objects: list[PlacedObject]
+    classes_present: list[str]  # ground-truth classes seen in at least one frame
+    thing_pixels: dict[int, int]  # thing instance id -> pixels over all frames (visibility check)
+    label_stats: MachineLabelStats
+    seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time
+
+
+def render_frames(
+    writer: SceneWriter,
+    caster: RayCaster,
+    config: SynthConfig,
+    names: list[str],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[set[int], dict[int, int]]:
+    """Ray-cast and write every frame (colour, pose, depth, ground truth) along the camera trajectory.
+
+    Returns the classes seen and, per thing instance id, its pixel count over all frames.
+    """
+    K = intrinsics_for(config)
+    writer.write_intrinsics(K)
+    present: set[int] = set()
+    thing_pixels: dict[int, int] = {}
+    for i, (name, c2w) in enumerate(zip(names, camera_trajectory(config), strict=True)):
+        frame = render_frame(caster, K, c2w, config.width, config.height, config.supersample, config.shadows)
+        writer.write_frame(name, frame.rgb, c2w, depth=frame.depth, suffix=config.image_suffix)
+        writer.write_ground_truth(name, frame.semantics, frame.instance)
+        present |= set(np.unique(frame.semantics).tolist())
+        ids, counts = np.unique(frame.instance[frame.instance > 0], return_counts=True)
+        for k, c in zip(ids.tolist(), counts.tolist(), strict=True):
+            thing_pixels[k] = thing_pixels.get(k, 0) + c
+        if progress is not None:
+            progress("render", i + 1, len(names))
+    return present, thing_pixels
+
+
+def synthesize_scene(
+    out: Path, config: SynthConfig, progress: Callable[[str, int, int], None] | None = None
+) -> SynthResult:
+    """Build a room, ray-cast every frame and write the full scene layout under ``out`` (an empty folder).
+
+    Writes color/, pose/, intrinsic/, depth/, rs_semantics/, rs_instance/, the simulated m2f_* labels,
+    splits.json (frames 0, test_every, 2 test_every, ... are test frames) and segmentation_data.json.
+    ``progress(stage, done, total)`` is called after each frame of each stage ("render", "labels").
+    """
+    out = Path(out)
+    if (out / "color").is_dir() and any((out / "color").iterdir()):
+        raise SceneError(f"{out / 'color'}: not empty; synthesize into an empty folder")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng([config.seed, 0xA11])
+    class_set = SCANNET21
+    objects = layout_room(config, rng, {class_set.names[k] for k in class_set.thing_ids})
+    caster = RayCaster(build_scene_mesh(objects, config.room_size, class_set, rng))
+    t1 = time.perf_counter()
+    names = [str(i) for i in range(config.num_frames)]
+    writer = SceneWriter(out)
+    present, thing_pixels = render_frames(writer, caster, config, names, progress)
+    test = names[:: config.test_every]
+    writer.write_splits([n for n in names if n not in set(test)], test)
+    instance_classes = {str(o.instance_id): class_set.names.index(o.name) for o in objects if o.instance_id}
+    writer.write_segmentation_data(
+        class_set, synth_config=asdict(config), gt_instance_to_semantic=instance_classes
+    )
+    t2 = time.perf_counter()
+    done = [0]
+
+    def label_progress(step: int) -> None:
+        done[0] += step
+        if progress is not None:
+            progress("labels", done[0], len(names))
+
+    stats = simulate_machine_labels(Scene(out), writer, config.label_noise, config.seed, label_progress)
+    t3 = time.perf_counter()
+    seconds = {"build": t1 - t0, "render": t2 - t1, "labels": t3 - t2, "total": t3 - t0}
+    log.info("synth: wrote %s (%d frames, %d objects) in %.1f s", out, len(names), len(objects), t3 - t0)
+    return SynthResult(
+        root=out,
+        config=config,
+        frame_names=names,
+        test_frames=test,
+        objects=objects,
+        classes_present=[class_set.names[k] for k in sorted(present) if k > 0],
+        thing_pixels={o.instance_id: thing_pixels.get(o.instance_id, 0) for o in objects if o.instance_id},
+        label_stats=stats,
+        seconds=seconds,
+    )
