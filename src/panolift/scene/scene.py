@@ -290,6 +290,10 @@ class Scene:
             segments = segments_from_labels(semantics, instance)
         probability, confidence, confidence_notta = self._probabilities(name, semantics, num_classes)
         if not tta:
+            # The stored distribution comes from TTA; without TTA the network's own (peaked) answer is the
+            # no-TTA label itself, so the soft target is its one-hot when the no-TTA folders exist.
+            if sem_dir == "m2f_notta_semantics":
+                probability = np.eye(num_classes, dtype=np.float32)[semantics]
             confidence = confidence_notta
         return MachineLabels(semantics, instance, segments, probability, confidence, confidence_notta)
 

@@ -1,0 +1,91 @@
+"""`panolift eval PRED_DIR_OR_RUN`: score predictions (and the scene's 2D labels) on the test frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+
+def evaluate(
+    path: Path,
+    /,
+    scene: Path | None = None,
+    protocol: Literal["standard", "panoptic-lifting"] = "standard",
+    out: Path | None = None,
+    eval_size: tuple[int, int] = (512, 512),
+    report_frames: int = 3,
+) -> None:
+    """Score a prediction folder against the scene's ground truth, beside the scene's 2D machine labels.
+
+    Prints the table and writes metrics.json, report.md and report.png next to the prediction (or to --out).
+
+    Args:
+        path: a run folder (has run.json; its render/test/ is scored) or a folder with semantics/,
+            instance/ and optional rgb/ (one PNG per test frame).
+        scene: the scene folder; default: the "scene" entry of the run's run.json.
+        protocol: "standard" (ours, see evaluate/PROTOCOLS.md) or "panoptic-lifting" (the authors' code).
+        out: folder for metrics.json and the report; default: the prediction folder.
+        eval_size: width height that labels are resized to under the panoptic-lifting protocol.
+        report_frames: how many test frames the report PNG shows.
+    """
+    from panolift.evaluate import score_labels, score_machine_labels
+    from panolift.evaluate.prediction import open_scene_for, read_prediction, resolve_prediction
+    from panolift.evaluate.report import format_table, markdown_report, write_metrics_json
+    from panolift.scene import SceneError
+
+    source = resolve_prediction(path, scene)
+    the_scene = open_scene_for(source)
+    if not the_scene.has_ground_truth:
+        raise SceneError(f"{the_scene.root}: no ground truth (rs_semantics/) to evaluate against")
+    frames = the_scene.test_frames
+    semantics, instance, rgb = read_prediction(source.folder, the_scene, frames)
+    size = tuple(eval_size)
+    results = {
+        "protocol": protocol,
+        "scene": str(the_scene.root),
+        "prediction": score_labels(the_scene, semantics, instance, rgb, protocol=protocol, eval_size=size),
+        "machine_labels": (
+            score_machine_labels(the_scene, protocol=protocol, eval_size=size)
+            if the_scene.has_machine_labels
+            else None
+        ),
+    }
+    out_dir = Path(out) if out is not None else source.folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_metrics_json(out_dir / "metrics.json", results)
+    title = f"panolift eval: {the_scene.root.name} ({len(frames)} test frames)"
+    (out_dir / "report.md").write_text(markdown_report(results, title))
+    _write_figure(out_dir / "report.png", results, the_scene, semantics, instance, report_frames)
+    print(
+        f"protocol {protocol}, scene {the_scene.root}, {len(frames)} test frames at "
+        f"{the_scene.width}x{the_scene.height}"
+        + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
+    )
+    print(format_table(results))
+    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, {out_dir / 'report.png'}")
+
+
+def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: dict, count: int) -> None:
+    """rgb | ground truth | 2D labels | prediction for ``count`` evenly spaced test frames."""
+    import numpy as np
+
+    from panolift.evaluate.report import colorize_panoptic, write_report_png
+
+    frames = scene.test_frames
+    picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max(count, 0)).round().astype(int))]
+    if count <= 0:
+        picks = []
+    c, things = scene.class_set.num_classes, scene.class_set.thing_ids
+    rows = []
+    for name in picks:
+        gt = scene.ground_truth(name)
+        panels = {
+            "rgb": (scene.rgb(name) * 255 + 0.5).astype(np.uint8),
+            "ground truth": colorize_panoptic(gt.semantics, gt.instance, c, things),
+        }
+        if scene.has_machine_labels:
+            labels = scene.machine_labels(name)
+            panels["2D labels"] = colorize_panoptic(labels.semantics, labels.instance, c, things)
+        panels["prediction"] = colorize_panoptic(semantics[name], instance[name], c, things)
+        rows.append((name, panels))
+    write_report_png(path, results, rows)

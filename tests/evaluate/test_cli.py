@@ -1,0 +1,232 @@
+"""`panolift eval` end to end on small scenes: perfect scores for the ground truth, the machine labels' own
+numbers, metrics.json schema, the report files, and clear errors for broken prediction folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from panolift.cli import main
+from panolift.evaluate import score_labels, score_machine_labels
+from panolift.scene import ClassSet, Scene, SceneWriter
+from panolift.scene.io import write_image
+
+SCHEMA = {
+    "miou",
+    "per_class_iou",
+    "pq_scene",
+    "sq_scene",
+    "rq_scene",
+    "pq_scene_things",
+    "pq_scene_stuff",
+    "pq_image",
+}
+CLASSES = ClassSet(names=("void", "ground", "sky", "tree", "car", "bike"), thing_ids=(4, 5))  # not ScanNet
+
+
+def _labels(i: int, w: int = 24, h: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth of frame i: ground / sky halves, a car (id 3) and a bike (id 8) that drift with i."""
+    sem = np.ones((h, w), dtype=np.int64)
+    sem[: h // 2] = 2
+    sem[0, :3] = 0  # a little void
+    sem[2:5, 18:22] = 3
+    ins = np.zeros_like(sem)
+    x = 2 + i
+    sem[8:13, x : x + 6], ins[8:13, x : x + 6] = 4, 3
+    sem[4:9, 12:15], ins[4:9, 12:15] = 5, 8
+    return sem, ins
+
+
+@pytest.fixture(scope="module")
+def hand_scene(tmp_path_factory) -> Path:
+    """A hand-made 6-frame 24x16 scene (3 test frames) with a 6-class set, ground truth and noisy labels."""
+    root = tmp_path_factory.mktemp("eval") / "scene"
+    writer = SceneWriter(root)
+    writer.write_intrinsics(np.array([[20.0, 0, 12], [0, 20.0, 8], [0, 0, 1]]))
+    writer.write_segmentation_data(CLASSES)
+    rng = np.random.default_rng(0)
+    names = [str(i) for i in range(6)]
+    for i, name in enumerate(names):
+        pose = np.eye(4)
+        pose[0, 3] = 0.1 * i
+        writer.write_frame(name, rng.random((16, 24, 3)), pose)
+        sem, ins = _labels(i)
+        writer.write_ground_truth(name, sem, ins)
+        noisy = np.where(rng.random(sem.shape) < 0.1, rng.integers(0, 6, sem.shape), sem)
+        m2f_ins = np.where(np.isin(noisy, [4, 5]), ins + 10 * i, 0)  # ids not consistent across views
+        writer.write_machine_labels(name, noisy, m2f_ins)
+    writer.write_splits(train=names[0::2], test=names[1::2])
+    return root
+
+
+def _write_prediction(folder: Path, scene_root: Path, source: str) -> None:
+    """Copy the scene's ground truth ("rs") or machine labels ("m2f") into a prediction folder."""
+    for kind in ("semantics", "instance"):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        for name in Scene(scene_root).test_frames:
+            shutil.copy(scene_root / f"{source}_{kind}" / f"{name}.png", folder / kind / f"{name}.png")
+
+
+def test_eval_of_ground_truth_scores_one_and_writes_schema(hand_scene, tmp_path, capsys):
+    pred = tmp_path / "gt_pred"
+    _write_prediction(pred, hand_scene, "rs")
+    (pred / "rgb").mkdir()
+    scene = Scene(hand_scene)
+    for name in scene.test_frames:
+        shutil.copy(scene.color_path(name), pred / "rgb" / f"{name}.png")  # jpg bytes under .png: PIL sniffs
+    for protocol in ("standard", "panoptic-lifting"):
+        main(["eval", str(pred), "--scene", str(hand_scene), "--protocol", protocol])
+        out = capsys.readouterr().out
+        assert "prediction" in out and "2D labels" in out
+        data = json.loads((pred / "metrics.json").read_text())
+        assert data["protocol"] == protocol
+        assert SCHEMA <= set(data["prediction"]) and SCHEMA <= set(data["machine_labels"])
+        assert "psnr" in data["prediction"] and data["prediction"]["psnr"] is None  # identical images: inf
+        for key in SCHEMA - {"per_class_iou"}:
+            assert data["prediction"][key] == pytest.approx(1.0), (protocol, key)
+        assert data["machine_labels"]["miou"] < 1.0
+        assert set(data["prediction"]["per_class_iou"]) == set(CLASSES.names)
+        assert data["prediction"]["per_class_iou"]["car"] == 1.0
+    assert (pred / "report.md").read_text().startswith("# panolift eval")
+    assert (pred / "report.png").stat().st_size > 10_000
+
+
+def test_eval_of_machine_labels_reproduces_their_score(hand_scene, tmp_path, capsys):
+    pred = tmp_path / "m2f_pred"
+    _write_prediction(pred, hand_scene, "m2f")
+    out_dir = tmp_path / "out"
+    main(["eval", str(pred), "--scene", str(hand_scene), "--out", str(out_dir), "--report-frames", "1"])
+    data = json.loads((out_dir / "metrics.json").read_text())
+    assert data["prediction"] == data["machine_labels"]
+    direct = score_machine_labels(Scene(hand_scene))
+    assert data["prediction"]["pq_scene"] == pytest.approx(direct["pq_scene"])
+    assert 0.0 < direct["pq_scene"] < direct["pq_image"] < 1.0  # the per-view ids cost PQ^scene
+    assert "psnr" not in data["prediction"]
+    assert not (pred / "metrics.json").exists()
+
+
+def test_run_folder_is_resolved_through_run_json(hand_scene, tmp_path, capsys):
+    run = tmp_path / "run"
+    _write_prediction(run / "render" / "test", hand_scene, "rs")
+    (run / "run.json").write_text(json.dumps({"scene": str(hand_scene)}))
+    main(["eval", str(run)])
+    data = json.loads((run / "render" / "test" / "metrics.json").read_text())
+    assert data["prediction"]["pq_scene"] == 1.0
+
+
+def test_half_size_prediction_and_scene_without_machine_labels(hand_scene, tmp_path, capsys):
+    """A prediction rendered at half size is scored at that size; no m2f_* folders: no 2D labels row."""
+    scene_copy = tmp_path / "scene"
+    shutil.copytree(hand_scene, scene_copy, ignore=shutil.ignore_patterns("m2f_*"))
+    pred = tmp_path / "half"
+    half = Scene(scene_copy, size=(12, 8))
+    for name in half.test_frames:
+        gt = half.ground_truth(name)
+        write_image(pred / "semantics" / f"{name}.png", gt.semantics.astype(np.uint8))
+        write_image(pred / "instance" / f"{name}.png", gt.instance.astype(np.uint16))
+    main(["eval", str(pred), "--scene", str(scene_copy)])
+    assert "12x8" in capsys.readouterr().out
+    data = json.loads((pred / "metrics.json").read_text())
+    assert data["machine_labels"] is None
+    assert data["prediction"]["miou"] == 1.0 and data["prediction"]["pq_scene"] == 1.0
+
+
+def test_psnr_of_a_flat_grey_prediction(hand_scene):
+    scene = Scene(hand_scene)
+    frames = scene.test_frames
+    gts = {n: scene.ground_truth(n) for n in frames}
+    grey = {n: np.full((16, 24, 3), 0.5) for n in frames}
+    r = score_labels(
+        scene, {n: g.semantics for n, g in gts.items()}, {n: g.instance for n, g in gts.items()}, grey
+    )
+    want = np.mean([-10 * np.log10(np.mean((scene.rgb(n) - 0.5) ** 2)) for n in frames])
+    assert r["psnr"] == pytest.approx(want)
+
+
+def test_score_labels_at_a_working_size(hand_scene):
+    """Predictions at half the native size: the standard protocol compares at that size."""
+    scene = Scene(hand_scene, size=(12, 8))
+    sem = {n: scene.ground_truth(n).semantics for n in scene.test_frames}
+    ins = {n: scene.ground_truth(n).instance for n in scene.test_frames}
+    for protocol in ("standard", "panoptic-lifting"):
+        r = score_labels(scene, sem, ins, protocol=protocol, eval_size=(12, 8))
+        assert r["miou"] == 1.0 and r["pq_scene"] == 1.0, protocol
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("missing", r"semantics[/\\]3\.png: missing predicted semantics"),
+        ("size", r"instance[/\\]3\.png: predicted instance is 12x8, expected 24x16"),
+        ("class", r"semantics[/\\]5\.png: class id 9 out of range; the scene declares 6 classes"),
+        ("aspect", r"semantics[/\\]1\.png: size 10x10 does not have the scene's aspect ratio \(24x16\)"),
+    ],
+)
+def test_broken_prediction_folders_name_the_file(hand_scene, tmp_path, capsys, breakage, message):
+    pred = tmp_path / "broken"
+    _write_prediction(pred, hand_scene, "rs")
+    if breakage == "missing":
+        (pred / "semantics" / "3.png").unlink()
+    elif breakage == "size":
+        write_image(pred / "instance" / "3.png", np.zeros((8, 12), dtype=np.uint16))
+    elif breakage == "class":
+        write_image(pred / "semantics" / "5.png", np.full((16, 24), 9, dtype=np.uint8))
+    else:
+        write_image(pred / "semantics" / "1.png", np.ones((10, 10), dtype=np.uint8))
+    with pytest.raises(SystemExit):
+        main(["eval", str(pred), "--scene", str(hand_scene)])
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_eval_on_the_synthetic_tiny_scene(tiny_scene, tmp_path, capsys):
+    """Ground truth scores 1.0 everywhere; the machine labels score exactly what score_machine_labels says."""
+    gt_pred, m2f_pred = tmp_path / "gt", tmp_path / "m2f"
+    _write_prediction(gt_pred, tiny_scene, "rs")
+    _write_prediction(m2f_pred, tiny_scene, "m2f")
+    for protocol in ("standard", "panoptic-lifting"):
+        main(
+            ["eval", str(gt_pred), "--scene", str(tiny_scene), "--protocol", protocol, "--report-frames", "2"]
+        )
+        gt = json.loads((gt_pred / "metrics.json").read_text())["prediction"]
+        for key in SCHEMA - {"per_class_iou"}:
+            assert gt[key] == 1.0, (protocol, key)
+        main(
+            [
+                "eval",
+                str(m2f_pred),
+                "--scene",
+                str(tiny_scene),
+                "--protocol",
+                protocol,
+                "--report-frames",
+                "0",
+            ]
+        )
+        data = json.loads((m2f_pred / "metrics.json").read_text())
+        assert data["prediction"] == data["machine_labels"]
+        direct = score_machine_labels(Scene(tiny_scene), protocol=protocol)
+        for key in SCHEMA - {"per_class_iou"}:
+            assert data["machine_labels"][key] == pytest.approx(direct[key]), (protocol, key)
+        assert 0.0 < direct["miou"] < 1.0
+
+
+def test_eval_reproduces_the_machine_miou_that_synth_prints(tmp_path, capsys):
+    import re
+
+    scene = tmp_path / "synth_tiny"
+    main(["synth", str(scene), "--preset", "tiny"])
+    printed = re.search(r"machine mIoU\s+([0-9.]+)", capsys.readouterr().out)
+    assert printed is not None
+    pred = tmp_path / "m2f"
+    _write_prediction(pred, scene, "m2f")
+    main(["eval", str(pred), "--scene", str(scene), "--report-frames", "0"])
+    table = capsys.readouterr().out
+    data = json.loads((pred / "metrics.json").read_text())
+    assert f"{100 * data['machine_labels']['miou']:.1f}" == printed.group(1)
+    assert re.search(rf"2D labels\s+{re.escape(printed.group(1))}\s", table)
