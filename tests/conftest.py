@@ -19,3 +19,24 @@ def tiny_scene(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "tiny"
     synthesize_scene(root, SYNTH_PRESETS["tiny"])
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_scene, tmp_path_factory) -> Path:
+    """A run of the `tiny` lifting preset on `tiny_scene` (trained once per session). Treat it as read-only.
+
+    Trained on one CPU thread (restored afterwards): on a small shared machine that is both faster and
+    steadier than torch's default.
+    """
+    import torch
+
+    from panolift.config import tiny_config
+    from panolift.lift.trainer import train_run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = train_run(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", tiny_config(), device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    return run

@@ -24,16 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _load_commands() -> dict:
-    funcs = {}
-    for name, (module, attr) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"panolift.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"panolift.commands.{module}":
-                continue  # command not built yet
-            raise
-        funcs[name] = getattr(mod, attr)
-    return funcs
+    return {
+        name: getattr(importlib.import_module(f"panolift.commands.{module}"), attr)
+        for name, (module, attr) in COMMANDS.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

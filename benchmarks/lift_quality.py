@@ -1,0 +1,121 @@
+"""Lifting quality on the synthetic `room` scene: PSNR, mIoU and PQ^scene of the lifted result on the test
+views, beside the machine labels' own scores, with training time and seconds per iteration.
+
+    .venv/bin/python benchmarks/lift_quality.py [--preset fast] [--threads 2] [--scene PATH] [--work DIR]
+
+Not part of the test suite (minutes of CPU). Targets for the default `fast` preset on a 2-core CPU:
+PSNR >= 25 dB, mIoU >= machine labels + 10 points, PQ^scene >= 0.70, training within 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+def train(args) -> tuple[Path, Path, int, float]:
+    """Synthesize the scene if needed and train; returns (run, scene, iterations, training seconds)."""
+    from panolift.config import get_preset
+    from panolift.lift.trainer import Trainer
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="lift_quality_"))
+    scene_path = args.scene
+    if scene_path is None:
+        from panolift.synth import SYNTH_PRESETS, synthesize_scene
+
+        scene_path = work / f"scene_{args.synth_preset}_{args.synth_seed}"
+        if not (scene_path / "color").is_dir():
+            synthesize_scene(scene_path, replace(SYNTH_PRESETS[args.synth_preset], seed=args.synth_seed))
+    config = get_preset(args.preset)
+    if args.iterations > 0:
+        config.train.iterations = args.iterations
+    run_dir = work / f"run_{args.preset}_{int(time.time())}"
+    trainer = Trainer(scene_path, run_dir, config, device="cpu")
+    every = max(1, config.train.iterations // 10)
+
+    def progress(step: int, total: int, metrics: dict) -> None:
+        if step % every == 0:
+            print(
+                f"  step {step}/{total}  loss {metrics['total']:.3f}  psnr {metrics['psnr']:.2f}", flush=True
+            )
+
+    start = time.perf_counter()
+    trainer.run(progress)
+    return run_dir, scene_path, config.train.iterations, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="fast", choices=["fast", "paper", "tiny"])
+    parser.add_argument(
+        "--scene", type=Path, default=None, help="an existing scene (default: synthesize `room`)"
+    )
+    parser.add_argument("--synth-preset", default="room", help="synthetic preset when --scene is not given")
+    parser.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic scene")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for the scene and run (default: temp)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--run", type=Path, default=None, help="score this existing run instead of training")
+    parser.add_argument("--iterations", type=int, default=0, help="override the preset's iterations")
+    parser.add_argument(
+        "--protocol", default="standard", help="evaluation protocol (standard|panoptic-lifting)"
+    )
+    args = parser.parse_args()
+
+    import torch
+
+    from panolift.evaluate import score_labels, score_machine_labels
+    from panolift.lift.checkpoint import latest_checkpoint, load_run, read_checkpoint
+    from panolift.render.run import render_run
+    from panolift.scene import Scene
+    from panolift.scene.io import read_label, read_rgb
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.run is not None:  # score an existing run (e.g. under another protocol)
+        meta, _ = read_checkpoint(latest_checkpoint(args.run))
+        run_dir, scene_path = args.run, load_run(args.run).scene_path
+        iters, train_seconds = meta["step"], meta["history"][-1]["time"]
+    else:
+        run_dir, scene_path, iters, train_seconds = train(args)
+    out = run_dir / "render" / "test"
+    start = time.perf_counter()
+    if args.run is None or not (out / "semantics").is_dir():
+        out = render_run(run_dir, "test")
+    render_seconds = time.perf_counter() - start
+
+    scene = Scene(scene_path)
+    frames = scene.test_frames
+    semantics = {n: read_label(out / "semantics" / f"{n}.png") for n in frames}
+    instance = {n: read_label(out / "instance" / f"{n}.png") for n in frames}
+    rgb = {n: read_rgb(out / "rgb" / f"{n}.png") / 255.0 for n in frames}
+    lifted = score_labels(scene, semantics, instance, rgb, protocol=args.protocol)
+    machine = score_machine_labels(scene, protocol=args.protocol)
+
+    print(
+        f"scene {scene_path} ({len(scene.train_frames)} train / {len(frames)} test frames, "
+        f"{scene.width}x{scene.height}); preset {args.preset}, {iters} iterations, "
+        f"{torch.get_num_threads()} thread(s), protocol {args.protocol}"
+    )
+    print(f"{'':18s} {'PSNR':>7s} {'mIoU':>7s} {'PQscene':>8s} {'PQ':>7s}")
+    print(
+        f"{'machine labels':18s} {'-':>7s} {100 * machine['miou']:7.2f} {100 * machine['pq_scene']:8.2f} "
+        f"{100 * machine['pq_image']:7.2f}"
+    )
+    print(
+        f"{'lifted (' + args.preset + ')':18s} {lifted['psnr']:7.2f} {100 * lifted['miou']:7.2f} "
+        f"{100 * lifted['pq_scene']:8.2f} {100 * lifted['pq_image']:7.2f}"
+    )
+    print(
+        f"training {train_seconds:.0f} s ({train_seconds / iters:.3f} s/iteration), "
+        f"rendering {len(frames)} test views {render_seconds:.1f} s"
+    )
+    print(f"run folder: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

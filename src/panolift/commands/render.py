@@ -1,0 +1,46 @@
+"""`panolift render RUN`: rgb, depth, semantics, instances and overlays of a trained run (and videos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+
+def render(
+    run: Path,
+    /,
+    split: Literal["test", "train"] = "test",
+    trajectory: Path | None = None,
+    out: Path | None = None,
+    width: int = 0,
+    device: str = "auto",
+    threads: int = 0,
+) -> None:
+    """Render a trained run: RUN/render/<split>/{rgb,depth,semantics,instance,overlay}/<frame>.png.
+
+    Args:
+        run: a run folder written by `panolift train`.
+        split: which frames of the run's scene to render.
+        trajectory: render these camera poses instead (JSON list of 4x4 camera-to-world matrices in world
+            units, or a folder of pose .txt files); also writes video.mp4.
+        out: output folder (default RUN/render/<split>, or RUN/render/trajectory).
+        width: image width (0: the scene's native size; the height follows the aspect ratio).
+        device: auto (cuda if available, else cpu), cpu, cuda, ...
+        threads: CPU threads for torch (0: torch's default).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from panolift.commands.train import pick_device
+    from panolift.render.run import render_run
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    with tqdm(unit="frame", dynamic_ncols=True) as bar:
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        folder = render_run(run, split, out, trajectory, width, pick_device(device), progress)
+    print(f"rendered to {folder}")

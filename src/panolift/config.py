@@ -1,0 +1,310 @@
+"""Configuration of lifting: field, rendering, losses and training, with presets ``paper``, ``fast``, ``tiny``.
+
+Every field carries a docstring. ``LiftConfig.to_dict`` / ``from_dict`` round-trip through JSON so that a
+run folder and each checkpoint describe themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass
+class FieldConfig:
+    """The panoptic radiance field: TensoRF VM grids, colour MLP, semantic and instance heads."""
+
+    grid_resolution_init: int = 128
+    """Voxels per side of the initial grid (per-axis counts follow the box's aspect ratio)."""
+    grid_resolution_final: int = 192
+    """Voxels per side after the last upsampling step."""
+    density_components: int = 16
+    """VM components per plane/line for density."""
+    appearance_components: int = 48
+    """VM components per plane/line for appearance."""
+    appearance_features: int = 27
+    """Appearance features after the linear basis, input of the colour MLP."""
+    color_mlp_width: int = 128
+    """Hidden width of the colour MLP (two hidden layers)."""
+    color_pe_features: int = 2
+    """Positional-encoding frequencies on the appearance features."""
+    color_pe_view: int = 2
+    """Positional-encoding frequencies on the view direction."""
+    density_shift: float = -10.0
+    """sigma = softplus(feature + density_shift) * distance_scale."""
+    distance_scale: float = 25.0
+    """Scale of density in the authors' code: alpha = 1 - exp(-sigma * delta * distance_scale)."""
+    init_scale: float = 0.1
+    """Grid initialisation: init_scale * randn."""
+    semantic_width: int = 256
+    """Hidden width of the semantic MLP."""
+    semantic_layers: int = 4
+    """Hidden layers of the semantic MLP (xyz -> 256 x4 -> C in the paper)."""
+    instance_width: int = 256
+    """Hidden width of the instance MLP."""
+    instance_layers: int = 3
+    """Hidden layers of the instance MLP."""
+    head_pe_freqs: int = 0
+    """Positional-encoding frequencies on xyz for both heads (0 = plain normalised xyz, as the authors)."""
+    head_grid_components: int = 0
+    """VM components of a feature grid per head, concatenated to the head's input (0: none, as the
+    authors). Sharpens class and instance boundaries in few iterations; it holds no density."""
+    head_grid_resolution: int = 64
+    """Voxels per side of the head grids (over the same box as the density grid)."""
+    num_slots: int = 32
+    """Surrogate instance ids |J|; frames with more 2D instances drop the smallest (with a warning)."""
+
+
+@dataclass
+class RenderConfig:
+    """Ray sampling and volume rendering."""
+
+    step_ratio: float = 0.5
+    """Sample step as a fraction of the voxel size (half a voxel in the authors' code)."""
+    near: float = 0.05
+    """Nearest distance along a ray (normalised units)."""
+    occupancy_resolution: int = 128
+    """Cells per side of the occupancy (alpha) mask used to skip empty space."""
+    occupancy_threshold: float = 1e-3
+    """A cell is occupied when its alpha (one step) exceeds this."""
+    weight_threshold: float = 1e-4
+    """Colour and heads are evaluated only on samples whose weight exceeds this."""
+    max_evaluated_per_ray: int = 0
+    """Cap on the samples per ray that colour and heads are evaluated on (the largest weights; 0: no cap).
+    Bounds the cost while the density is still a fog, when nearly every sample passes ``weight_threshold``."""
+    termination_threshold: float = 1e-3
+    """Early ray termination: stop marching once transmittance drops below this."""
+    march_segment: int = 64
+    """Samples marched at a time between early-termination checks."""
+    background: float = 0.0
+    """Colour of rays that leave the box without full opacity."""
+    chunk_rays: int = 4096
+    """Rays per chunk when rendering whole images."""
+
+
+@dataclass
+class LossConfig:
+    """Loss weights, warm-ups and the paper's ablation switches."""
+
+    weight_rgb: float = 1.0
+    """lambda_RGB."""
+    weight_semantic: float = 1.0
+    """lambda_sem."""
+    weight_instance: float = 1.0
+    """lambda_ins."""
+    weight_consistency: float = 1.35
+    """lambda_con."""
+    tv_density: float = 0.0
+    """Total-variation weight on the density planes and lines."""
+    tv_appearance: float = 0.0
+    """Total-variation weight on the appearance planes and lines."""
+    l1_density: float = 0.0
+    """L1 weight on the density planes and lines (TensoRF's sparsity prior): keeps unobserved space, e.g.
+    behind the walls of a room, empty so that the box can shrink to the room."""
+    distortion: float = 0.0
+    """Weight of the distortion loss (mip-NeRF 360) on R_S rays: compact weights, no fog or floaters."""
+    instance_start: float = 0.3
+    """The instance loss starts at this fraction of the iterations (authors: epoch 3 of 10)."""
+    consistency_start: float = 0.6
+    """Segment consistency starts at this fraction of the iterations (authors: epoch 6 of 10)."""
+    segment_consistency: bool = True
+    """Ablation: use the segment consistency loss."""
+    use_tta: bool = True
+    """Ablation: TTA labels and confidences (False: labels and confidences without TTA)."""
+    bounded: bool = True
+    """Ablation: render probabilities (bounded field); False renders logits."""
+    gradient_blocking: bool = True
+    """Ablation: detach rendering weights for the semantic and instance branches."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, batching and bookkeeping."""
+
+    iterations: int = 450_000
+    """Training iterations."""
+    rays_scene: int = 4096
+    """|R_S|: random rays over all training frames (colour + semantics)."""
+    rays_image: int = 1024
+    """|R_I|: rays of one training frame, grouped by segment (instances + consistency)."""
+    lr_grid: float = 1e-2
+    """Adam learning rate of the TensoRF planes and lines."""
+    lr_mlp: float = 5e-4
+    """Adam learning rate of the colour and semantic MLPs and the appearance basis."""
+    lr_instance: float = 5e-4
+    """Adam learning rate of the instance MLP (its own optimizer, as the authors)."""
+    lr_decay: float = 1.0
+    """Learning rate multiplier reached at the last iteration (exponential; 1 = no decay, as the authors)."""
+    upsample_steps: tuple[int, ...] = (2000, 3000, 4000, 5500, 7000)
+    """Iterations at which the grid grows (log-spaced from init to final resolution)."""
+    occupancy_steps: tuple[int, ...] = (2000, 4000, 6000, 8000, 10000)
+    """Iterations at which the occupancy mask is recomputed."""
+    shrink_step: int = 2000
+    """Iteration at which the box shrinks to the occupied region (-1: never)."""
+    max_depth: float = 5.0
+    """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
+    image_width: int = 0
+    """Working image width (0: the scene's native size; the height follows the aspect ratio)."""
+    checkpoint_every: int = 5000
+    """Write a checkpoint every this many iterations (and at the end)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (older ones are removed)."""
+    log_every: int = 50
+    """Report losses to the progress callback every this many iterations."""
+    seed: int = 0
+    """Random seed (parameters, batches, jitter)."""
+
+
+@dataclass
+class LiftConfig:
+    """Everything that defines a lifting run."""
+
+    field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
+    render: RenderConfig = dataclasses.field(default_factory=RenderConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    preset: str = "paper"
+    """Name of the preset this configuration started from (informational)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict) -> LiftConfig:
+        def build(cls, values: dict):
+            known = {f.name: f for f in dataclasses.fields(cls)}
+            kwargs = {}
+            for key, value in values.items():
+                if key not in known:
+                    continue  # written by a newer version: ignore rather than fail
+                if isinstance(value, list):
+                    value = tuple(value)
+                kwargs[key] = value
+            return cls(**kwargs)
+
+        return LiftConfig(
+            field=build(FieldConfig, data.get("field", {})),
+            render=build(RenderConfig, data.get("render", {})),
+            loss=build(LossConfig, data.get("loss", {})),
+            train=build(TrainConfig, data.get("train", {})),
+            preset=str(data.get("preset", "custom")),
+        )
+
+
+def paper_config() -> LiftConfig:
+    """The authors' settings (450k iterations, 128^3 -> 192^3 grids, 4096 + 1024 rays)."""
+    return LiftConfig(preset="paper")
+
+
+def fast_config() -> LiftConfig:
+    """The default: small grids and MLPs tuned to converge in minutes on a small CPU."""
+    return LiftConfig(
+        field=FieldConfig(
+            grid_resolution_init=48,
+            grid_resolution_final=96,
+            density_components=8,
+            appearance_components=12,
+            appearance_features=16,
+            color_mlp_width=64,
+            semantic_width=96,
+            semantic_layers=3,
+            instance_width=96,
+            instance_layers=2,
+            head_pe_freqs=2,
+            head_grid_components=8,
+            head_grid_resolution=64,
+        ),
+        render=RenderConfig(
+            occupancy_resolution=64, step_ratio=0.7, chunk_rays=4096, max_evaluated_per_ray=12
+        ),
+        loss=LossConfig(
+            tv_density=0.01,
+            tv_appearance=0.01,
+            l1_density=2e-4,
+            distortion=0.01,
+            instance_start=0.25,
+            consistency_start=0.5,
+        ),
+        train=TrainConfig(
+            iterations=3000,
+            rays_scene=1024,
+            rays_image=512,
+            lr_grid=2e-2,
+            lr_mlp=2e-3,
+            lr_instance=2e-3,
+            lr_decay=0.1,
+            upsample_steps=(400, 800, 1200),
+            occupancy_steps=(100, 200, 400, 800, 1200, 1600, 2000),
+            shrink_step=200,
+            checkpoint_every=500,
+            log_every=25,
+        ),
+        preset="fast",
+    )
+
+
+def tiny_config() -> LiftConfig:
+    """For tests: tiny grids and MLPs, a few hundred iterations on the tiny scene."""
+    return LiftConfig(
+        field=FieldConfig(
+            grid_resolution_init=24,
+            grid_resolution_final=32,
+            density_components=4,
+            appearance_components=4,
+            appearance_features=8,
+            color_mlp_width=32,
+            color_pe_features=0,
+            color_pe_view=0,
+            semantic_width=48,
+            semantic_layers=2,
+            instance_width=48,
+            instance_layers=2,
+            head_pe_freqs=2,
+            head_grid_components=4,
+            head_grid_resolution=24,
+            num_slots=16,
+        ),
+        render=RenderConfig(
+            occupancy_resolution=32, step_ratio=1.0, chunk_rays=4096, max_evaluated_per_ray=8
+        ),
+        loss=LossConfig(tv_density=0.05, tv_appearance=0.01, instance_start=0.3, consistency_start=0.5),
+        train=TrainConfig(
+            iterations=600,
+            rays_scene=512,
+            rays_image=256,
+            lr_grid=3e-2,
+            lr_mlp=3e-3,
+            lr_instance=3e-3,
+            lr_decay=0.3,
+            upsample_steps=(300,),
+            occupancy_steps=(80, 160, 320),
+            shrink_step=160,
+            checkpoint_every=200,
+            log_every=10,
+        ),
+        preset="tiny",
+    )
+
+
+PRESETS = {"paper": paper_config, "fast": fast_config, "tiny": tiny_config}
+
+
+def get_preset(name: str) -> LiftConfig:
+    """A fresh configuration for preset ``name`` (paper, fast or tiny)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset '{name}', choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+__all__ = [
+    "PRESETS",
+    "FieldConfig",
+    "LiftConfig",
+    "LossConfig",
+    "RenderConfig",
+    "TrainConfig",
+    "fast_config",
+    "get_preset",
+    "paper_config",
+    "tiny_config",
+]

@@ -1,0 +1,212 @@
+"""The edit list of an edited run (``edits.json``): load, save, and compose into a field wrapper.
+
+Edits are stored in WORLD units (the scene's metres), so they stay meaningful for the user; they are
+converted to field (normalised) coordinates when applied: x_n = (x_w - center) * scale, so a world
+translation t becomes t * scale and rotations are unchanged. A copy is rotated by ``yaw`` degrees about
+the ``up`` axis through the centre of the instance's bounding box, then translated by ``t``:
+T(x) = R_up(yaw) (x - c) + c + t. Edits apply in order; each one sees the scene as edited so far (its
+regions are found on that scene), so e.g. a copy made by an earlier edit can be deleted or moved.
+
+``edits.json``::
+
+    {"version": 1, "source_run": "../demo", "up": [0, 0, 1], "region": {"resolution": 64,
+     "density_threshold": 0.45, "dilation": 1},
+     "edits": [{"op": "delete", "instance": 3},
+               {"op": "duplicate", "instance": 5, "translation": [0.5, 0, 0], "yaw_degrees": 90}]}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from panolift.edit.regions import FieldGrid, InstanceRegion, find_instance_regions, sample_field_grid
+from panolift.edit.wrappers import DeleteInstance, DuplicateInstance, RigidTransform, box_of
+from panolift.scene.io import SceneError, write_json
+
+logger = logging.getLogger(__name__)
+
+EDITS_FILE = "edits.json"
+EDITS_VERSION = 1
+OPS = ("delete", "duplicate", "move")
+
+
+@dataclass
+class Edit:
+    """One edit: ``op`` in delete / duplicate / move; a transform (world units) for duplicate and move."""
+
+    op: str
+    instance: int
+    translation: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    yaw_degrees: float = 0.0
+
+    def to_dict(self) -> dict:
+        d: dict = {"op": self.op, "instance": self.instance}
+        if self.op != "delete":
+            d["translation"] = [float(v) for v in self.translation]
+            d["yaw_degrees"] = float(self.yaw_degrees)
+        return d
+
+
+@dataclass
+class RegionSettings:
+    """How instance regions are found: grid resolution (voxels per axis over the field's box), the density
+    that counts as occupied (field units; 0 = not set yet: the commands take half the run's surface density,
+    see :func:`panolift.edit.runs.region_threshold_of_run`), and the dilation in voxels."""
+
+    resolution: int = 64
+    density_threshold: float = 0.0
+    dilation: int = 1
+
+
+@dataclass
+class EditList:
+    """The contents of ``edits.json``."""
+
+    source_run: str
+    edits: list[Edit] = field(default_factory=list)
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    region: RegionSettings = field(default_factory=RegionSettings)
+
+    def to_dict(self) -> dict:
+        return {
+            "version": EDITS_VERSION,
+            "source_run": self.source_run,
+            "up": [float(v) for v in self.up],
+            "region": vars(self.region),
+            "edits": [e.to_dict() for e in self.edits],
+        }
+
+
+def parse_transform(text: str) -> tuple[tuple[float, float, float], float]:
+    """ "tx ty tz yaw" (world units, degrees; commas allowed; yaw optional) -> (translation, yaw)."""
+    parts = text.replace(",", " ").split()
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (3, 4) or not all(math.isfinite(v) for v in values):
+        raise SceneError(f'--to "{text}": expected "tx ty tz [yaw_degrees]" (finite numbers)')
+    yaw = values[3] if len(values) == 4 else 0.0
+    return (values[0], values[1], values[2]), yaw
+
+
+def _parse_edit(d: dict, path: Path) -> Edit:
+    if not isinstance(d, dict) or d.get("op") not in OPS or not isinstance(d.get("instance"), int):
+        raise SceneError(f"{path}: each edit needs an 'op' in {OPS} and an integer 'instance', got {d!r}")
+    translation = d.get("translation", [0.0, 0.0, 0.0])
+    if len(translation) != 3:
+        raise SceneError(f"{path}: 'translation' must have 3 numbers, got {translation!r}")
+    return Edit(
+        op=d["op"],
+        instance=int(d["instance"]),
+        translation=tuple(float(v) for v in translation),  # type: ignore[arg-type]
+        yaw_degrees=float(d.get("yaw_degrees", 0.0)),
+    )
+
+
+def load_edits(path: str | Path) -> EditList:
+    """Read and check an ``edits.json`` (errors name the file and the problem)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SceneError(f"{path}: cannot read edit list ({exc})") from exc
+    if not isinstance(data, dict) or "source_run" not in data:
+        raise SceneError(f"{path}: not an edit list (no 'source_run')")
+    if data.get("version", EDITS_VERSION) != EDITS_VERSION:
+        raise SceneError(f"{path}: edit list version {data.get('version')} is not {EDITS_VERSION}")
+    up = data.get("up", [0.0, 0.0, 1.0])
+    if len(up) != 3 or float(np.linalg.norm(up)) == 0.0:
+        raise SceneError(f"{path}: 'up' must be a non-zero 3-vector, got {up!r}")
+    try:
+        region = RegionSettings(**data.get("region", {}))
+    except TypeError as exc:
+        raise SceneError(f"{path}: bad 'region' settings ({exc})") from exc
+    edits = [_parse_edit(d, path) for d in data.get("edits", [])]
+    return EditList(source_run=str(data["source_run"]), edits=edits, up=tuple(up), region=region)
+
+
+def save_edits(path: str | Path, edit_list: EditList) -> None:
+    write_json(path, edit_list.to_dict())
+
+
+def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarray:
+    """World up from camera-to-world poses (OpenCV, y down): u = -mean_i R_i[:, 1], normalised,
+    snapped to the nearest signed world axis when within ``snap_degrees`` of it."""
+    up = -np.asarray(poses)[:, :3, 1].mean(axis=0)
+    up = up / max(float(np.linalg.norm(up)), 1e-9)
+    axis = int(np.abs(up).argmax())
+    if abs(up[axis]) >= math.cos(math.radians(snap_degrees)):
+        snapped = np.zeros(3)
+        snapped[axis] = np.sign(up[axis])
+        return snapped
+    return up
+
+
+def field_device(field: nn.Module) -> torch.device:
+    """The device of a field's first parameter or buffer (cpu for a field without tensors)."""
+    for tensor in list(field.parameters()) + list(field.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def find_regions(
+    field: nn.Module, thing_mask: torch.Tensor, settings: RegionSettings, device=None
+) -> tuple[FieldGrid, dict[int, InstanceRegion]]:
+    """Sample ``field`` over its box and return the grid and its 3D instances."""
+    if settings.density_threshold <= 0:
+        raise ValueError("RegionSettings.density_threshold is not set (see region_threshold_of_run)")
+    device = device if device is not None else field_device(field)
+    aabb = box_of(field).detach().to("cpu", torch.float32)
+    grid = sample_field_grid(field, aabb, settings.resolution, thing_mask, device=device)
+    regions = find_instance_regions(grid, settings.density_threshold, settings.dilation)
+    return grid, regions
+
+
+def count_slots(field: nn.Module, device=None) -> int:
+    """Number of instance slots a field outputs (one evaluation at the origin)."""
+    pts = torch.zeros(1, 3, device=device if device is not None else field_device(field))
+    with torch.no_grad():
+        return int(field(pts, pts + pts.new_tensor([0.0, 0.0, 1.0])).instance.shape[-1])
+
+
+def apply_edits(
+    field: nn.Module,
+    edit_list: EditList,
+    thing_mask: torch.Tensor,  # (num_classes,) bool
+    world_scale: float,
+    device=None,
+) -> nn.Module:
+    """Wrap ``field`` with every edit of ``edit_list`` in order (see the module docstring).
+
+    ``world_scale`` is the normalisation's scale (field units per world unit).
+    """
+    up = torch.tensor(edit_list.up, dtype=torch.float32)
+    for n, edit in enumerate(edit_list.edits):
+        _, regions = find_regions(field, thing_mask, edit_list.region, device=device)
+        if edit.instance not in regions:
+            raise SceneError(
+                f"edit {n + 1} ({edit.op} {edit.instance}): no 3D instance {edit.instance} in the scene "
+                f"(instances: {sorted(regions)})"
+            )
+        region = regions[edit.instance]
+        if edit.op == "delete":
+            field = DeleteInstance(field, region, thing_mask)
+            continue
+        translation = torch.tensor(edit.translation, dtype=torch.float32) * world_scale
+        transform = RigidTransform.from_yaw(translation, math.radians(edit.yaw_degrees), up, region.center())
+        scene = DeleteInstance(field, region, thing_mask, for_move=True) if edit.op == "move" else field
+        # A move keeps the instance's id; a duplicate's copy gets the next free slot.
+        new_slot = None if edit.op == "move" else count_slots(field, device)
+        field = DuplicateInstance(scene, field, region, transform, new_slot, thing_mask)
+        if new_slot is not None:
+            logger.info("duplicate of instance %d has id %d", edit.instance, new_slot + 1)
+    return field

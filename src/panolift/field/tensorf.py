@@ -1,0 +1,149 @@
+"""TensoRF vector-matrix (VM) grids: a 3D feature volume factorised into plane x line products.
+
+For component c and mode m (planes over axis pairs (0,1), (0,2), (1,2), lines along the remaining axis
+2, 1, 0) the feature at a point x is  f_{m,c}(x) = P_{m,c}(x_a, x_b) * L_{m,c}(x_v).  The grids live in an
+axis-aligned box; points are mapped to [-1, 1]^3 inside it and sampled bilinearly (align_corners=True, so
+the voxel size is box_size / (resolution - 1)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MAT_MODES = ((0, 1), (0, 2), (1, 2))
+VEC_MODES = (2, 1, 0)
+
+
+def resolution_from_voxels(aabb: torch.Tensor, voxels_per_side: int) -> tuple[int, int, int]:
+    """Per-axis resolution with about ``voxels_per_side**3`` voxels and cubic voxels for the box ``aabb``.
+
+    voxel = (prod(size) / n^3)^(1/3);  res_a = max(2, round(size_a / voxel)).
+    """
+    size = (aabb[1] - aabb[0]).double()
+    voxel = (size.prod() / voxels_per_side**3) ** (1.0 / 3.0)
+    return tuple(max(2, int(round(float(s / voxel)))) for s in size)  # type: ignore[return-value]
+
+
+def normalize_to_box(points: torch.Tensor, aabb: torch.Tensor) -> torch.Tensor:
+    """Map points (num_points, 3) in the box ``aabb`` (2, 3) to [-1, 1]^3: u = 2 (x - min) / (max - min) - 1."""
+    return (points - aabb[0]) / (aabb[1] - aabb[0]) * 2.0 - 1.0
+
+
+class TensorVM(nn.Module):
+    """Three plane/line pairs of ``num_components`` channels each; features are the 3*C products."""
+
+    def __init__(self, resolution: tuple[int, int, int], num_components: int, init_scale: float = 0.1):
+        super().__init__()
+        self.num_components = num_components
+        self.planes = nn.ParameterList(
+            [
+                nn.Parameter(init_scale * torch.randn(1, num_components, resolution[b], resolution[a]))
+                for a, b in MAT_MODES
+            ]
+        )
+        self.lines = nn.ParameterList(
+            [nn.Parameter(init_scale * torch.randn(1, num_components, resolution[v], 1)) for v in VEC_MODES]
+        )
+
+    @property
+    def resolution(self) -> tuple[int, int, int]:
+        return (self.planes[0].shape[3], self.planes[0].shape[2], self.planes[1].shape[2])
+
+    @property
+    def num_features(self) -> int:
+        return 3 * self.num_components
+
+    def forward(self, unit_points: torch.Tensor) -> torch.Tensor:
+        """Features (num_points, 3*C) at points (num_points, 3) in [-1, 1]^3 (box coordinates)."""
+        feats = []
+        for mode, ((a, b), v) in enumerate(zip(MAT_MODES, VEC_MODES, strict=True)):
+            plane_grid = unit_points[:, (a, b)].view(1, -1, 1, 2)
+            line_grid = torch.stack([torch.zeros_like(unit_points[:, v]), unit_points[:, v]], dim=-1)
+            plane = F.grid_sample(self.planes[mode], plane_grid, align_corners=True)  # (1, C, N, 1)
+            line = F.grid_sample(self.lines[mode], line_grid.view(1, -1, 1, 2), align_corners=True)
+            feats.append((plane * line)[0, :, :, 0])
+        return torch.cat(feats, dim=0).T
+
+    def total_variation(self) -> torch.Tensor:
+        """Mean squared finite differences of the planes (both axes) and lines (TensoRF's TV regulariser)."""
+        return compute_tv_loss(list(self.planes), list(self.lines))
+
+    @torch.no_grad()
+    def resample(
+        self, old_aabb: torch.Tensor, new_aabb: torch.Tensor, resolution: tuple[int, int, int]
+    ) -> None:
+        """Resample every plane and line onto ``resolution`` voxels over ``new_aabb`` (upsampling or shrinking).
+
+        New node i on axis a sits at x = new_min + (new_max - new_min) i / (n - 1); it is read bilinearly
+        from the old grid at u = 2 (x - old_min) / (old_max - old_min) - 1.
+        """
+        coords = [
+            normalize_to_box(
+                torch.linspace(0, 1, n, device=old_aabb.device, dtype=old_aabb.dtype)[:, None]
+                * (new_aabb[1] - new_aabb[0])
+                + new_aabb[0],
+                old_aabb,
+            )[:, a]
+            for a, n in enumerate(resolution)
+        ]
+        for mode, ((a, b), v) in enumerate(zip(MAT_MODES, VEC_MODES, strict=True)):
+            gy, gx = torch.meshgrid(coords[b], coords[a], indexing="ij")
+            grid = torch.stack([gx, gy], dim=-1)[None]
+            self.planes[mode] = nn.Parameter(
+                F.grid_sample(self.planes[mode].data, grid, align_corners=True, padding_mode="border")
+            )
+            line_grid = torch.stack([torch.zeros_like(coords[v]), coords[v]], dim=-1).view(1, -1, 1, 2)
+            self.lines[mode] = nn.Parameter(
+                F.grid_sample(self.lines[mode].data, line_grid, align_corners=True, padding_mode="border")
+            )
+
+
+def compute_tv_loss(planes: list[torch.Tensor], lines: list[torch.Tensor]) -> torch.Tensor:
+    """TV = sum_m mean((P[i+1,j]-P[i,j])^2) + mean((P[i,j+1]-P[i,j])^2) + mean((L[i+1]-L[i])^2)."""
+    total = planes[0].new_zeros(())
+    for plane in planes:
+        total = total + (plane[..., 1:, :] - plane[..., :-1, :]).pow(2).mean()
+        total = total + (plane[..., :, 1:] - plane[..., :, :-1]).pow(2).mean()
+    for line in lines:
+        total = total + (line[..., 1:, :] - line[..., :-1, :]).pow(2).mean()
+    return total
+
+
+def encode_positions(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
+    """NeRF positional encoding: [sin(2^k pi x), cos(2^k pi x)] for k < num_freqs, (N, D) -> (N, 2 K D)."""
+    if num_freqs == 0:
+        return x.new_zeros(x.shape[0], 0)
+    freqs = (2.0 ** torch.arange(num_freqs, device=x.device, dtype=x.dtype)) * math.pi
+    scaled = (x[:, None, :] * freqs[:, None]).reshape(x.shape[0], num_freqs * x.shape[1])
+    return torch.cat([torch.sin(scaled), torch.cos(scaled)], dim=-1)
+
+
+class ColorMLP(nn.Module):
+    """c = sigmoid(MLP([f, d, PE(f), PE(d)])): TensoRF's MLPRender_Fea (two hidden layers)."""
+
+    def __init__(self, num_features: int, width: int, pe_features: int, pe_view: int):
+        super().__init__()
+        self.pe_features, self.pe_view = pe_features, pe_view
+        in_dim = num_features + 3 + 2 * pe_features * num_features + 2 * pe_view * 3
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, width), nn.ReLU(inplace=True), nn.Linear(width, width), nn.ReLU(inplace=True),
+            nn.Linear(width, 3),
+        )  # fmt: skip
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, features: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        """(num_points, F) features and (num_points, 3) unit directions -> (num_points, 3) rgb in [0, 1]."""
+        x = torch.cat(
+            [
+                features,
+                dirs,
+                encode_positions(features, self.pe_features),
+                encode_positions(dirs, self.pe_view),
+            ],
+            dim=-1,
+        )
+        return torch.sigmoid(self.net(x))

@@ -1,0 +1,259 @@
+"""Fitting the panoptic radiance field to a scene's images and machine labels (resumable)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from panolift.config import LiftConfig, fast_config
+from panolift.field import PanopticField, resolution_from_voxels
+from panolift.render.renderer import render_rays, sampling_domain
+from panolift.render.sampling import compute_occupancy, occupied_aabb
+from panolift.scene import Scene, SceneError, SceneNormalization
+
+from . import checkpoint as ckpt
+from .batching import load_training_data, sample_image_batch, sample_scene_batch
+from .losses import (
+    assign_instances,
+    compute_consistency_loss,
+    compute_distortion_loss,
+    compute_instance_loss,
+    compute_psnr,
+    compute_rgb_loss,
+    compute_semantic_loss,
+)
+from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, dict], None]
+"""progress(step, total_steps, metrics): called every ``log_every`` steps (and at the first step)."""
+
+
+def working_size(scene: Scene, image_width: int) -> tuple[int, int]:
+    """(W, H) for training: the native size, or ``image_width`` wide with the native aspect ratio."""
+    if image_width <= 0:
+        return scene.native_size
+    w, h = scene.native_size
+    return image_width, max(1, int(round(image_width * h / w)))
+
+
+class Trainer:
+    """Owns the field, optimizers, RNG and schedule position; ``run`` trains to the configured end."""
+
+    def __init__(
+        self,
+        scene_path: str | Path,
+        run_dir: str | Path,
+        config: LiftConfig | None = None,
+        device: torch.device | str | None = None,
+        resume: bool = False,
+    ):
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(device or "cpu")
+        checkpoint = ckpt.latest_checkpoint(self.run_dir) if resume else None
+        if checkpoint is None and any((self.run_dir / "checkpoints").glob("step_*.safetensors")):
+            raise SceneError(f"{self.run_dir}: run already has checkpoints; pass --resume or another --out")
+        meta, tensors = ckpt.read_checkpoint(checkpoint) if checkpoint is not None else ({}, {})
+        self.config = config = LiftConfig.from_dict(meta["config"]) if meta else (config or fast_config())
+        self.scene_path = Path(scene_path)
+        self.scene = Scene(scene_path, size=working_size(Scene(scene_path), config.train.image_width))
+        if meta:  # the run's own normalisation, whatever the scene folder says now
+            info = ckpt.read_run_info(self.run_dir)
+            self.normalization = SceneNormalization.from_dict(info["normalization"])
+        else:
+            self.normalization = self.scene.normalization(config.train.max_depth)
+        self.data = load_training_data(
+            self.scene, self.normalization, config.field.num_slots, config.loss.use_tta
+        ).to(self.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
+        self.history: list[dict] = []
+        self.step, self.elapsed = 0, 0.0
+        if meta:
+            self._restore(meta, tensors)
+        else:
+            self._initialise()
+        self.field.normalization = self.normalization
+        self.field.render_config = config.render
+
+    def _initialise(self) -> None:
+        """A fresh field (seeded, without touching the global RNG) and run.json."""
+        config, class_set = self.config, self.scene.class_set
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.train.seed)
+            field = PanopticField(config.field, class_set.num_classes, bounded=config.loss.bounded)
+        self.field = field.to(self.device)
+        self._build_optimizers()
+        ckpt.write_run_info(
+            self.run_dir, self.scene_path, config, class_set, self.normalization, self.scene.size
+        )
+
+    def _restore(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Field, optimizers, RNG, step and history exactly as checkpointed."""
+        num_classes = self.scene.class_set.num_classes
+        self.field = ckpt.field_from_checkpoint(meta, tensors, num_classes).to(self.device)
+        self._build_optimizers()
+        for name, optimizer in self.optimizers.items():
+            ckpt.load_optimizer(name, optimizer, meta, tensors)
+        self.generator.set_state(tensors["rng.torch"])
+        self.step, self.history = int(meta["step"]), list(meta["history"])
+        self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
+        log.info("resuming %s at step %d", self.run_dir, self.step)
+
+    # ----------------------------------------------------------------- optimisation
+    def _build_optimizers(self) -> None:
+        train = self.config.train
+        self.optimizers = {
+            "grid": torch.optim.Adam(self.field.grid_parameters(), lr=train.lr_grid, betas=(0.9, 0.99)),
+            "mlp": torch.optim.Adam(self.field.mlp_parameters(), lr=train.lr_mlp, betas=(0.9, 0.99)),
+            "instance": torch.optim.Adam(
+                self.field.instance_parameters(), lr=train.lr_instance, betas=(0.9, 0.99)
+            ),
+        }
+        self._base_lr = {"grid": train.lr_grid, "mlp": train.lr_mlp, "instance": train.lr_instance}
+
+    def _rebuild_grid_optimizer(self) -> None:
+        """Grid parameters are replaced by resampling: a fresh Adam over them (as TensoRF does)."""
+        lr = self.optimizers["grid"].param_groups[0]["lr"]
+        self.optimizers["grid"] = torch.optim.Adam(self.field.grid_parameters(), lr=lr, betas=(0.9, 0.99))
+
+    def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
+        """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss."""
+        cfg, weights = self.config, loss_weights_at(step, self.config)
+        scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator)
+        use_image = weights["instance"] > 0 or weights["consistency"] > 0
+        image_batch = (
+            sample_image_batch(self.data, cfg.train.rays_image, self.generator) if use_image else None
+        )
+        origins, dirs = scene_batch["origins"], scene_batch["dirs"]
+        if image_batch is not None:
+            origins = torch.cat([origins, image_batch["origins"]])
+            dirs = torch.cat([dirs, image_batch["dirs"]])
+        out = render_rays(
+            self.field, origins, dirs, cfg.render, generator=self.generator,
+            gradient_blocking=cfg.loss.gradient_blocking,
+            weight_threshold=None if self.field.occupancy is not None else 0.0,
+            return_samples=weights["distortion"] > 0,
+        )  # fmt: skip
+        n_s, bounded = cfg.train.rays_scene, cfg.loss.bounded
+        losses = {
+            "rgb": compute_rgb_loss(out["rgb"][:n_s], scene_batch["rgb"]),
+            "semantic": compute_semantic_loss(
+                out["semantics"][:n_s], scene_batch["probability"], scene_batch["confidence"], bounded
+            ),
+        }
+        if weights["distortion"] > 0:
+            losses["distortion"] = compute_distortion_loss(
+                out["weights"][:n_s], out["t"][:n_s], out["deltas"][:n_s]
+            )
+        if image_batch is not None:
+            sem_i, ins_i = out["semantics"][n_s:], out["instance"][n_s:]
+            thing = image_batch["instance"] > 0
+            if weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
+                slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)
+                losses["instance"] = compute_instance_loss(
+                    ins_i[thing], slots, image_batch["confidence"][thing], bounded
+                )
+            if weights["consistency"] > 0:
+                losses["consistency"] = compute_consistency_loss(
+                    sem_i, image_batch["segments"], image_batch["confidence"], bounded
+                )
+        if weights["tv_density"] > 0 or weights["tv_appearance"] > 0:
+            losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
+        if weights["l1_density"] > 0:
+            losses["l1_density"] = self.field.density_l1()
+        losses["total"] = sum(weights[k] * v for k, v in losses.items())
+        return losses
+
+    def train_step(self) -> dict[str, float]:
+        """One iteration: losses, backward, Adam steps, then grid events (occupancy, shrink, upsample)."""
+        self.step += 1
+        factor = learning_rate_factor_at(self.step, self.config)
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self._base_lr[name] * factor
+        losses = self.compute_losses(self.step)
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        for optimizer in self.optimizers.values():
+            optimizer.step()
+        self.apply_events(self.step)
+        metrics = {k: float(v.detach()) for k, v in losses.items()}
+        metrics["psnr"] = compute_psnr(metrics["rgb"] / 3.0)
+        return metrics
+
+    @torch.no_grad()
+    def apply_events(self, step: int) -> None:
+        for event in events_at(step, self.config):
+            if event == "occupancy":
+                self.update_occupancy()
+            elif event == "shrink":
+                new_aabb = occupied_aabb(self.field.occupancy)
+                self.field.resample(new_aabb, grid_resolution_at(step, self.config))
+                self._rebuild_grid_optimizer()
+                log.info(
+                    "step %d: box shrunk to %s", step, [[round(v, 3) for v in r] for r in new_aabb.tolist()]
+                )
+            elif event == "upsample":
+                self.field.resample(self.field.aabb, grid_resolution_at(step, self.config))
+                self._rebuild_grid_optimizer()
+                log.info("step %d: grid upsampled to %s", step, self.field.resolution)
+
+    @torch.no_grad()
+    def update_occupancy(self) -> None:
+        """Recompute the occupancy mask over the current box from the current density."""
+        aabb = self.field.aabb
+        resolution = resolution_from_voxels(aabb, self.config.render.occupancy_resolution)
+        step_size = sampling_domain(self.field, self.config.render, aabb.device).step_size
+        grid = compute_occupancy(
+            self.field.density, aabb, resolution, step_size, self.config.render.occupancy_threshold
+        )
+        self.field.set_occupancy(grid.aabb, grid.mask)
+        log.debug("occupancy: %.1f%% of %s cells", 100 * float(grid.mask.float().mean()), resolution)
+
+    def save(self) -> Path:
+        return ckpt.save_checkpoint(
+            self.run_dir, self.step, self.config, self.field, self.optimizers, self.generator, self.history,
+            keep=self.config.train.keep_checkpoints,
+            elapsed=self.elapsed,
+        )  # fmt: skip
+
+    def run(self, progress: ProgressFn | None = None, stop_at: int | None = None) -> Path:
+        """Train until the configured iterations (or ``stop_at``), checkpointing periodically and at the end."""
+        train = self.config.train
+        end = min(train.iterations, stop_at) if stop_at is not None else train.iterations
+        self.field.train()
+        start = time.perf_counter() - self.elapsed
+        while self.step < end:
+            metrics = self.train_step()
+            if self.step % train.log_every == 0 or self.step == 1 or self.step == end:
+                metrics.update(step=self.step, time=time.perf_counter() - start)
+                self.history.append(metrics)
+                if progress is not None:
+                    progress(self.step, train.iterations, metrics)
+            self.elapsed = time.perf_counter() - start
+            if self.step % train.checkpoint_every == 0 or self.step == end:
+                self.save()
+        self.field.eval()
+        return self.run_dir
+
+
+def train_run(
+    scene_path: str | Path,
+    out: str | Path,
+    config: LiftConfig | None = None,
+    device: torch.device | str | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Train a run on ``scene_path`` into folder ``out`` (the ``fast`` preset by default); returns ``out``."""
+    trainer = Trainer(scene_path, out, config, device=device, resume=resume)
+    return trainer.run(progress)
+
+
+__all__ = ["ProgressFn", "Trainer", "train_run", "working_size"]

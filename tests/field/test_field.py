@@ -1,0 +1,81 @@
+"""The panoptic field: outputs, grid resampling (upsampling / shrinking), state round trip."""
+
+from __future__ import annotations
+
+import torch
+
+from panolift.config import tiny_config
+from panolift.field import PanopticField, TensorVM, compute_tv_loss, resolution_from_voxels
+
+
+def _field(bounded: bool = True) -> PanopticField:
+    torch.manual_seed(0)
+    return PanopticField(tiny_config().field, num_classes=7, bounded=bounded)
+
+
+def test_outputs_are_well_formed():
+    field = _field()
+    pts = torch.rand(100, 3) * 2.4 - 1.2  # some outside the [-1, 1]^3 box
+    dirs = torch.nn.functional.normalize(torch.randn(100, 3), dim=-1)
+    out = field(pts, dirs)
+    assert out.density.shape == (100,) and (out.density >= 0).all()
+    outside = (pts.abs() > 1).any(-1)
+    assert (out.density[outside] == 0).all()
+    assert out.rgb.shape == (100, 3) and (out.rgb >= 0).all() and (out.rgb <= 1).all()
+    torch.testing.assert_close(out.semantics.sum(-1), torch.ones(100))
+    assert out.instance.shape == (100, field.config.num_slots)
+    torch.testing.assert_close(out.instance.sum(-1), torch.ones(100))
+    logits = _field(bounded=False)(pts, dirs).semantics
+    assert not torch.allclose(logits.sum(-1), torch.ones(100))
+
+
+def test_num_slots_is_configurable():
+    config = tiny_config().field
+    config.num_slots = 41
+    field = PanopticField(config, num_classes=5)
+    assert field(torch.zeros(3, 3), torch.ones(3, 3)).instance.shape == (3, 41)
+
+
+def test_resolution_follows_box_aspect():
+    aabb = torch.tensor([[0.0, 0.0, 0.0], [2.0, 1.0, 0.5]])
+    res = resolution_from_voxels(aabb, 32)
+    assert res[0] > res[1] > res[2]
+    assert abs(res[0] * res[1] * res[2] - 32**3) / 32**3 < 0.15
+
+
+def test_upsampling_and_shrinking_preserve_the_function():
+    torch.manual_seed(1)
+    grid = TensorVM((9, 7, 8), 3, init_scale=1.0)
+    with torch.no_grad():  # smooth content so that resampling is nearly exact
+        for p in list(grid.planes) + list(grid.lines):
+            p.copy_(torch.nn.functional.avg_pool2d(p, 3, stride=1, padding=1, count_include_pad=False))
+    old_box = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+    new_box = torch.tensor([[-0.5, -0.8, -0.2], [0.7, 0.6, 0.9]])
+    pts = torch.rand(300, 3) * (new_box[1] - new_box[0]) + new_box[0]
+    before = grid(pts)
+    grid.resample(old_box, new_box, (40, 40, 40))
+    after = grid((pts - new_box[0]) / (new_box[1] - new_box[0]) * 2 - 1)
+    assert grid.resolution == (40, 40, 40)
+    assert (after - before).abs().max() < 0.05 * before.abs().max()
+
+
+def test_state_dict_round_trip_after_resampling():
+    field = _field()
+    field.resample(torch.tensor([[-0.6, -0.5, -0.4], [0.5, 0.6, 0.3]]), 20)
+    field.set_occupancy(field.aabb, torch.rand(5, 6, 4) > 0.5)
+    clone = PanopticField.from_state_dict(field.config, 7, field.state_dict())
+    pts = torch.rand(50, 3) - 0.5
+    dirs = torch.nn.functional.normalize(torch.randn(50, 3), dim=-1)
+    a, b = field(pts, dirs), clone(pts, dirs)
+    for key in ("density", "rgb", "semantics", "instance"):
+        torch.testing.assert_close(getattr(a, key), getattr(b, key))
+    assert clone.resolution == field.resolution
+    torch.testing.assert_close(clone.occupancy.mask, field.occupancy.mask)
+
+
+def test_tv_loss_zero_on_constant_grids():
+    planes = [torch.ones(1, 2, 5, 6)] * 3
+    lines = [torch.ones(1, 2, 5, 1)] * 3
+    assert float(compute_tv_loss(planes, lines)) == 0.0
+    lines = [torch.arange(5.0).view(1, 1, 5, 1)] * 3
+    assert abs(float(compute_tv_loss(planes, lines)) - 3.0) < 1e-6

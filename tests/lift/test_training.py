@@ -1,0 +1,177 @@
+"""Training on the tiny scene: losses fall, 3D-consistent instances, resume, checkpoints, rendering, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from panolift.config import tiny_config
+from panolift.lift.checkpoint import latest_checkpoint, load_run, read_checkpoint
+from panolift.lift.trainer import Trainer
+from panolift.render import render_image, render_run
+from panolift.scene import Scene
+from panolift.scene.io import read_label, read_rgb
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _history(run: Path) -> list[dict]:
+    meta, _ = read_checkpoint(latest_checkpoint(run))
+    return meta["history"]
+
+
+def test_tiny_run_lowers_every_loss(tiny_run):
+    history = _history(tiny_run)
+    assert history[-1]["step"] == tiny_config().train.iterations
+    for key in ("rgb", "semantic", "instance", "consistency"):
+        values = [h[key] for h in history if key in h]
+        assert len(values) >= 9, key
+        third = len(values) // 3
+        first, last = np.mean(values[:third]), np.mean(values[-third:])
+        assert last < first, f"{key}: {first:.4f} -> {last:.4f}"
+
+
+def test_tiny_run_renders_consistent_instances(tiny_run, tiny_scene, tmp_path):
+    """A 3D instance is a (class, id) pair: each object must keep its pair from test view to test view."""
+    out = render_run(tiny_run, "test", out=tmp_path / "test")
+    scene = Scene(tiny_scene)
+    loaded = load_run(tiny_run)
+    pairs_of: dict[int, set[tuple[int, int]]] = {}
+    views_of: dict[int, int] = {}
+    for name in scene.test_frames:
+        pred = read_label(out / "instance" / f"{name}.png")
+        sem = read_label(out / "semantics" / f"{name}.png")
+        assert pred.shape == (scene.height, scene.width)
+        assert ((pred > 0) == np.isin(sem, loaded.class_set.thing_ids)).all()  # ids exactly on things
+        gt = scene.ground_truth(name).instance
+        for gt_id in np.unique(gt[gt > 0]):
+            on = (gt == gt_id) & (pred > 0)
+            if on.sum() >= 20:  # visible and predicted as a thing in this view
+                pair = (int(np.bincount(sem[on]).argmax()), int(np.bincount(pred[on]).argmax()))
+                pairs_of.setdefault(int(gt_id), set()).add(pair)
+                views_of[int(gt_id)] = views_of.get(int(gt_id), 0) + 1
+    assert len(pairs_of) >= 2, f"too few objects predicted as things: {pairs_of}"
+    assert max(views_of.values()) >= 2, f"no object predicted in two test views: {views_of}"
+    changing = {k: v for k, v in pairs_of.items() if len(v) > 1}
+    assert not changing, f"objects whose (class, id) changes across views: {changing}"
+    pairs = [next(iter(v)) for v in pairs_of.values()]
+    assert len(set(pairs)) == len(pairs), f"distinct objects share a (class, id): {pairs_of}"
+
+
+def _small_config():
+    config = tiny_config()
+    train = config.train
+    train.iterations, train.checkpoint_every, train.log_every = 40, 20, 2
+    train.occupancy_steps, train.shrink_step, train.upsample_steps = (10, 30), 15, (25,)
+    config.loss.instance_start, config.loss.consistency_start = 0.2, 0.4
+    return config
+
+
+def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny_scene, tmp_path, one_thread):
+    full = Trainer(tiny_scene, tmp_path / "full", _small_config())
+    full.run()
+    part = Trainer(tiny_scene, tmp_path / "part", _small_config())
+    part.run(stop_at=20)  # "killed" after the checkpoint at step 20
+    scene = Scene(tiny_scene)
+    pose = scene.pose(scene.test_frames[0])
+    before = render_image(part.field, scene.intrinsics, pose, scene.width, scene.height)
+    loaded = load_run(tmp_path / "part")
+    assert loaded.step == 20
+    after = render_image(loaded.field, scene.intrinsics, pose, scene.width, scene.height)
+    for key in ("rgb", "depth", "semantics", "instance"):
+        torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
+    del part
+    resumed = Trainer(tiny_scene, tmp_path / "part", resume=True)
+    assert resumed.step == 20
+    resumed.run()
+    assert resumed.step == 40
+    a, b = _history(tmp_path / "full"), _history(tmp_path / "part")
+    assert [h["step"] for h in a] == [h["step"] for h in b]
+    for ha, hb in zip(a, b, strict=True):
+        for key in ("rgb", "semantic", "instance", "consistency", "total"):
+            if key in ha:
+                assert hb[key] == pytest.approx(ha[key], rel=1e-4, abs=1e-6), (ha["step"], key)
+
+
+def test_a_second_run_into_the_same_folder_needs_resume(tiny_scene, tmp_path, one_thread):
+    config = _small_config()
+    config.train.iterations = 4
+    Trainer(tiny_scene, tmp_path / "run", config).run()
+    with pytest.raises(ValueError, match="resume"):
+        Trainer(tiny_scene, tmp_path / "run", config)
+
+
+def test_training_never_reads_ground_truth(tiny_scene, tmp_path, monkeypatch, one_thread):
+    def forbidden(self, name):
+        raise AssertionError("training read ground truth")
+
+    monkeypatch.setattr(Scene, "ground_truth", forbidden)
+    config = _small_config()
+    config.train.iterations = 12
+    Trainer(tiny_scene, tmp_path / "run", config).run()
+
+
+def test_render_run_writes_every_output_and_a_video(tiny_run, tiny_scene, tmp_path):
+    scene = Scene(tiny_scene)
+    out = render_run(tiny_run, "train", out=tmp_path / "train", width=40)
+    for name in scene.train_frames:
+        rgb = read_rgb(out / "rgb" / f"{name}.png")
+        assert rgb.shape == (30, 40, 3)
+        assert read_label(out / "depth" / f"{name}.png").shape == (30, 40)
+        assert read_label(out / "semantics" / f"{name}.png").max() < scene.class_set.num_classes
+        assert (out / "instance" / f"{name}.png").exists() and (out / "overlay" / f"{name}.png").exists()
+    trajectory = tmp_path / "trajectory.json"
+    trajectory.write_text(json.dumps([scene.pose(n).tolist() for n in scene.frame_names[:3]]))
+    video_dir = render_run(tiny_run, trajectory=trajectory, out=tmp_path / "traj")
+    assert sorted(p.name for p in (video_dir / "rgb").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert (video_dir / "video.mp4").stat().st_size > 0
+
+
+def test_cli_train_resume_and_render(tiny_scene, tmp_path, one_thread):
+    from panolift.cli import main
+
+    run = tmp_path / "cli_run"
+    main(["train", str(tiny_scene), "--out", str(run), "--preset", "tiny", "--iterations", "6"])
+    assert load_run(run).step == 6
+    main(["train", str(tiny_scene), "--out", str(run), "--resume"])
+    assert load_run(run).step == 6  # already complete: nothing to do
+    main(["render", str(run)])
+    scene = Scene(tiny_scene)
+    assert (run / "render" / "test" / "semantics" / f"{scene.test_frames[0]}.png").exists()
+    info = json.loads((run / "run.json").read_text())
+    assert Path(info["scene"]).is_absolute() and info["config"]["preset"] == "tiny"
+
+
+def test_ablation_switches_run(tiny_scene, tmp_path, one_thread):
+    from panolift.lift.batching import load_training_data
+
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16, use_tta=False)
+    labels = scene.machine_labels(scene.train_frames[0], tta=False)
+    usable = labels.semantics.reshape(-1) > 0
+    assert torch.equal(
+        data.probability[0].float().argmax(-1)[usable], torch.from_numpy(labels.semantics.reshape(-1))[usable]
+    )
+    np.testing.assert_allclose(
+        data.confidence[0].float().numpy()[usable], labels.confidence_notta.reshape(-1)[usable], atol=1e-3
+    )
+    config = _small_config()
+    config.train.iterations = 20
+    loss = config.loss
+    loss.segment_consistency = loss.use_tta = loss.bounded = loss.gradient_blocking = False
+    trainer = Trainer(tiny_scene, tmp_path / "ablation", config)
+    trainer.run()
+    history = _history(tmp_path / "ablation")
+    assert not any("consistency" in h for h in history) and any("instance" in h for h in history)
+    assert all(np.isfinite(h["total"]) for h in history)
+    assert not torch.allclose(trainer.field.semantics(torch.zeros(2, 3)).sum(-1), torch.ones(2))  # logits

@@ -1,0 +1,107 @@
+"""Whole-image rendering, occupancy grids and panoptic labels from a rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from panolift.config import RenderConfig, tiny_config
+from panolift.field import PanopticField
+from panolift.render import (
+    OccupancyGrid,
+    compute_occupancy,
+    occupied_aabb,
+    panoptic_from_rendering,
+    render_image,
+)
+from panolift.scene import SCANNET21, SceneNormalization
+
+
+def _field() -> PanopticField:
+    torch.manual_seed(0)
+    field = PanopticField(tiny_config().field, num_classes=SCANNET21.num_classes)
+    with torch.no_grad():  # a visible blob so that images are not empty
+        for p in field.density_grid.parameters():
+            p.add_(0.8)
+    field.normalization = SceneNormalization(center=np.array([0.0, 0.0, 1.0]), scale=0.5)
+    return field.eval()
+
+
+def test_render_image_any_aspect_and_chunk_invariant():
+    field = _field()
+    K = np.array([[20.0, 0, 16.0], [0, 20.0, 5.0], [0, 0, 1]])
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, 0.0, -1.0]  # world units: normalised origin (0, 0, -1)
+    big = render_image(field, K, c2w, 32, 10, config=RenderConfig(chunk_rays=4096))
+    small = render_image(field, K, c2w, 32, 10, config=RenderConfig(chunk_rays=37))
+    assert big["rgb"].shape == (10, 32, 3) and big["depth"].shape == (10, 32)
+    assert big["semantics"].shape == (10, 32, SCANNET21.num_classes)
+    assert big["instance"].shape == (10, 32, field.config.num_slots)
+    for key in ("rgb", "depth", "opacity", "semantics", "instance"):
+        torch.testing.assert_close(big[key], small[key])
+    assert float(big["opacity"].max()) > 0.5
+    assert (big["semantics"].sum(-1) <= big["opacity"] + 1e-5).all()
+
+
+def test_render_image_needs_a_normalisation():
+    field = _field()
+    field.normalization = None
+    try:
+        render_image(field, np.eye(3), np.eye(4), 4, 4)
+    except ValueError as exc:
+        assert "normalization" in str(exc)
+    else:
+        raise AssertionError("expected a ValueError")
+
+
+def test_occupancy_grid_skips_nothing_that_is_dense():
+    def ball(points):
+        return torch.where(points.norm(dim=-1) < 0.3, 50.0, 0.0)
+
+    aabb = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+    grid = compute_occupancy(ball, aabb, (20, 20, 20), step_size=0.05, threshold=1e-3)
+    pts = torch.rand(5000, 3) * 2 - 1
+    inside = pts.norm(dim=-1) < 0.3
+    assert grid.query(pts)[inside].all()
+    assert grid.query(pts).float().mean() < 0.1
+    box = occupied_aabb(grid, margin_cells=0)
+    assert (box[0] < -0.25).all() and (box[0] > -0.6).all() and (box[1] > 0.25).all() and (box[1] < 0.6).all()
+    assert not OccupancyGrid(aabb, grid.mask).query(torch.tensor([[2.0, 0.0, 0.0]])).any()
+
+
+def test_panoptic_from_rendering_things_get_slot_ids():
+    sem = torch.zeros(2, 2, SCANNET21.num_classes)
+    sem[0, 0, 5] = 0.9  # chair (thing)
+    sem[0, 1, 1] = 0.9  # wall (stuff)
+    sem[1, 0, 0] = 0.9  # void wins the raw argmax; excluded: the next class is taken
+    sem[1, 0, 2] = 0.1
+    sem[1, 1, 4] = 0.5  # bed (thing)
+    ins = torch.zeros(2, 2, 8)
+    ins[0, 0, 3] = 1.0
+    ins[0, 1, 5] = 1.0
+    ins[1, 1, 0] = 1.0
+    semantics, instance = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
+    assert semantics.tolist() == [[5, 1], [2, 4]]
+    assert instance.tolist() == [[4, 0], [0, 1]]
+
+
+def test_read_trajectory_from_json_or_folder(tmp_path):
+    import json
+
+    import pytest
+
+    from panolift.render.run import read_trajectory
+    from panolift.scene import SceneError
+
+    poses = [np.eye(4), np.diag([1.0, -1.0, -1.0, 1.0])]
+    (tmp_path / "t.json").write_text(json.dumps([p.tolist() for p in poses]))
+    folder = tmp_path / "poses"
+    folder.mkdir()
+    for i, p in enumerate(poses):
+        np.savetxt(folder / f"{i * 10}.txt", p)  # "0", "10": numeric order
+    for source in (tmp_path / "t.json", folder):
+        got = read_trajectory(source)
+        assert len(got) == 2 and np.allclose(got[1], poses[1])
+    (tmp_path / "bad.json").write_text(json.dumps([[[1, 2], [3, 4]]]))
+    with pytest.raises(SceneError, match="bad.json"):
+        read_trajectory(tmp_path / "bad.json")
