@@ -175,3 +175,21 @@ def test_ablation_switches_run(tiny_scene, tmp_path, one_thread):
     assert not any("consistency" in h for h in history) and any("instance" in h for h in history)
     assert all(np.isfinite(h["total"]) for h in history)
     assert not torch.allclose(trainer.field.semantics(torch.zeros(2, 3)).sum(-1), torch.ones(2))  # logits
+
+
+def test_train_reports_a_malformed_scene_before_writing(tmp_path, tiny_scene) -> None:
+    import shutil
+
+    import pytest
+
+    from panolift.lift.trainer import Trainer
+    from panolift.scene import SceneError
+
+    scene = tmp_path / "scene"
+    shutil.copytree(tiny_scene, scene)
+    (scene / "pose" / "1.txt").write_text("nan 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
+    with pytest.raises(SceneError, match=r"pose/1\.txt.*non-finite"):
+        Trainer(scene, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(SceneError, match="scene folder does not exist|missing colour folder"):
+        Trainer(tmp_path / "run", scene)  # SCENE and --out swapped

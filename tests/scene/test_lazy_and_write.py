@@ -22,8 +22,14 @@ def _write_scene(root: Path, n: int, w: int = 16, h: int = 12) -> None:
         sem = rng.integers(0, 22, (h, w))
         ins = np.where(np.isin(sem, SCANNET21.thing_ids), 3, 0)
         prob = np.eye(22, dtype=np.float32)[sem]
-        writer.write_machine_labels(str(i), sem, ins, probability=prob, confidence=np.full((h, w), 0.5),
-                                    confidence_notta=np.ones((h, w)))
+        writer.write_machine_labels(
+            str(i),
+            sem,
+            ins,
+            probability=prob,
+            confidence=np.full((h, w), 0.5),
+            confidence_notta=np.ones((h, w)),
+        )
         writer.write_ground_truth(str(i), sem, ins)
     writer.write_splits([str(i) for i in range(n) if i % 4], [str(i) for i in range(0, n, 4)])
     writer.write_segmentation_data(SCANNET21)

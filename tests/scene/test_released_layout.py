@@ -59,10 +59,18 @@ def make_released_scene(root: Path) -> Path:
         Image.fromarray(ins).save(root / "m2f_instance" / f"{name}.png")
         prob = np.full((256, 256, 22), 0.01, dtype=np.float32)
         prob[..., 1] = 0.79
-        np.savez(root / "m2f_probabilities" / f"{name}.npz", probability=prob,
-                 confidence=np.full((256, 256), 0.9, np.float32), confidence_notta=np.ones((256, 256), np.float32))
-    seg = {"num_semantic_classes": 22, "fg_classes": np.array(SCANNET21.thing_ids),
-           "bg_classes": list(SCANNET21.stuff_ids), "m2f_instance_to_semantic": {7: 5, 8: 5}}
+        np.savez(
+            root / "m2f_probabilities" / f"{name}.npz",
+            probability=prob,
+            confidence=np.full((256, 256), 0.9, np.float32),
+            confidence_notta=np.ones((256, 256), np.float32),
+        )
+    seg = {
+        "num_semantic_classes": 22,
+        "fg_classes": np.array(SCANNET21.thing_ids),
+        "bg_classes": list(SCANNET21.stuff_ids),
+        "m2f_instance_to_semantic": {7: 5, 8: 5},
+    }
     with open(root / "segmentation_data.pkl", "wb") as f:
         pickle.dump(seg, f)
     (root / "splits.json").write_text(json.dumps({"train": ["0", "2", "11"], "val": ["10"]}))
@@ -162,8 +170,11 @@ def test_error_missing_intrinsics_and_bad_matrix(released: Path) -> None:
 
 
 def test_error_bad_probabilities(released: Path) -> None:
-    np.savez(released / "m2f_probabilities" / "0.npz", probability=np.ones((8, 8, 5), np.float32),
-             confidence=np.ones((8, 8), np.float32))
+    np.savez(
+        released / "m2f_probabilities" / "0.npz",
+        probability=np.ones((8, 8, 5), np.float32),
+        confidence=np.ones((8, 8), np.float32),
+    )
     with pytest.raises(SceneError, match=r"m2f_probabilities/0\.npz.*\(H, W, 22\)"):
         Scene(released).validate()
 

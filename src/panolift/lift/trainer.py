@@ -55,13 +55,17 @@ class Trainer:
     ):
         self.run_dir = Path(run_dir)
         self.device = torch.device(device or "cpu")
+        native = Scene(scene_path)  # the scene first: a malformed one is reported before anything is written
+        native.validate()
+        if not native.has_machine_labels:
+            raise SceneError(f"{native.root}: no 2D labels (m2f_semantics/); run `panolift segment` first")
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resume else None
         if checkpoint is None and any((self.run_dir / "checkpoints").glob("step_*.safetensors")):
             raise SceneError(f"{self.run_dir}: run already has checkpoints; pass --resume or another --out")
         meta, tensors = ckpt.read_checkpoint(checkpoint) if checkpoint is not None else ({}, {})
         self.config = config = LiftConfig.from_dict(meta["config"]) if meta else (config or fast_config())
         self.scene_path = Path(scene_path)
-        self.scene = Scene(scene_path, size=working_size(Scene(scene_path), config.train.image_width))
+        self.scene = Scene(scene_path, size=working_size(native, config.train.image_width))
         if meta:  # the run's own normalisation, whatever the scene folder says now
             info = ckpt.read_run_info(self.run_dir)
             self.normalization = SceneNormalization.from_dict(info["normalization"])

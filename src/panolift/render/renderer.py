@@ -5,9 +5,10 @@ unit box [-1, 1]^3) and ``field.voxel_size`` (3,) (the step) when present, and u
 the field's OWN CLASS defines them (so that a wrapper which forwards unknown attributes to the field it
 wraps, like the edit wrappers, never inherits them by accident):
 
-- ``density(points) -> (num_points,)``: the renderer marches density alone first (with early ray
-  termination), then calls ``field(points, dirs)`` only on samples whose weight exceeds
-  ``weight_threshold``. Without it: one call on every sample in the box.
+- ``density(points) -> (num_points,)``: the renderer marches density alone first, then calls
+  ``field(points, dirs)`` only on samples whose weight exceeds ``weight_threshold``. Without it the
+  renderer marches with full calls and keeps their outputs. Either way rays stop once their
+  transmittance falls below ``termination_threshold`` (early ray termination, in segments of samples).
 - ``occupancy`` -> OccupancyGrid | None: cells to skip. A wrapper that moves content must not reuse the
   wrapped field's grid (the moved content would fall in "empty" cells); without it nothing is skipped.
 """

@@ -13,7 +13,20 @@ from .scene import GroundTruth, MachineLabels, Scene, resize_bilinear, resize_ne
 from .write import SceneWriter
 
 __all__ = [
-    "SCANNET21", "ClassSet", "GroundTruth", "MachineLabels", "Scene", "SceneError", "SceneNormalization",
-    "SceneWriter", "UnsafePickleError", "compute_scene_normalization", "generate_rays",
-    "load_restricted_pickle", "resize_bilinear", "resize_nearest", "scale_intrinsics", "segments_from_labels",
+    "SCANNET21",
+    "ClassSet",
+    "GroundTruth",
+    "MachineLabels",
+    "Scene",
+    "SceneError",
+    "SceneNormalization",
+    "SceneWriter",
+    "UnsafePickleError",
+    "compute_scene_normalization",
+    "generate_rays",
+    "load_restricted_pickle",
+    "resize_bilinear",
+    "resize_nearest",
+    "scale_intrinsics",
+    "segments_from_labels",
 ]

@@ -45,15 +45,40 @@ class ClassSet:
         n = int(data["num_semantic_classes"])
         names = data.get("class_names")
         if names is None or len(names) != n:
-            names = SCANNET21.names if n == SCANNET21.num_classes else ("void",) + tuple(f"class_{i}" for i in range(1, n))
-        return ClassSet(names=tuple(str(x) for x in names), thing_ids=tuple(int(k) for k in data["fg_classes"]))
+            names = (
+                SCANNET21.names
+                if n == SCANNET21.num_classes
+                else ("void",) + tuple(f"class_{i}" for i in range(1, n))
+            )
+        return ClassSet(
+            names=tuple(str(x) for x in names), thing_ids=tuple(int(k) for k in data["fg_classes"])
+        )
 
 
 SCANNET21 = ClassSet(
     names=(
-        "void", "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "counter",
-        "shelves", "curtain", "ceiling", "refrigerator", "television", "person", "toilet", "sink", "lamp",
-        "bag", "otherprop",
+        "void",
+        "wall",
+        "floor",
+        "cabinet",
+        "bed",
+        "chair",
+        "sofa",
+        "table",
+        "door",
+        "window",
+        "counter",
+        "shelves",
+        "curtain",
+        "ceiling",
+        "refrigerator",
+        "television",
+        "person",
+        "toilet",
+        "sink",
+        "lamp",
+        "bag",
+        "otherprop",
     ),
     thing_ids=(4, 5, 6, 14, 15, 16, 17, 18, 20),
 )

@@ -12,8 +12,14 @@ if TYPE_CHECKING:
     from .scene import Scene
 
 LABEL_FOLDERS = (
-    "m2f_semantics", "m2f_instance", "m2f_segments", "m2f_notta_semantics", "m2f_notta_instance",
-    "rs_semantics", "rs_instance", "depth",
+    "m2f_semantics",
+    "m2f_instance",
+    "m2f_segments",
+    "m2f_notta_semantics",
+    "m2f_notta_instance",
+    "rs_semantics",
+    "rs_instance",
+    "depth",
 )
 
 

@@ -59,7 +59,10 @@ class SceneWriter:
         notta_semantics: np.ndarray | None = None,
         notta_instance: np.ndarray | None = None,
     ) -> None:
-        write_image(self.root / "m2f_semantics" / f"{name}.png", _check_ids(semantics, "semantics", 255).astype(np.uint8))
+        write_image(
+            self.root / "m2f_semantics" / f"{name}.png",
+            _check_ids(semantics, "semantics", 255).astype(np.uint8),
+        )
         write_image(self.root / "m2f_instance" / f"{name}.png", _check_ids(instance, "instance"))
         if segments is not None:
             write_image(self.root / "m2f_segments" / f"{name}.png", _check_ids(segments, "segments"))
@@ -75,10 +78,15 @@ class SceneWriter:
                 _check_ids(notta_semantics, "semantics", 255).astype(np.uint8),
             )
         if notta_instance is not None:
-            write_image(self.root / "m2f_notta_instance" / f"{name}.png", _check_ids(notta_instance, "instance"))
+            write_image(
+                self.root / "m2f_notta_instance" / f"{name}.png", _check_ids(notta_instance, "instance")
+            )
 
     def write_ground_truth(self, name: str, semantics: np.ndarray, instance: np.ndarray) -> None:
-        write_image(self.root / "rs_semantics" / f"{name}.png", _check_ids(semantics, "semantics", 255).astype(np.uint8))
+        write_image(
+            self.root / "rs_semantics" / f"{name}.png",
+            _check_ids(semantics, "semantics", 255).astype(np.uint8),
+        )
         write_image(self.root / "rs_instance" / f"{name}.png", _check_ids(instance, "instance"))
 
     def write_splits(self, train: list[str], test: list[str]) -> None:
