@@ -17,6 +17,8 @@ def edit(
     resolution: int = 64,
     density_threshold: float = 0.0,
     dilation: int = 1,
+    visibility_rays: int = 8192,
+    min_component_fraction: float = 0.5,
     device: str = "auto",
 ) -> None:
     """Delete, duplicate or move a 3D instance of a trained (or already edited) run.
@@ -38,6 +40,10 @@ def edit(
         density_threshold: a voxel is occupied when its density (field units) reaches this; 0 = half the
             density at which the training views' rays reach transmittance 1/2 (kept from an edited run).
         dilation: voxels added around an instance's region (covers samples on its surface).
+        visibility_rays: training-view rays that find the voxels the views saw; an unseen occupied voxel
+            (an object's inside) takes the id of the nearest seen one. 0 = the field's ids everywhere.
+        min_component_fraction: with visibility, an instance keeps the connected pieces with at least
+            this share of the visible voxels of its largest piece (the rest: floaters). 0 = keep all.
         device: auto (cuda if available, else cpu), cpu, cuda, ...
     """
     from panolift.commands.train import pick_device
@@ -58,7 +64,12 @@ def edit(
         raise SceneError(f'--{op} needs --to "tx ty tz [yaw_degrees]"')
     translation, yaw = parse_transform(to) if to is not None else ((0.0, 0.0, 0.0), 0.0)
     device = pick_device(device)
-    region = {"resolution": resolution, "dilation": dilation}
+    region = {
+        "resolution": resolution,
+        "dilation": dilation,
+        "visibility_rays": visibility_rays,
+        "min_component_fraction": min_component_fraction,
+    }
     if density_threshold > 0:
         region["density_threshold"] = density_threshold
     loaded = create_edited_run(

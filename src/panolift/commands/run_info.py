@@ -39,7 +39,8 @@ def run_info(path: Path, device: str = "auto") -> None:
     rows = describe_instances(loaded, settings, device=device)
     print(
         f"3D instances {len(rows)} (grid {settings.resolution}^3 over the field's box, occupied where "
-        f"density >= {settings.density_threshold:.3g}; bbox: 1-99% of the voxels)"
+        f"density >= {settings.density_threshold:.3g}; unseen insides filled from the seen surface, "
+        f"floaters dropped; bbox of the kept voxels)"
     )
     for line in instance_table(rows):
         print("  " + line)

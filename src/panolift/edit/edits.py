@@ -10,7 +10,7 @@ regions are found on that scene), so e.g. a copy made by an earlier edit can be 
 ``edits.json``::
 
     {"version": 1, "source_run": "../demo", "up": [0, 0, 1], "region": {"resolution": 64,
-     "density_threshold": 0.45, "dilation": 1},
+     "density_threshold": 0.45, "dilation": 1, "visibility_rays": 8192, "min_component_fraction": 0.5},
      "edits": [{"op": "delete", "instance": 3},
                {"op": "duplicate", "instance": 5, "translation": [0.5, 0, 0], "yaw_degrees": 90}]}
 """
@@ -27,8 +27,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from panolift.edit.regions import FieldGrid, InstanceRegion, find_instance_regions, sample_field_grid
-from panolift.edit.wrappers import DeleteInstance, DuplicateInstance, RigidTransform, box_of
+from panolift.edit.regions import (
+    FieldGrid,
+    InstanceRegion,
+    compute_visibility,
+    evaluate_density,
+    find_instance_regions,
+    grid_points,
+    sample_field_grid,
+)
+from panolift.edit.wrappers import DeleteInstance, DuplicateInstance, FieldWrapper, RigidTransform, box_of
 from panolift.scene.io import SceneError, write_json
 
 logger = logging.getLogger(__name__)
@@ -59,11 +67,19 @@ class Edit:
 class RegionSettings:
     """How instance regions are found: grid resolution (voxels per axis over the field's box), the density
     that counts as occupied (field units; 0 = not set yet: the commands take half the run's surface density,
-    see :func:`panolift.edit.runs.region_threshold_of_run`), and the dilation in voxels."""
+    see :func:`panolift.edit.runs.region_threshold_of_run`), the dilation in voxels, how many training rays
+    decide which voxels were seen (0: every occupied voxel counts as seen; see
+    :func:`panolift.edit.regions.compute_visibility`; used where the caller passes the run's rays), and the
+    size, relative to an instance's largest connected piece, below which another piece is dropped as a
+    floater (0: keep all; :func:`panolift.edit.regions.keep_main_components`).
+
+    Lists written before the last two fields existed read with their defaults."""
 
     resolution: int = 64
     density_threshold: float = 0.0
     dilation: int = 1
+    visibility_rays: int = 8192
+    min_component_fraction: float = 0.5
 
 
 @dataclass
@@ -158,17 +174,51 @@ def field_device(field: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+Rays = tuple[torch.Tensor, torch.Tensor]  # (num_rays, 3) origins and unit directions, field coordinates
+
+
 def find_regions(
-    field: nn.Module, thing_mask: torch.Tensor, settings: RegionSettings, device=None
+    field: nn.Module,
+    thing_mask: torch.Tensor,
+    settings: RegionSettings,
+    device=None,
+    rays: Rays | None = None,
 ) -> tuple[FieldGrid, dict[int, InstanceRegion]]:
-    """Sample ``field`` over its box and return the grid and its 3D instances."""
+    """Sample ``field`` over its box and return the grid and its 3D instances.
+
+    ``rays``: rays of the training views; with them (and ``settings.visibility_rays`` > 0) the voxels they
+    never saw take the labels of the nearest seen ones (:mod:`panolift.edit.regions`). In an edited field,
+    occupied voxels that are empty in the trained field under the wrappers (a copy) count as seen: their
+    labels come from the edit, not from an untrained part of the field."""
     if settings.density_threshold <= 0:
         raise ValueError("RegionSettings.density_threshold is not set (see region_threshold_of_run)")
     device = device if device is not None else field_device(field)
     aabb = box_of(field).detach().to("cpu", torch.float32)
     grid = sample_field_grid(field, aabb, settings.resolution, thing_mask, device=device)
-    regions = find_instance_regions(grid, settings.density_threshold, settings.dilation)
+    if rays is not None and settings.visibility_rays > 0:
+        origins, dirs = (r[: settings.visibility_rays].to(device) for r in rays)
+        occupied = grid.occupied(settings.density_threshold)
+        visible = compute_visibility(field, aabb, occupied, origins, dirs)
+        base = unwrap_field(field)
+        if base is not field:
+            points = grid_points(aabb, grid.resolution).to(device)
+            base_density = evaluate_density(base, points).reshape(grid.resolution).float().cpu()
+            visible |= occupied & (base_density < settings.density_threshold)
+        grid.visible = visible
+    regions = find_instance_regions(
+        grid,
+        settings.density_threshold,
+        settings.dilation,
+        min_component_fraction=settings.min_component_fraction,
+    )
     return grid, regions
+
+
+def unwrap_field(field: nn.Module) -> nn.Module:
+    """The trained field under every edit wrapper."""
+    while isinstance(field, FieldWrapper):
+        field = field.field
+    return field
 
 
 def count_slots(field: nn.Module, device=None) -> int:
@@ -184,14 +234,16 @@ def apply_edits(
     thing_mask: torch.Tensor,  # (num_classes,) bool
     world_scale: float,
     device=None,
+    rays: Rays | None = None,
 ) -> nn.Module:
     """Wrap ``field`` with every edit of ``edit_list`` in order (see the module docstring).
 
-    ``world_scale`` is the normalisation's scale (field units per world unit).
+    ``world_scale`` is the normalisation's scale (field units per world unit); ``rays`` the training
+    views' rays for the regions' visibility (see :func:`find_regions`).
     """
     up = torch.tensor(edit_list.up, dtype=torch.float32)
     for n, edit in enumerate(edit_list.edits):
-        _, regions = find_regions(field, thing_mask, edit_list.region, device=device)
+        _, regions = find_regions(field, thing_mask, edit_list.region, device=device, rays=rays)
         if edit.instance not in regions:
             raise SceneError(
                 f"edit {n + 1} ({edit.op} {edit.instance}): no 3D instance {edit.instance} in the scene "

@@ -1,9 +1,18 @@
 """3D instances of a panoptic field as voxel regions: the field sampled on a grid over its box.
 
 A point's panoptic id follows the renderer's convention: if the argmax class (void excluded) is a thing
-class the id is argmax slot + 1, else 0 (stuff). A "3D instance" is such an id. Its region is the set of voxels that are
-occupied (density at the centre above a threshold) and whose centre has that id, dilated by a few
-voxels so that samples on the instance's surface (which straddle voxel boundaries) are covered.
+class the id is argmax slot + 1, else 0 (stuff). A "3D instance" is such an id. Its region is the set of
+voxels that are occupied (density at the centre above a threshold) and that carry that id, dilated by a
+few voxels so that samples on the instance's surface (which straddle voxel boundaries) are covered.
+
+Which id an occupied voxel carries depends on whether the training views saw it (``visible``, see
+:func:`compute_visibility`): the inside of an object is occupied space that no training ray reached, so
+the field's class and instance there are arbitrary (trained by nothing). A visible occupied voxel keeps
+the field's id; an unseen occupied voxel takes the id of the nearest visible occupied voxel
+(:func:`label_unobserved_voxels`), so an object's interior belongs to the object and is deleted with it.
+Then each instance keeps only its main 26-connected components (those with at least half the visible
+voxels of the largest, :func:`keep_main_components`): floaters, far unobserved space and parts of other
+objects that happen to carry the id leave the region and its bounding box.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,6 +67,7 @@ class FieldGrid:
     density: torch.Tensor  # (X, Y, Z) sigma at voxel centres
     classes: torch.Tensor  # (X, Y, Z) int64 argmax class
     ids: torch.Tensor  # (X, Y, Z) int64 panoptic id (0 = stuff)
+    visible: torch.Tensor | None = None  # (X, Y, Z) bool occupied and seen by the training views
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -195,34 +206,166 @@ class InstanceRegion:
         b = self.robust_bounds()
         return 0.5 * (b[0] + b[1])
 
-    def contains(self, points: torch.Tensor, core: bool = False) -> torch.Tensor:
-        """(num_points,) bool: the voxel that holds each point (num_points, 3) is in the mask (or core)."""
-        key = (core, points.device)
-        if key not in self._on_device:  # copy the masks to the points' device once, not on every call
-            self._on_device[key] = (self.core if core else self.mask).to(points.device)
-        grid = self._on_device[key]
+    def _voxels(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(num_points, 3) voxel indices of points (0 outside the grid) and (num_points,) inside the grid."""
         aabb = self.aabb.to(points.device, points.dtype)
-        res = torch.tensor(grid.shape, device=points.device)
+        res = torch.tensor(self.core.shape, device=points.device)
         idx = torch.floor((points - aabb[0]) / (aabb[1] - aabb[0]) * res).long()
         inside = ((idx >= 0) & (idx < res)).all(dim=-1)
-        idx = torch.where(inside[:, None], idx, torch.zeros_like(idx))
+        return torch.where(inside[:, None], idx, torch.zeros_like(idx)), inside
+
+    def _grid_on(self, name: str, device: torch.device) -> torch.Tensor:
+        """``self.<name>`` on ``device``, copied once (not on every call)."""
+        key = (name, device)
+        if key not in self._on_device:
+            self._on_device[key] = getattr(self, name).to(device)
+        return self._on_device[key]
+
+    def contains(self, points: torch.Tensor, core: bool = False) -> torch.Tensor:
+        """(num_points,) bool: the voxel that holds each point (num_points, 3) is in the mask (or core)."""
+        grid = self._grid_on("core" if core else "mask", points.device)
+        idx, inside = self._voxels(points)
         return inside & grid[idx[:, 0], idx[:, 1], idx[:, 2]]
 
 
+@torch.no_grad()
+def compute_visibility(
+    field: FieldFn,
+    aabb: torch.Tensor,  # (2, 3)
+    occupied: torch.Tensor,  # (X, Y, Z) bool
+    origins: torch.Tensor,  # (num_rays, 3) field coordinates
+    dirs: torch.Tensor,  # (num_rays, 3) unit
+    min_weight: float = 0.05,
+    samples_per_voxel: float = 2.0,
+    chunk_rays: int = 1024,
+) -> torch.Tensor:
+    """(X, Y, Z) bool: the occupied voxels the rays saw. Along each ray, samples spaced uniformly between
+    its entry into and exit from ``aabb`` (about ``samples_per_voxel`` per voxel crossed) give
+
+        w_i = T_i (1 - exp(-sigma_i delta)),  T_i = exp(-sum_{j<i} sigma_j delta).
+
+    A voxel is seen free space when it is not occupied and some sample in it has T_i >= 1/2; an occupied
+    voxel is visible when some sample in it has w_i >= ``min_weight`` or when it touches (26-neighbours)
+    seen free space. The second rule makes the visible surface dense with few rays (a ray marks only
+    one or two voxels of the surface it ends on, but crosses many free ones), while the inside of an
+    object, which touches no seen free space and gets no weight, stays unseen. The rays should be the
+    training views': what they see is what the field was trained on.
+    """
+    from panolift.render.rays import intersect_aabb
+
+    resolution = tuple(occupied.shape)
+    device = origins.device
+    box = aabb.to(device, origins.dtype)
+    res = torch.tensor(resolution, device=device)
+    voxel = (box[1] - box[0]) / res
+    num_samples = max(8, int(samples_per_voxel * float((box[1] - box[0]).norm() / voxel.min())))
+    best_weight = torch.zeros(int(res.prod()), device=device)  # per voxel, flattened (C order)
+    best_trans = torch.zeros(int(res.prod()), device=device)
+    for i in range(0, origins.shape[0], chunk_rays):
+        o, d = origins[i : i + chunk_rays], dirs[i : i + chunk_rays]
+        t_near, t_far = intersect_aabb(o, d, box)
+        hit = t_far > t_near
+        o, d, t_near, t_far = o[hit], d[hit], t_near[hit], t_far[hit]
+        if o.shape[0] == 0:
+            continue
+        u = (torch.arange(num_samples, device=device, dtype=o.dtype) + 0.5) / num_samples
+        t = t_near[:, None] + (t_far - t_near)[:, None] * u[None, :]  # (num_rays, num_samples)
+        delta = ((t_far - t_near) / num_samples)[:, None]
+        points = (o[:, None, :] + t[..., None] * d[:, None, :]).reshape(-1, 3)
+        optical = evaluate_density(field, points).reshape(t.shape).to(o.dtype) * delta
+        trans = torch.exp(-(torch.cumsum(optical, dim=-1) - optical))  # (num_rays, num_samples)
+        weights = trans * (1.0 - torch.exp(-optical))
+        idx = torch.minimum(torch.floor((points - box[0]) / voxel).long().clamp_min(0), res - 1)
+        flat = (idx[:, 0] * res[1] + idx[:, 1]) * res[2] + idx[:, 2]
+        best_weight.scatter_reduce_(0, flat, weights.reshape(-1), reduce="amax")
+        best_trans.scatter_reduce_(0, flat, trans.reshape(-1), reduce="amax")
+    best_weight, best_trans = best_weight.reshape(resolution).cpu(), best_trans.reshape(resolution).cpu()
+    seen_free = (best_trans >= 0.5) & ~occupied
+    visible = occupied & ((best_weight >= min_weight) | dilate_mask(seen_free, 1))
+    logger.debug(
+        "%d of %d occupied voxels seen by %d rays", int(visible.sum()), int(occupied.sum()), origins.shape[0]
+    )
+    return visible
+
+
+def label_unobserved_voxels(
+    ids: torch.Tensor,  # (X, Y, Z) int64
+    classes: torch.Tensor,  # (X, Y, Z) int64
+    occupied: torch.Tensor,  # (X, Y, Z) bool
+    visible: torch.Tensor,  # (X, Y, Z) bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids and classes where every occupied voxel that no training view saw takes those of the nearest
+    (Euclidean, voxel units) visible occupied voxel:
+
+        id(v) = id(argmin_{u in S} |u - v|)  for v in occupied minus S,   S = occupied & visible.
+
+    Unchanged when S is empty (nothing to take labels from)."""
+    seen = occupied & visible
+    if not bool(seen.any()):
+        return ids, classes
+    from scipy.ndimage import distance_transform_edt
+
+    _, nearest = distance_transform_edt(~seen.numpy(), return_indices=True)  # (3, X, Y, Z)
+    fill = (occupied & ~seen).numpy()
+    src = tuple(torch.from_numpy(n[fill]) for n in nearest)
+    ids, classes = ids.clone(), classes.clone()
+    fill_t = torch.from_numpy(fill)
+    ids[fill_t] = ids[src]
+    classes[fill_t] = classes[src]
+    return ids, classes
+
+
+def keep_main_components(
+    mask: torch.Tensor, min_fraction: float, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The main 26-connected components of an (X, Y, Z) mask: those holding at least ``min_fraction``
+    times the ``weight`` voxels (default: all voxels) of the heaviest one. With ``weight`` = the visible
+    voxels, a piece is judged by how much of it the training views saw. An object is one connected piece;
+    smaller pieces elsewhere that carry its id are label noise (fog, unseen space, or part of another
+    object that the instance head gave the same slot) and would make the region, and its box, metres
+    wide."""
+    from scipy.ndimage import label
+
+    labels, count = label(mask.numpy(), structure=np.ones((3, 3, 3), dtype=bool))
+    if count <= 1:
+        return mask.clone()
+    counted = labels if weight is None else labels[weight.numpy() & (labels > 0)]
+    sizes = np.bincount(counted.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    keep = sizes >= min_fraction * sizes.max()
+    keep[0] = False
+    return torch.from_numpy(keep[labels])
+
+
 def find_instance_regions(
-    grid: FieldGrid, density_threshold: float, dilation: int = 1, min_voxels: int = 1
+    grid: FieldGrid,
+    density_threshold: float,
+    dilation: int = 1,
+    min_voxels: int = 1,
+    min_component_fraction: float = 0.0,
 ) -> dict[int, InstanceRegion]:
-    """All 3D instances in a sampled grid: id -> region (occupied voxels with that id, then dilated)."""
+    """All 3D instances in a sampled grid: id -> region (occupied voxels with that id, then dilated).
+
+    With ``grid.visible`` set, unseen occupied voxels take the id of the nearest visible one
+    (:func:`label_unobserved_voxels`) and, with ``min_component_fraction`` > 0, each instance keeps only
+    its main connected components by visible voxels (:func:`keep_main_components`). Without it (nothing
+    known of what the views saw), every occupied voxel keeps the field's id and nothing is dropped: a
+    blurry field's instance can be mostly scattered fog. See the module docstring."""
     occupied = grid.occupied(density_threshold)
-    ids = torch.where(occupied, grid.ids, torch.zeros_like(grid.ids))
+    ids, classes = grid.ids, grid.classes
+    if grid.visible is not None:
+        ids, classes = label_unobserved_voxels(ids, classes, occupied, grid.visible)
+    ids = torch.where(occupied, ids, torch.zeros_like(ids))
     regions: dict[int, InstanceRegion] = {}
     for instance_id in ids.unique().tolist():
         if instance_id == 0:
             continue
         core = ids == instance_id
+        if min_component_fraction > 0 and grid.visible is not None:
+            core = keep_main_components(core, min_component_fraction, weight=grid.visible)
         if int(core.sum()) < min_voxels:
             continue
-        class_id = int(grid.classes[core].mode().values)
+        class_id = int(classes[core].mode().values)
         regions[instance_id] = InstanceRegion(
             instance_id=instance_id,
             class_id=class_id,

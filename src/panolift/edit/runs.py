@@ -50,6 +50,19 @@ def thing_mask_of(class_set) -> torch.Tensor:
     return thing_mask_from_ids(class_set.thing_ids, class_set.num_classes)
 
 
+def visibility_rays_of_run(loaded, settings: RegionSettings):
+    """Rays of the run's training views (field coordinates, on the run's device) that decide which voxels
+    were seen (:func:`panolift.edit.regions.compute_visibility`); None when the settings ask for none."""
+    if settings.visibility_rays <= 0:
+        return None
+    from panolift.edit.edits import field_device
+    from panolift.export.level import training_rays
+
+    origins, dirs = training_rays(loaded, max_rays=settings.visibility_rays)
+    device = field_device(loaded.field)
+    return origins.to(device), dirs.to(device)
+
+
 def load_edited_run(run_dir: str | Path, device: torch.device | str | None = None):
     """The source run (:class:`panolift.lift.checkpoint.LoadedRun`) with its field wrapped by the edits
     and ``run_dir`` set to the edited run's folder."""
@@ -60,7 +73,12 @@ def load_edited_run(run_dir: str | Path, device: torch.device | str | None = Non
     loaded = load_run(source_run_dir(run_dir, edit_list), device)
     edit_list.region = resolve_region_settings(loaded, edit_list.region, device)  # a hand-written list
     field = apply_edits(
-        loaded.field, edit_list, thing_mask_of(loaded.class_set), loaded.normalization.scale, device=device
+        loaded.field,
+        edit_list,
+        thing_mask_of(loaded.class_set),
+        loaded.normalization.scale,
+        device=device,
+        rays=visibility_rays_of_run(loaded, edit_list.region),
     )
     return dataclasses.replace(loaded, run_dir=run_dir, field=field.eval())
 
@@ -142,7 +160,10 @@ def create_edited_run(
     edit_list.region = dataclasses.replace(edit_list.region, **region)
     edit_list.region = resolve_region_settings(loaded, edit_list.region, device)
     thing_mask = thing_mask_of(loaded.class_set)
-    field = apply_edits(loaded.field, edit_list, thing_mask, loaded.normalization.scale, device=device)
+    rays = visibility_rays_of_run(loaded, edit_list.region)
+    field = apply_edits(
+        loaded.field, edit_list, thing_mask, loaded.normalization.scale, device=device, rays=rays
+    )
     out.mkdir(parents=True, exist_ok=True)
     edit_list.source_run = os.path.relpath(source, out.resolve())
     run_info = json.loads((source / "run.json").read_text())
@@ -153,14 +174,17 @@ def create_edited_run(
 
 
 def describe_instances(loaded, settings: RegionSettings | None = None, device=None) -> list[dict]:
-    """The 3D instances of a loaded run's field: id, class, voxel count and the robust bounding box
-    (world units; see :meth:`InstanceRegion.robust_bounds`)."""
+    """The 3D instances of a loaded run's field: id, class, voxel count and the bounding box of the
+    region's voxels (world units): unseen interiors included, floaters left out (:mod:`.regions`)."""
     settings = resolve_region_settings(loaded, settings, device)
-    _, regions = find_regions(loaded.field, thing_mask_of(loaded.class_set), settings, device=device)
+    rays = visibility_rays_of_run(loaded, settings)
+    _, regions = find_regions(
+        loaded.field, thing_mask_of(loaded.class_set), settings, device=device, rays=rays
+    )
     norm = loaded.normalization
     rows = []
     for instance_id, region in sorted(regions.items()):
-        bounds = region.robust_bounds().numpy() / norm.scale + norm.center  # (2, 3) world
+        bounds = region.bounds().numpy() / norm.scale + norm.center  # (2, 3) world
         rows.append(
             {
                 "id": instance_id,

@@ -6,9 +6,10 @@ of a field keeps working on an edited one.
 
 - Deletion of instance k: density -> 0 wherever a point's own panoptic id is k (the issue's definition)
   and for every point inside k's core voxels (a point-wise check alone leaves floaters on the surface
-  where the instance head hesitates); and pi_k -> 0 at every point (rows renormalised), since k no longer
-  exists: otherwise the slot-k mass of the remaining samples (the instance distribution is rendered over
-  all samples, stuff included) can still make a pixel's argmax k.
+  where the instance head hesitates, and misses the object's unseen inside, whose labels are arbitrary:
+  the core holds it, see :mod:`panolift.edit.regions`); and pi_k -> 0 at every point (rows
+  renormalised), since k no longer exists: otherwise the slot-k mass of the remaining samples (the
+  instance distribution is rendered over all samples, stuff included) can still make a pixel's argmax k.
 - The deletion inside a move is limited to the region: density -> 0 in k's dilated voxels where the id
   is k, and in its core voxels; pi is kept (k lives on at its new place). Exactly what the copy
   re-inserts, so an identity move gives back the scene unchanged.
