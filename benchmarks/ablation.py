@@ -96,7 +96,8 @@ def main() -> None:
         f"{'2D labels':24s} {100 * machine['miou']:7.2f} {100 * machine['pq_scene']:8.2f} {'-':>7s} {'-':>8s}"
     )
     for name, r, seconds in rows:
-        print(f"{name:24s} {100 * r['miou']:7.2f} {100 * r['pq_scene']:8.2f} {r['psnr']:7.2f} {seconds:8.0f}")
+        took = "reused" if seconds != seconds else f"{seconds:.0f}"  # NaN: a reused run
+        print(f"{name:24s} {100 * r['miou']:7.2f} {100 * r['pq_scene']:8.2f} {r['psnr']:7.2f} {took:>8s}")
 
 
 if __name__ == "__main__":
