@@ -59,3 +59,13 @@ def test_writer_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(labels.confidence, 0.5, atol=1e-3)
     np.testing.assert_allclose(scene.machine_labels("2", tta=False).confidence, 1.0, atol=1e-3)
     assert labels.probability.argmax(-1).tolist() == labels.semantics.tolist()
+
+
+def test_label_maps_skip_probabilities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_scene(tmp_path, 2)
+    scene = Scene(tmp_path)
+    full = scene.machine_labels("1")
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("label maps must not read the npz"))
+    semantics, instance = scene.machine_label_maps("1")
+    np.testing.assert_array_equal(semantics, full.semantics)
+    np.testing.assert_array_equal(instance, full.instance)

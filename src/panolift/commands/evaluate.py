@@ -84,8 +84,7 @@ def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: d
             "ground truth": colorize_panoptic(gt.semantics, gt.instance, c, things),
         }
         if scene.has_machine_labels:
-            labels = scene.machine_labels(name)
-            panels["2D labels"] = colorize_panoptic(labels.semantics, labels.instance, c, things)
+            panels["2D labels"] = colorize_panoptic(*scene.machine_label_maps(name), c, things)
         panels["prediction"] = colorize_panoptic(semantics[name], instance[name], c, things)
         rows.append((name, panels))
     write_report_png(path, results, rows)

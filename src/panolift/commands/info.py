@@ -20,9 +20,9 @@ def scene_summary(scene) -> list[str]:
         present: set[int] = set()
         n_instances = 0
         for name in scene.frame_names:
-            labels = scene.machine_labels(name)
-            present |= set(np.unique(labels.semantics).tolist())
-            n_instances += len(np.unique(labels.instance[labels.instance > 0]))
+            semantics, instance = scene.machine_label_maps(name)
+            present |= set(np.unique(semantics).tolist())
+            n_instances += len(np.unique(instance[instance > 0]))
         names = [scene.class_set.names[k] for k in sorted(present) if k > 0]
         lines.append(f"m2f classes  {len(names)}: {', '.join(names)}")
         lines.append(f"2D instances {n_instances} over all frames (ids are per frame)")

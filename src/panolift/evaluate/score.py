@@ -154,6 +154,5 @@ def score_machine_labels(
     frames = list(scene.test_frames if frames is None else frames)
     semantics, instance = {}, {}
     for name in frames:
-        labels = scene.machine_labels(name)
-        semantics[name], instance[name] = labels.semantics, labels.instance
+        semantics[name], instance[name] = scene.machine_label_maps(name)
     return score_labels(scene, semantics, instance, protocol=protocol, frames=frames, eval_size=eval_size)

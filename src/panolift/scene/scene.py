@@ -271,18 +271,27 @@ class Scene:
             )
         return resize_nearest(label, self.size)
 
-    def machine_labels(self, name: str, tta: bool = True) -> MachineLabels:
-        """Machine labels at the working resolution (``tta=False`` reads the no-TTA variants if present)."""
-        sem_dir, ins_dir = "m2f_semantics", "m2f_instance"
+    def _label_dirs(self, tta: bool) -> tuple[str, str]:
         if not tta and (self.root / "m2f_notta_semantics").is_dir():
-            sem_dir, ins_dir = "m2f_notta_semantics", "m2f_notta_instance"
+            return "m2f_notta_semantics", "m2f_notta_instance"
+        return "m2f_semantics", "m2f_instance"
+
+    def machine_label_maps(self, name: str, tta: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(semantics, instance) machine label maps only, (H, W) int64 each: no probabilities are read."""
+        sem_dir, ins_dir = self._label_dirs(tta)
         semantics = self._label(sem_dir, name)
-        instance = self._label(ins_dir, name)
         num_classes = self.class_set.num_classes
         if semantics.max(initial=0) >= num_classes:
             raise SceneError(
                 f"{self._path(sem_dir, name, '.png')}: class id {semantics.max()} >= {num_classes} classes"
             )
+        return semantics, self._label(ins_dir, name)
+
+    def machine_labels(self, name: str, tta: bool = True) -> MachineLabels:
+        """Machine labels at the working resolution (``tta=False`` reads the no-TTA variants if present)."""
+        sem_dir, _ = self._label_dirs(tta)
+        semantics, instance = self.machine_label_maps(name, tta)
+        num_classes = self.class_set.num_classes
         seg_path = self._path("m2f_segments", name, ".png")
         if tta and seg_path.exists():
             segments = self._label("m2f_segments", name)

@@ -18,5 +18,5 @@ def machine_label_miou(scene: Scene, frames: list[str] | None = None) -> tuple[f
         gt = scene.ground_truth(name)
         if gt is None:
             raise SceneError(f"{scene.root / 'rs_semantics' / (name + '.png')}: no ground truth")
-        confusion += semantic_confusion(scene.machine_labels(name).semantics, gt.semantics, num_classes)
+        confusion += semantic_confusion(scene.machine_label_maps(name)[0], gt.semantics, num_classes)
     return mean_iou(confusion)
