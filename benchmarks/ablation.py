@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import add_device_argument, pick_device, score_run
+
 VARIANTS = {
     "full": {},
     "- segment consistency": {"segment_consistency": False},
@@ -23,30 +25,15 @@ VARIANTS = {
 }
 
 
-def score_run(run_dir: Path, scene) -> dict:
-    from panolift.evaluate import score_labels
-    from panolift.render.run import render_run
-    from panolift.scene.io import read_label, read_rgb
-
-    out = run_dir / "render" / "test"
-    if not (out / "semantics").is_dir():
-        out = render_run(run_dir, "test")
-    frames = scene.test_frames
-    semantics = {n: read_label(out / "semantics" / f"{n}.png") for n in frames}
-    instance = {n: read_label(out / "instance" / f"{n}.png") for n in frames}
-    rgb = {n: read_rgb(out / "rgb" / f"{n}.png") / 255.0 for n in frames}
-    return score_labels(scene, semantics, instance, rgb)
-
-
-def train_variant(scene_path: Path, run_dir: Path, switches: dict) -> float:
+def train_variant(scene_path: Path, run_dir: Path, switches: dict, device) -> float:
     from panolift.config import get_preset
-    from panolift.lift.trainer import Trainer
+    from panolift.runs import train_run
 
     config = get_preset("fast")
     for key, value in switches.items():
         setattr(config.loss, key, value)
     start = time.perf_counter()
-    Trainer(scene_path, run_dir, config, device="cpu").run()
+    train_run(scene_path, run_dir, config, device=device)
     return time.perf_counter() - start
 
 
@@ -56,7 +43,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="folder for runs (default: temp)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--full-run", type=Path, default=None, help="reuse a finished `fast` run as 'full'")
+    add_device_argument(parser)
     args = parser.parse_args()
+    device = pick_device(args.device)
 
     import torch
 
@@ -81,8 +70,8 @@ def main() -> None:
         if name == "full" and args.full_run is not None:
             run_dir = args.full_run
         elif not (run_dir / "checkpoints").is_dir():
-            seconds = train_variant(scene_path, run_dir, switches)
-        result = score_run(run_dir, scene)
+            seconds = train_variant(scene_path, run_dir, switches, device)
+        result = score_run(run_dir, scene, device)
         rows.append((name, result, seconds))
         print(
             f"{name}: mIoU {100 * result['miou']:.2f} PQ^scene {100 * result['pq_scene']:.2f} "

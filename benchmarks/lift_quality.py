@@ -15,11 +15,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from common import add_device_argument, pick_device, score_run
+
 
 def train(args) -> tuple[Path, Path, int, float]:
     """Synthesize the scene if needed and train; returns (run, scene, iterations, training seconds)."""
     from panolift.config import get_preset
-    from panolift.lift.trainer import Trainer
+    from panolift.runs import TrainingRun
 
     work = args.work or Path(tempfile.mkdtemp(prefix="lift_quality_"))
     scene_path = args.scene
@@ -33,7 +35,6 @@ def train(args) -> tuple[Path, Path, int, float]:
     if args.iterations > 0:
         config.train.iterations = args.iterations
     run_dir = work / f"run_{args.preset}_{int(time.time())}"
-    trainer = Trainer(scene_path, run_dir, config, device="cpu")
     every = max(1, config.train.iterations // 10)
 
     def progress(step: int, total: int, metrics: dict) -> None:
@@ -43,7 +44,8 @@ def train(args) -> tuple[Path, Path, int, float]:
             )
 
     start = time.perf_counter()
-    trainer.run(progress)
+    with TrainingRun(scene_path, run_dir, config, device=pick_device(args.device)) as training:
+        training.run(progress)
     return run_dir, scene_path, config.train.iterations, time.perf_counter() - start
 
 
@@ -64,15 +66,14 @@ def main() -> None:
     parser.add_argument(
         "--protocol", default="standard", help="evaluation protocol (standard|panoptic-lifting)"
     )
+    add_device_argument(parser)
     args = parser.parse_args()
 
     import torch
 
-    from panolift.evaluate import score_labels, score_machine_labels
-    from panolift.lift.checkpoint import latest_checkpoint, load_run, read_checkpoint
-    from panolift.render.run import render_run
+    from panolift.evaluate import score_machine_labels
+    from panolift.runs import latest_checkpoint, load_run, read_checkpoint
     from panolift.scene import Scene
-    from panolift.scene.io import read_label, read_rgb
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -82,18 +83,11 @@ def main() -> None:
         iters, train_seconds = meta["step"], meta["history"][-1]["time"]
     else:
         run_dir, scene_path, iters, train_seconds = train(args)
-    out = run_dir / "render" / "test"
-    start = time.perf_counter()
-    if args.run is None or not (out / "semantics").is_dir():
-        out = render_run(run_dir, "test")
-    render_seconds = time.perf_counter() - start
-
     scene = Scene(scene_path)
     frames = scene.test_frames
-    semantics = {n: read_label(out / "semantics" / f"{n}.png") for n in frames}
-    instance = {n: read_label(out / "instance" / f"{n}.png") for n in frames}
-    rgb = {n: read_rgb(out / "rgb" / f"{n}.png") / 255.0 for n in frames}
-    lifted = score_labels(scene, semantics, instance, rgb, protocol=args.protocol)
+    start = time.perf_counter()
+    lifted = score_run(run_dir, scene, pick_device(args.device), protocol=args.protocol)
+    render_seconds = time.perf_counter() - start
     machine = score_machine_labels(scene, protocol=args.protocol)
 
     print(
@@ -112,7 +106,7 @@ def main() -> None:
     )
     print(
         f"training {train_seconds:.0f} s ({train_seconds / iters:.3f} s/iteration), "
-        f"rendering {len(frames)} test views {render_seconds:.1f} s"
+        f"rendering and scoring {len(frames)} test views {render_seconds:.1f} s"
     )
     print(f"run folder: {run_dir}")
 

@@ -31,7 +31,7 @@ def tiny_run(tiny_scene, tmp_path_factory) -> Path:
     import torch
 
     from panolift.config import tiny_config
-    from panolift.lift.trainer import train_run
+    from panolift.runs import train_run
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

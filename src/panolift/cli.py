@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "synth"),
     "segment": ("segment", "segment"),
     "import": ("capture", "import_capture"),
-    "train": ("train", "train"),
+    "train": ("train", "make_train_command"),
     "render": ("render", "render"),
     "eval": ("evaluate", "evaluate"),
     "edit": ("edit", "edit"),
@@ -23,11 +23,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load_commands() -> dict:
-    return {
-        name: getattr(importlib.import_module(f"panolift.commands.{module}"), attr)
-        for name, (module, attr) in COMMANDS.items()
-    }
+def preset_of(argv: list[str]) -> str:
+    """The value of ``--preset`` in a `train` command line (the default preset when absent)."""
+    from panolift.commands.train import DEFAULT_PRESET
+
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--preset="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_PRESET
+
+
+def load_commands(argv: list[str]) -> dict:
+    """Subcommand name -> function; `train` is made with the defaults of the preset on the command line."""
+    funcs = {}
+    for name, (module, attr) in COMMANDS.items():
+        func = getattr(importlib.import_module(f"panolift.commands.{module}"), attr)
+        if name == "train":
+            func = func(preset_of(argv) if argv[:1] == ["train"] else "fast")
+        funcs[name] = func
+    return funcs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,14 +51,20 @@ def main(argv: list[str] | None = None) -> None:
 
     from panolift.scene import SceneError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("PIL", "matplotlib", "trimesh", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    funcs = _load_commands()
     try:
+        funcs = load_commands(argv)
         tyro.extras.subcommand_cli_from_dict(funcs, args=argv, prog="panolift")
     except SceneError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        if "unknown preset" not in str(exc):
+            raise
+        print(f"error: --preset: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

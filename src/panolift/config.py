@@ -7,6 +7,7 @@ run folder and each checkpoint describe themselves.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -64,16 +65,18 @@ class RenderConfig:
     near: float = 0.05
     """Nearest distance along a ray (normalised units)."""
     occupancy_resolution: int = 128
-    """Cells per side of the occupancy (alpha) mask used to skip empty space."""
+    """Voxels per side of the occupancy grid used to skip empty space."""
     occupancy_threshold: float = 1e-3
-    """A cell is occupied when its alpha (one step) exceeds this."""
+    """A voxel of the occupancy grid is occupied when its alpha (one step) exceeds this."""
+    skip_empty: bool = True
+    """Skip samples in empty voxels of the occupancy grid (once the trainer has computed one)."""
     weight_threshold: float = 1e-4
-    """Colour and heads are evaluated only on samples whose weight exceeds this."""
+    """Colour and heads are evaluated only on samples whose weight exceeds this (0: on every sample)."""
     max_evaluated_per_ray: int = 0
     """Cap on the samples per ray that colour and heads are evaluated on (the largest weights; 0: no cap).
     Bounds the cost while the density is still a fog, when nearly every sample passes ``weight_threshold``."""
     termination_threshold: float = 1e-3
-    """Early ray termination: stop marching once transmittance drops below this."""
+    """Early ray termination: stop marching once transmittance drops below this (0: never)."""
     march_segment: int = 64
     """Samples marched at a time between early-termination checks."""
     background: float = 0.0
@@ -171,24 +174,73 @@ class LiftConfig:
 
     @staticmethod
     def from_dict(data: dict) -> LiftConfig:
-        def build(cls, values: dict):
-            known = {f.name: f for f in dataclasses.fields(cls)}
+        """The configuration in ``data`` (as written by :meth:`to_dict`). Unknown keys (from a newer
+        version) are ignored; a value of the wrong type raises ValueError naming the field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a configuration is a JSON object, got {type(data).__name__}")
+
+        def build(cls, group: str):
+            values = data.get(group, {})
+            if not isinstance(values, dict):
+                raise ValueError(f"config '{group}' must be an object, got {type(values).__name__}")
+            defaults = cls()
             kwargs = {}
-            for key, value in values.items():
-                if key not in known:
-                    continue  # written by a newer version: ignore rather than fail
-                if isinstance(value, list):
-                    value = tuple(value)
-                kwargs[key] = value
+            for f in dataclasses.fields(cls):
+                if f.name in values:
+                    kwargs[f.name] = checked_value(
+                        f"{group}.{f.name}", values[f.name], getattr(defaults, f.name)
+                    )
             return cls(**kwargs)
 
         return LiftConfig(
-            field=build(FieldConfig, data.get("field", {})),
-            render=build(RenderConfig, data.get("render", {})),
-            loss=build(LossConfig, data.get("loss", {})),
-            train=build(TrainConfig, data.get("train", {})),
+            field=build(FieldConfig, "field"),
+            render=build(RenderConfig, "render"),
+            loss=build(LossConfig, "loss"),
+            train=build(TrainConfig, "train"),
             preset=str(data.get("preset", "custom")),
         )
+
+
+def checked_value(name: str, value, default):
+    """``value`` in the type of ``default`` (bool, int, float, str or a tuple of ints), else ValueError."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif isinstance(default, tuple):
+        ok = isinstance(value, list | tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ValueError(f"config field {name}: expected {type(default).__name__}, got {value!r}")
+    return value
+
+
+@dataclass
+class RegionConfig:
+    """How the 3D instances of a trained field are found as voxel regions (editing, `panolift info RUN`).
+
+    Edit lists written before the last two fields existed read with their defaults."""
+
+    resolution: int = 64
+    """Voxels per axis of the grid that finds instance regions (over the field's box)."""
+    density_threshold: float = 0.0
+    """A voxel is occupied when its density (field units) reaches this; 0 = half the density at which the
+    training views' rays reach transmittance 1/2 (measured on the run; kept in an edited run)."""
+    dilation: int = 1
+    """Voxels added around an instance's region (covers samples on its surface)."""
+    visibility_rays: int = 8192
+    """Training-view rays that find the voxels the views saw; an unseen occupied voxel (an object's inside)
+    takes the id of the nearest seen one. 0 = the field's ids everywhere."""
+    min_component_fraction: float = 0.5
+    """With visibility, an instance keeps the connected pieces with at least this share of the visible
+    voxels of its largest piece (the rest: floaters). 0 = keep all."""
 
 
 def paper_config() -> LiftConfig:
@@ -298,6 +350,7 @@ def get_preset(name: str) -> LiftConfig:
 
 __all__ = [
     "PRESETS",
+    "RegionConfig",
     "FieldConfig",
     "LiftConfig",
     "LossConfig",

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from panolift.capture.colmap_import import import_colmap
 from panolift.capture.colmap_io import (
     ColmapCamera,
     ColmapImage,
     ColmapModel,
     export_scene_to_colmap,
-    import_colmap,
     read_colmap_model,
     write_colmap_model,
 )

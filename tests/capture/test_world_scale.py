@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from panolift.capture.colmap_io import ColmapImage, ColmapModel, import_colmap
+from panolift.capture.colmap_import import import_colmap
+from panolift.capture.colmap_io import ColmapImage, ColmapModel
 from panolift.capture.nerfstudio import export_scene_to_transforms, import_nerfstudio
 from panolift.capture.poses import colmap_from_c2w
 from panolift.capture.world_scale import compute_world_scale, observed_depths

@@ -41,9 +41,9 @@ def camera():
 
 @pytest.fixture(scope="session")
 def thing_mask() -> torch.Tensor:
-    from panolift.edit.regions import thing_mask_from_ids
+    from panolift.render import thing_mask_of
 
-    return thing_mask_from_ids(boxes.SCANNET21.thing_ids, boxes.SCANNET21.num_classes)
+    return thing_mask_of(boxes.SCANNET21)
 
 
 @pytest.fixture(scope="session")

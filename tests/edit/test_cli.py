@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from panolift.cli import main
-from panolift.edit import load_edits
+from panolift.runs import read_edit_list
 from panolift.scene import SceneError
 from panolift.scene.io import read_label
 
@@ -34,7 +34,7 @@ def test_edit_info_render_and_compose(tiny_run, tmp_path, capsys):
     copied = tmp_path / "copied"
     main(["edit", str(tiny_run), "--duplicate", str(k), "--to", "0 0 0.3 90", "--out", str(copied)])
     assert "1. duplicate" in capsys.readouterr().out
-    edits = load_edits(copied / "edits.json")
+    edits = read_edit_list(copied)
     assert edits.region.density_threshold > 0 and edits.edits[0].yaw_degrees == 90
     assert json.loads((copied / "run.json").read_text())["edited_from"] == str(tiny_run.resolve())
     assert not (copied / "checkpoints").exists()  # the edited run is small: no checkpoint copy
@@ -46,14 +46,14 @@ def test_edit_info_render_and_compose(tiny_run, tmp_path, capsys):
     # editing an edited run appends to its list and keeps the original source
     deleted = tmp_path / "deleted"
     main(["edit", str(copied), "--delete", str(k), "--out", str(deleted)])
-    edits = load_edits(deleted / "edits.json")
+    edits = read_edit_list(deleted)
     assert [e.op for e in edits.edits] == ["duplicate", "delete"]
     assert (deleted / edits.source_run).resolve() == tiny_run.resolve()
     main(["info", str(deleted)])
     after = instance_ids(capsys.readouterr().out)
     assert k not in after and new_ids <= set(after)  # the copy survives the deletion of its original
 
-    from panolift.render import render_run
+    from panolift.runs import render_run
 
     out = render_run(deleted, split="test")
     frames = sorted(p.stem for p in (out / "instance").glob("*.png"))

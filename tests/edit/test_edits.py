@@ -9,20 +9,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panolift.edit.edits import (
-    Edit,
-    EditList,
-    RegionSettings,
-    apply_edits,
-    find_regions,
-    load_edits,
-    parse_transform,
-    save_edits,
-)
+from panolift.config import RegionConfig
+from panolift.edit import Edit, EditList, apply_edits, find_regions, parse_transform
+from panolift.runs import read_edit_list
+from panolift.runs.folder import write_edit_list
 from panolift.scene import SceneError
 
 CHAIR, SOFA = 1, 4
-SETTINGS = RegionSettings(resolution=64, density_threshold=100.0, dilation=1)
+SETTINGS = RegionConfig(resolution=64, density_threshold=100.0, dilation=1)
 
 
 def edit(box_field, thing_mask, *edits: Edit, world_scale: float = 1.0):
@@ -125,11 +119,13 @@ def test_edit_list_round_trip_and_errors(tmp_path):
     edits = EditList(
         "../run", [Edit("delete", 2), Edit("move", 3, (1.0, 0.0, -0.5), 45.0)], up=(0.0, 1.0, 0.0)
     )
-    save_edits(tmp_path / "edits.json", edits)
-    assert load_edits(tmp_path / "edits.json") == edits
-    (tmp_path / "bad.json").write_text('{"source_run": "x", "edits": [{"op": "scale", "instance": 1}]}')
-    with pytest.raises(SceneError, match="bad.json"):
-        load_edits(tmp_path / "bad.json")
+    write_edit_list(tmp_path, edits)
+    assert read_edit_list(tmp_path) == edits
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "edits.json").write_text('{"source_run": "x", "edits": [{"op": "scale", "instance": 1}]}')
+    with pytest.raises(SceneError, match=r"bad/edits\.json"):
+        read_edit_list(bad)
     assert parse_transform("1 2 3 90") == ((1.0, 2.0, 3.0), 90.0)
     assert parse_transform("1,2,3") == ((1.0, 2.0, 3.0), 0.0)
     for text in ("1 2", "a b c", "1 2 3 nan"):

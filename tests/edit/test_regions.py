@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from panolift.edit.regions import (
-    compute_panoptic_ids,
-    dilate_mask,
-    find_instance_regions,
-    grid_points,
-    sample_field_grid,
-)
+from panolift.edit.regions import dilate_mask, find_instance_regions, sample_field_grid
+from panolift.field import voxel_centers
+from panolift.render import compute_panoptic_ids
 
 
 def test_panoptic_ids_follow_the_convention(thing_mask):
@@ -48,13 +44,6 @@ def test_contains_matches_a_per_point_loop(box_field, thing_mask):
         idx = [int((c + 1.0) // size) for c in p]
         expected = all(0 <= i < 16 for i in idx) and bool(region.mask[idx[0], idx[1], idx[2]])
         assert got == expected
-
-
-def test_grid_points_are_voxel_centres():
-    aabb = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 4.0]])
-    pts = grid_points(aabb, (2, 2, 2)).reshape(2, 2, 2, 3)
-    assert torch.allclose(pts[0, 0, 0], torch.tensor([0.25, 0.5, 1.0]))
-    assert torch.allclose(pts[1, 0, 1], torch.tensor([0.75, 0.5, 3.0]))
 
 
 def test_dilation_grows_by_one_voxel():
@@ -101,14 +90,14 @@ def load_helpers():
 
 
 def settings_with_visibility():
-    from panolift.edit.edits import RegionSettings
+    from panolift.config import RegionConfig
 
-    return RegionSettings(resolution=64, density_threshold=100.0, dilation=1)
+    return RegionConfig(resolution=64, density_threshold=100.0, dilation=1)
 
 
 def inside_voxels(region, lo, hi) -> torch.Tensor:
     """(X, Y, Z) bool: voxels whose centre lies in the box [lo, hi)."""
-    centres = grid_points(region.aabb, tuple(region.core.shape)).reshape(*region.core.shape, 3)
+    centres = voxel_centers(region.aabb, tuple(region.core.shape))
     return ((centres >= torch.tensor(lo)) & (centres < torch.tensor(hi))).all(dim=-1)
 
 

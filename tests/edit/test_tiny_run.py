@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from panolift.edit import Edit, EditList, apply_edits, describe_instances
-from panolift.edit.runs import resolve_region_settings, thing_mask_of
+from panolift.edit import Edit, EditList, apply_edits
 from panolift.render import panoptic_from_rendering, render_image
+from panolift.runs import describe_instances, resolve_region_settings
 from panolift.scene import Scene, scale_intrinsics
 
 
 @pytest.fixture(scope="module")
 def run(tiny_run):
     """(loaded run, scene, K, width, height, region settings)."""
-    from panolift.lift.checkpoint import load_run
+    from panolift.runs import load_run
 
     loaded = load_run(tiny_run)
     scene = Scene(loaded.scene_path)
@@ -45,7 +45,7 @@ def render_views(field, run) -> list[dict]:
 def edit(run, *edits: Edit):
     loaded, *_, settings = run
     edit_list = EditList("run", list(edits), region=settings)
-    return apply_edits(loaded.field, edit_list, thing_mask_of(loaded.class_set), loaded.normalization.scale)
+    return apply_edits(loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale)
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from panolift.config import RenderConfig
-from panolift.edit import Edit, EditList, RegionSettings, apply_edits
-from panolift.edit.strip import GUTTER, compose_strip, unwrap_field
+from panolift.config import RegionConfig, RenderConfig
+from panolift.edit import Edit, EditList, apply_edits
 from panolift.edit.wrappers import DeleteInstance, remove_slot
-from panolift.render import compute_occupancy, panoptic_from_rendering, render_image
-from panolift.render.renderer import own_attribute
+from panolift.field import compute_occupancy
+from panolift.render import own_attribute, panoptic_from_rendering, render_image, unwrap_field
+from panolift.runs.rendering import GUTTER, compose_strip
 from panolift.scene import SCANNET21, SceneNormalization
 
-SETTINGS = RegionSettings(resolution=64, density_threshold=100.0, dilation=1)
+SETTINGS = RegionConfig(resolution=64, density_threshold=100.0, dilation=1)
 IDENTITY = SceneNormalization(center=np.zeros(3), scale=1.0)
 CONFIG = RenderConfig(step_ratio=0.5, chunk_rays=8192)
 

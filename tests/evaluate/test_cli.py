@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from panolift.cli import main
+from panolift.config import tiny_config
 from panolift.evaluate import score_labels, score_machine_labels
+from panolift.runs.folder import RunInfo, write_run_info
 from panolift.scene import ClassSet, Scene, SceneWriter
 from panolift.scene.io import write_image
 
@@ -112,7 +114,9 @@ def test_eval_of_machine_labels_reproduces_their_score(hand_scene, tmp_path, cap
 def test_run_folder_is_resolved_through_run_json(hand_scene, tmp_path, capsys):
     run = tmp_path / "run"
     _write_prediction(run / "render" / "test", hand_scene, "rs")
-    (run / "run.json").write_text(json.dumps({"scene": str(hand_scene)}))
+    scene = Scene(hand_scene)
+    info = RunInfo(hand_scene, tiny_config(), scene.class_set, scene.normalization(), scene.size, {})
+    write_run_info(run, info)
     main(["eval", str(run)])
     data = json.loads((run / "render" / "test" / "metrics.json").read_text())
     assert data["prediction"]["pq_scene"] == 1.0

@@ -105,8 +105,8 @@ def test_world_units_undo_the_normalisation(box_field, thing_mask, surface):
 
 
 def test_surface_level_is_the_density_where_rays_become_half_opaque(box_field, camera):
-    from panolift.export.level import estimate_surface_density
     from panolift.field.outputs import FieldOutputs
+    from panolift.render import estimate_surface_density
     from panolift.scene import generate_rays
 
     K, c2w, width, height = camera

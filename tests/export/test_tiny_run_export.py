@@ -45,7 +45,7 @@ def exported_labels(path):
 def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
     """Points seen in a test view (their depth within two export voxels of the rendered surface) carry
     the instance id rendered at their pixel."""
-    from panolift.lift.checkpoint import load_run
+    from panolift.runs import load_run
 
     loaded = load_run(tiny_run)
     scene = Scene(loaded.scene_path)

@@ -79,3 +79,27 @@ def test_tv_loss_zero_on_constant_grids():
     assert float(compute_tv_loss(planes, lines)) == 0.0
     lines = [torch.arange(5.0).view(1, 1, 5, 1)] * 3
     assert abs(float(compute_tv_loss(planes, lines)) - 3.0) < 1e-6
+
+
+def test_tensor_vm_is_the_sum_of_plane_times_line_products():
+    """Twin: f_{m,c}(x) = P_{m,c}(x_a, x_b) L_{m,c}(x_v), bilinear / linear interpolation written out by hand
+    (align_corners: node i of n sits at u = -1 + 2 i / (n - 1))."""
+    torch.manual_seed(0)
+    vm = TensorVM((5, 4, 6), num_components=3)
+    points = torch.rand(40, 3) * 2 - 1
+    features = vm(points)
+
+    def interp1(values: torch.Tensor, u: float) -> torch.Tensor:  # values (n,) along an axis
+        x = (u + 1) / 2 * (values.shape[0] - 1)
+        i0 = min(int(x), values.shape[0] - 2)
+        return values[i0] * (1 - (x - i0)) + values[i0 + 1] * (x - i0)
+
+    for p in range(points.shape[0]):
+        expected = []
+        for mode, ((a, b), v) in enumerate(zip(((0, 1), (0, 2), (1, 2)), (2, 1, 0), strict=True)):
+            for c in range(3):
+                plane = vm.planes[mode][0, c]  # (res_b, res_a)
+                rows = torch.stack([interp1(plane[j], float(points[p, a])) for j in range(plane.shape[0])])
+                value = interp1(rows, float(points[p, b]))
+                expected.append(value * interp1(vm.lines[mode][0, c, :, 0], float(points[p, v])))
+        torch.testing.assert_close(features[p], torch.stack(expected), atol=1e-5, rtol=1e-5)

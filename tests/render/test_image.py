@@ -7,13 +7,7 @@ import torch
 
 from panolift.config import RenderConfig, tiny_config
 from panolift.field import PanopticField
-from panolift.render import (
-    OccupancyGrid,
-    compute_occupancy,
-    occupied_aabb,
-    panoptic_from_rendering,
-    render_image,
-)
+from panolift.render import panoptic_from_rendering, render_image
 from panolift.scene import SCANNET21, SceneNormalization
 
 
@@ -54,21 +48,6 @@ def test_render_image_needs_a_normalisation():
         raise AssertionError("expected a ValueError")
 
 
-def test_occupancy_grid_skips_nothing_that_is_dense():
-    def ball(points):
-        return torch.where(points.norm(dim=-1) < 0.3, 50.0, 0.0)
-
-    aabb = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
-    grid = compute_occupancy(ball, aabb, (20, 20, 20), step_size=0.05, threshold=1e-3)
-    pts = torch.rand(5000, 3) * 2 - 1
-    inside = pts.norm(dim=-1) < 0.3
-    assert grid.query(pts)[inside].all()
-    assert grid.query(pts).float().mean() < 0.1
-    box = occupied_aabb(grid, margin_cells=0)
-    assert (box[0] < -0.25).all() and (box[0] > -0.6).all() and (box[1] > 0.25).all() and (box[1] < 0.6).all()
-    assert not OccupancyGrid(aabb, grid.mask).query(torch.tensor([[2.0, 0.0, 0.0]])).any()
-
-
 def test_panoptic_from_rendering_things_get_slot_ids():
     sem = torch.zeros(2, 2, SCANNET21.num_classes)
     sem[0, 0, 5] = 0.9  # chair (thing)
@@ -83,25 +62,3 @@ def test_panoptic_from_rendering_things_get_slot_ids():
     semantics, instance = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
     assert semantics.tolist() == [[5, 1], [2, 4]]
     assert instance.tolist() == [[4, 0], [0, 1]]
-
-
-def test_read_trajectory_from_json_or_folder(tmp_path):
-    import json
-
-    import pytest
-
-    from panolift.render.run import read_trajectory
-    from panolift.scene import SceneError
-
-    poses = [np.eye(4), np.diag([1.0, -1.0, -1.0, 1.0])]
-    (tmp_path / "t.json").write_text(json.dumps([p.tolist() for p in poses]))
-    folder = tmp_path / "poses"
-    folder.mkdir()
-    for i, p in enumerate(poses):
-        np.savetxt(folder / f"{i * 10}.txt", p)  # "0", "10": numeric order
-    for source in (tmp_path / "t.json", folder):
-        got = read_trajectory(source)
-        assert len(got) == 2 and np.allclose(got[1], poses[1])
-    (tmp_path / "bad.json").write_text(json.dumps([[[1, 2], [3, 4]]]))
-    with pytest.raises(SceneError, match="bad.json"):
-        read_trajectory(tmp_path / "bad.json")

@@ -2,14 +2,13 @@
 pycolmap), an existing COLMAP model, or a nerfstudio / instant-ngp transforms.json; and the writers that
 export a scene's cameras to COLMAP and to transforms.json."""
 
+from .colmap_import import frames_from_colmap, import_colmap
 from .colmap_io import (
     ColmapCamera,
     ColmapImage,
     ColmapModel,
     camera_model_from_colmap,
     export_scene_to_colmap,
-    frames_from_colmap,
-    import_colmap,
     read_colmap_model,
     write_colmap_model,
 )

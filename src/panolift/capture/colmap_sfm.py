@@ -15,7 +15,10 @@ from pathlib import Path
 
 from panolift.scene.io import SceneError
 
+from .colmap_import import frames_from_colmap
+from .images import extract_frames
 from .world_scale import ROOM_DEPTH
+from .write_scene import write_capture_scene
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +156,6 @@ def import_images(
     in ``out/colmap/`` (images/, database.db, sparse/<k>/) so that
     the poses can be inspected or refined with COLMAP's own tools.
     """
-    from .colmap_io import frames_from_colmap
-    from .images import extract_frames
-    from .write_scene import write_capture_scene
-
     out = Path(out)
     if (out / "color").is_dir() and any((out / "color").iterdir()):
         raise SceneError(f"{out}: already holds a scene (color/ is not empty); choose a new output folder")

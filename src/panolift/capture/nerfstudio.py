@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from panolift.scene import scale_intrinsics
 from panolift.scene.io import SceneError, image_size, write_json
 
 from .images import natural_sort_key
 from .poses import opencv_from_opengl, opengl_from_opencv
 from .undistort import CameraModel
+from .world_scale import rescale_frames
+from .write_scene import CaptureFrame, write_capture_scene
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +101,6 @@ def _read_pose(frame: dict, json_path: Path, index: int) -> np.ndarray:
 def frames_from_transforms(json_path: str | Path) -> tuple[list, set[Path] | None]:
     """CaptureFrames (camera-to-world, OpenCV) of a transforms.json, in natural order of their image paths,
     and the set of test images named by its ``test_filenames`` / ``val_filenames`` (None when it names none)."""
-    from .write_scene import CaptureFrame
-
     json_path = Path(json_path)
     try:
         meta = json.loads(json_path.read_text())
@@ -137,9 +138,6 @@ def import_nerfstudio(
 
     ``scale`` multiplies the camera positions (the file has no 3D points to infer a room scale from).
     """
-    from .world_scale import rescale_frames
-    from .write_scene import write_capture_scene
-
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     frames, test = frames_from_transforms(json_path)
@@ -154,8 +152,6 @@ def import_nerfstudio(
 def export_scene_to_transforms(scene, json_path: str | Path) -> None:
     """Write a scene's cameras as a nerfstudio transforms.json (shared pinhole intrinsics, OpenGL poses,
     image paths relative to the JSON's folder, the scene's test frames as ``test_filenames``)."""
-    from panolift.scene import scale_intrinsics
-
     json_path = Path(json_path)
     K = scale_intrinsics(scene.intrinsics, scene.size, scene.native_size)  # the colour files' resolution
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from panolift.scene import SCANNET21, SceneError, SceneWriter
+from panolift.scene import SCANNET21, Scene, SceneError, SceneWriter
 from panolift.scene.io import image_size, write_image, write_json, write_matrix
 
 from .undistort import CameraModel, needs_resampling, undistort_image
@@ -124,8 +124,6 @@ def write_capture_scene(
     ``test_images`` when given, else every ``test_every``-th frame. ``capture.json`` records where each
     frame came from.
     """
-    from panolift.scene import Scene
-
     out = Path(out)
     _check_frames(frames, out)
     names = [str(i) for i in range(len(frames))]

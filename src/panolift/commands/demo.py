@@ -34,8 +34,8 @@ def demo(
     from panolift.commands.evaluate import evaluate
     from panolift.commands.render import render
     from panolift.commands.synth import synth
-    from panolift.commands.train import train
-    from panolift.lift.checkpoint import latest_checkpoint
+    from panolift.commands.train import run_training
+    from panolift.config import get_preset
 
     out = Path(out)
     scene_dir, run_dir = out / "scene", out / "run"
@@ -46,8 +46,11 @@ def demo(
     else:
         synth(scene_dir, preset=preset, seed=seed)
     _banner(f"2/4 train: {train_preset} preset -> {run_dir}")
-    resume = run_dir.exists() and latest_checkpoint(run_dir) is not None
-    train(scene_dir, out=run_dir, preset=train_preset, resume=resume, iterations=iterations, device=device)
+    config = get_preset(train_preset)
+    if iterations > 0:
+        config.train.iterations = iterations
+    resume = (run_dir / "run.json").exists()  # an interrupted demo continues its own run
+    run_training(scene_dir, run_dir, config, resume=resume, device=device, threads=0)
     _banner("3/4 render: test views")
     render(run_dir, split="test", device=device)
     _banner("4/4 eval: lifted result vs the 2D machine labels, on the test views")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from panolift.config import RegionConfig
 
 
 def edit(
@@ -14,12 +19,8 @@ def edit(
     move: int | None = None,
     to: str | None = None,
     up: tuple[float, float, float] | None = None,
-    resolution: int = 64,
-    density_threshold: float = 0.0,
-    dilation: int = 1,
-    visibility_rays: int = 8192,
-    min_component_fraction: float = 0.5,
     device: str = "auto",
+    region: Annotated[RegionConfig, tyro.conf.arg(name="")] = RegionConfig(),  # noqa: B008 (read-only)
 ) -> None:
     """Delete, duplicate or move a 3D instance of a trained (or already edited) run.
 
@@ -36,20 +37,13 @@ def edit(
         to: "tx ty tz [yaw]": translation in world units, then yaw in degrees about the up axis through
             the instance's centre (applied before the translation).
         up: world up axis for yaw (default: from the scene's cameras).
-        resolution: voxels per axis of the grid that finds instance regions (over the field's box).
-        density_threshold: a voxel is occupied when its density (field units) reaches this; 0 = half the
-            density at which the training views' rays reach transmittance 1/2 (kept from an edited run).
-        dilation: voxels added around an instance's region (covers samples on its surface).
-        visibility_rays: training-view rays that find the voxels the views saw; an unseen occupied voxel
-            (an object's inside) takes the id of the nearest seen one. 0 = the field's ids everywhere.
-        min_component_fraction: with visibility, an instance keeps the connected pieces with at least
-            this share of the visible voxels of its largest piece (the rest: floaters). 0 = keep all.
         device: auto (cuda if available, else cpu), cpu, cuda, ...
     """
-    from panolift.commands.train import pick_device
-    from panolift.edit import Edit, describe_instances, load_edits, parse_transform
-    from panolift.edit.edits import EDITS_FILE
-    from panolift.edit.runs import create_edited_run
+    import dataclasses
+
+    from panolift.commands.common import pick_device
+    from panolift.edit import Edit, parse_transform
+    from panolift.runs import create_edited_run, describe_instances, read_edit_list
     from panolift.scene import SceneError
 
     chosen = [
@@ -64,18 +58,11 @@ def edit(
         raise SceneError(f'--{op} needs --to "tx ty tz [yaw_degrees]"')
     translation, yaw = parse_transform(to) if to is not None else ((0.0, 0.0, 0.0), 0.0)
     device = pick_device(device)
-    region = {
-        "resolution": resolution,
-        "dilation": dilation,
-        "visibility_rays": visibility_rays,
-        "min_component_fraction": min_component_fraction,
-    }
-    if density_threshold > 0:
-        region["density_threshold"] = density_threshold
+    overrides = {k: v for k, v in dataclasses.asdict(region).items() if k != "density_threshold" or v > 0}
     loaded = create_edited_run(
-        run, out, [Edit(op, instance, translation, yaw)], up=up, device=device, **region
+        run, out, [Edit(op, instance, translation, yaw)], up=up, device=device, **overrides
     )
-    edit_list = load_edits(Path(out) / EDITS_FILE)
+    edit_list = read_edit_list(out)
     rows = describe_instances(loaded, edit_list.region, device=device)
     print(f"edited run   {out}  ({len(edit_list.edits)} edit(s) on {edit_list.source_run})")
     print(f"up axis      {tuple(round(v, 3) for v in edit_list.up)}")

@@ -29,8 +29,9 @@ def evaluate(
         report_frames: how many test frames the report PNG shows.
     """
     from panolift.evaluate import score_labels, score_machine_labels
-    from panolift.evaluate.prediction import open_scene_for, read_prediction, resolve_prediction
+    from panolift.evaluate.prediction import open_scene_for, read_prediction
     from panolift.evaluate.report import format_table, markdown_report, write_metrics_json
+    from panolift.runs import resolve_prediction
     from panolift.scene import SceneError
 
     source = resolve_prediction(path, scene)
@@ -69,7 +70,8 @@ def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: d
     """rgb | ground truth | 2D labels | prediction for ``count`` evenly spaced test frames."""
     import numpy as np
 
-    from panolift.evaluate.report import colorize_panoptic, write_report_png
+    from panolift.evaluate.report import write_report_png
+    from panolift.render import colorize_panoptic
 
     frames = scene.test_frames
     picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max(count, 0)).round().astype(int))]

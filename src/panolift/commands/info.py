@@ -56,7 +56,7 @@ def info(path: Path, /) -> None:
 
 
 def _run_info_or_none(path: Path):
-    """A run folder (has checkpoints) is described by the run's own info (lifting/editing issues)."""
+    """A run folder (has run.json) is described by `panolift info RUN` (its step, edits and 3D instances)."""
     if not (Path(path) / "run.json").exists():
         return None
     from panolift.commands.run_info import run_info

@@ -19,7 +19,7 @@ def render(
     """Render a trained run: RUN/render/<split>/{rgb,depth,semantics,instance,overlay}/<frame>.png.
 
     Args:
-        run: a run folder written by `panolift train`.
+        run: a run folder written by `panolift train` (or `panolift edit`).
         split: which frames of the run's scene to render.
         trajectory: render these camera poses instead (JSON list of 4x4 camera-to-world matrices in world
             units, or a folder of pose .txt files); also writes video.mp4.
@@ -28,14 +28,12 @@ def render(
         device: auto (cuda if available, else cpu), cpu, cuda, ...
         threads: CPU threads for torch (0: torch's default).
     """
-    import torch
     from tqdm import tqdm
 
-    from panolift.commands.train import pick_device
-    from panolift.render.run import render_run
+    from panolift.commands.common import pick_device, set_threads
+    from panolift.runs import render_run
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     with tqdm(unit="frame", dynamic_ncols=True) as bar:
 
         def progress(done: int, total: int, name: str) -> None:

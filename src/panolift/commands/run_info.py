@@ -18,19 +18,23 @@ def instance_table(rows: list[dict]) -> list[str]:
 def run_info(path: Path, device: str = "auto") -> None:
     """Print a run's scene, step and edits, then its 3D instances (id, class, voxel count, bounding box
     in world units), found on a voxel grid over the field's box."""
-    from panolift.commands.train import pick_device
-    from panolift.edit import describe_instances, is_edited_run, load_edits, load_run_with_edits
-    from panolift.edit.edits import EDITS_FILE
-    from panolift.edit.runs import resolve_region_settings
+    from panolift.commands.common import pick_device
+    from panolift.runs import (
+        describe_instances,
+        is_edited_run,
+        load_run,
+        read_edit_list,
+        resolve_region_settings,
+    )
 
     device = pick_device(device)
-    loaded = load_run_with_edits(path, device)
+    loaded = load_run(path, device)
     print(f"run          {Path(path)}")
     print(f"scene        {loaded.scene_path}")
     print(f"step         {loaded.step}")
     print(f"classes      {loaded.class_set.num_classes} (incl. void)")
     if is_edited_run(path):
-        edit_list = load_edits(Path(path) / EDITS_FILE)
+        edit_list = read_edit_list(path)
         print(f"edited from  {edit_list.source_run}")
         for n, e in enumerate(edit_list.edits, 1):
             extra = "" if e.op == "delete" else f" to t={e.translation} yaw={e.yaw_degrees:g} deg"

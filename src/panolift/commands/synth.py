@@ -46,9 +46,9 @@ def synth(
     """
     from tqdm import tqdm
 
+    from panolift.evaluate.score import machine_label_miou
     from panolift.scene import Scene
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
-    from panolift.synth.quality import machine_label_miou
 
     out = Path(out)
     _clear_scene(out, overwrite)

@@ -1,86 +1,87 @@
-"""`panolift train SCENE --out RUN`: lift the scene's 2D machine labels into a panoptic radiance field."""
+"""`panolift train SCENE --out RUN [--preset P] [--field.num-slots N --train.iterations N ...]`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
+
+import tyro
+
+from panolift.config import LiftConfig, get_preset
+
+DEFAULT_PRESET = "fast"
 
 
-def pick_device(device: str):
-    """ "auto" -> cuda when available, else cpu; anything else is passed to torch.device."""
-    import torch
+def make_train_command(preset: str = DEFAULT_PRESET) -> Callable[..., None]:
+    """The `train` command with ``preset``'s configuration as the defaults of its options (the CLI reads
+    ``--preset`` first, so that `panolift train --preset tiny --help` shows the tiny preset's values)."""
+    defaults = get_preset(preset)
 
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    def train(
+        scene: Path,
+        /,
+        out: Path,
+        resume: bool = False,
+        device: str = "auto",
+        threads: int = 0,
+        config: Annotated[LiftConfig, tyro.conf.arg(name="")] = defaults,
+    ) -> None:
+        """Train a panoptic radiance field on SCENE and write the run folder OUT (checkpoints, run.json).
+
+        Every field of the configuration is an option (--field.*, --render.*, --loss.*, --train.*); the
+        defaults are those of --preset: fast (default; minutes on a CPU), paper (the authors' settings)
+        or tiny (tests). The paper's ablations are --loss.no-segment-consistency, --loss.no-use-tta,
+        --loss.no-bounded and --loss.no-gradient-blocking. The effective configuration is printed and
+        saved in RUN/run.json.
+
+        Args:
+            scene: a scene folder (the layout of the data released with Panoptic Lifting: color/, pose/,
+                intrinsic/, m2f_* labels, splits.json) with colour images, poses and machine labels.
+            out: the run folder to write (checkpoints are written periodically; see --resume).
+            resume: continue a killed run in OUT from its latest checkpoint, with its own configuration.
+            device: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...
+            threads: CPU threads for torch (0: torch's default).
+        """
+        run_training(scene, out, config, resume, device, threads)
+
+    return train
 
 
-def train(
-    scene: Path,
-    /,
-    out: Path,
-    preset: Literal["fast", "paper", "tiny"] = "fast",
-    resume: bool = False,
-    iterations: int = 0,
-    num_slots: int = 0,
-    segment_consistency: bool = True,
-    tta: bool = True,
-    bounded: bool = True,
-    gradient_blocking: bool = True,
-    device: str = "auto",
-    threads: int = 0,
-) -> None:
-    """Train a panoptic radiance field on SCENE and write the run folder OUT (checkpoints, run.json).
+def describe_config(config: LiftConfig) -> list[str]:
+    """The configuration as `group.field = value` lines, grouped."""
+    lines = [f"preset {config.preset}"]
+    for group, values in config.to_dict().items():
+        if isinstance(values, dict):
+            lines.append(f"{group}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    return lines
 
-    Args:
-        scene: a scene folder (see docs/scene-format.md) with colour images, poses and machine labels.
-        out: the run folder to write (checkpoints are written periodically; see --resume).
-        preset: fast (default: minutes on a CPU), paper (the authors' settings) or tiny (tests).
-        resume: continue a killed run in OUT from its latest checkpoint (its own configuration is used).
-        iterations: override the preset's number of iterations (0: keep).
-        num_slots: number of surrogate instance ids (0: the preset's, 32).
-        segment_consistency: ablation switch: the segment consistency loss.
-        tta: ablation switch: labels and confidences with test-time augmentation (else without).
-        bounded: ablation switch: render probabilities (bounded field) rather than logits.
-        gradient_blocking: ablation switch: no gradient from semantics/instances to density.
-        device: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...
-        threads: CPU threads for torch (0: torch's default).
-    """
+
+def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, device: str, threads: int) -> None:
     import logging
 
-    import torch
     from tqdm import tqdm
 
-    from panolift.config import get_preset
-    from panolift.lift.trainer import Trainer
+    from panolift.commands.common import pick_device, set_threads
+    from panolift.runs import TrainingRun
 
-    if threads > 0:
-        torch.set_num_threads(threads)
-    config = get_preset(preset)
-    if iterations > 0:
-        config.train.iterations = iterations
-    if num_slots > 0:
-        config.field.num_slots = num_slots
-    loss = config.loss
-    loss.segment_consistency, loss.use_tta, loss.bounded, loss.gradient_blocking = (
-        segment_consistency, tta, bounded, gradient_blocking,
-    )  # fmt: skip
-    trainer = Trainer(scene, out, config, device=pick_device(device), resume=resume)
-    total = trainer.config.train.iterations
-    logging.getLogger("panolift").info(
-        "training %s -> %s (%s preset, %d iterations, %s)",
-        scene,
-        out,
-        trainer.config.preset,
-        total,
-        trainer.device,
-    )
-    with tqdm(total=total, initial=trainer.step, unit="it", dynamic_ncols=True) as bar:
+    set_threads(threads)
+    with TrainingRun(scene, out, config, device=pick_device(device), resume=resume) as training:
+        trainer = training.trainer
+        total = trainer.config.train.iterations
+        logging.getLogger("panolift").info(
+            "training %s -> %s (%s preset, %d iterations, %s)", scene, out, trainer.config.preset, total,
+            trainer.device,
+        )  # fmt: skip
+        print("configuration (saved in run.json):")
+        for line in describe_config(trainer.config):
+            print(f"  {line}")
+        with tqdm(total=total, initial=trainer.step, unit="it", dynamic_ncols=True) as bar:
 
-        def progress(step: int, total: int, metrics: dict) -> None:
-            bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{metrics['total']:.3f}", psnr=f"{metrics['psnr']:.2f}")
+            def progress(step: int, total: int, metrics: dict) -> None:
+                bar.update(step - bar.n)
+                bar.set_postfix(loss=f"{metrics['total']:.3f}", psnr=f"{metrics['psnr']:.2f}")
 
-        trainer.run(progress)
-        bar.update(total - bar.n)
+            training.run(progress)
+            bar.update(total - bar.n)
     print(f"run written to {out} (step {trainer.step}, {trainer.elapsed:.0f} s)")

@@ -4,14 +4,17 @@ from .edits import (
     EDITS_FILE,
     Edit,
     EditList,
-    RegionSettings,
     apply_edits,
-    load_edits,
+    edit_list_from_dict,
+    estimate_up_axis,
+    find_regions,
     parse_transform,
-    save_edits,
 )
-from .regions import InstanceRegion, compute_panoptic_ids, find_instance_regions, sample_field_grid
-from .runs import create_edited_run, describe_instances, is_edited_run, load_edited_run, load_run_with_edits
+from .regions import (
+    InstanceRegion,
+    find_instance_regions,
+    sample_field_grid,
+)
 from .wrappers import DeleteInstance, DuplicateInstance, RigidTransform
 
 __all__ = [
@@ -21,18 +24,12 @@ __all__ = [
     "Edit",
     "EditList",
     "InstanceRegion",
-    "RegionSettings",
     "RigidTransform",
     "apply_edits",
-    "compute_panoptic_ids",
-    "describe_instances",
+    "edit_list_from_dict",
+    "estimate_up_axis",
     "find_instance_regions",
-    "is_edited_run",
-    "load_edited_run",
-    "load_edits",
-    "load_run_with_edits",
+    "find_regions",
     "parse_transform",
     "sample_field_grid",
-    "save_edits",
-    "create_edited_run",
 ]

@@ -1,4 +1,4 @@
-"""The edit list of an edited run (``edits.json``): load, save, and compose into a field wrapper.
+"""The edit list of an edited run (``edits.json``): its format, and its composition into a field wrapper.
 
 Edits are stored in WORLD units (the scene's metres), so they stay meaningful for the user; they are
 converted to field (normalised) coordinates when applied: x_n = (x_w - center) * scale, so a world
@@ -17,7 +17,6 @@ regions are found on that scene), so e.g. a copy made by an earlier edit can be 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -27,19 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from panolift.edit.regions import (
-    FieldGrid,
-    InstanceRegion,
-    compute_visibility,
-    evaluate_density,
-    find_instance_regions,
-    grid_points,
-    sample_field_grid,
-)
-from panolift.edit.wrappers import DeleteInstance, DuplicateInstance, FieldWrapper, RigidTransform, box_of
-from panolift.scene.io import SceneError, write_json
+from panolift.config import RegionConfig
+from panolift.field import voxel_centers
+from panolift.render import box_of, compute_visibility, evaluate_density, field_device, unwrap_field
+from panolift.scene import SceneError
 
-logger = logging.getLogger(__name__)
+from .regions import FieldGrid, InstanceRegion, find_instance_regions, sample_field_grid
+from .wrappers import DeleteInstance, DuplicateInstance, RigidTransform
+
+log = logging.getLogger(__name__)
 
 EDITS_FILE = "edits.json"
 EDITS_VERSION = 1
@@ -64,32 +59,13 @@ class Edit:
 
 
 @dataclass
-class RegionSettings:
-    """How instance regions are found: grid resolution (voxels per axis over the field's box), the density
-    that counts as occupied (field units; 0 = not set yet: the commands take half the run's surface density,
-    see :func:`panolift.edit.runs.region_threshold_of_run`), the dilation in voxels, how many training rays
-    decide which voxels were seen (0: every occupied voxel counts as seen; see
-    :func:`panolift.edit.regions.compute_visibility`; used where the caller passes the run's rays), and the
-    size, relative to an instance's largest connected piece, below which another piece is dropped as a
-    floater (0: keep all; :func:`panolift.edit.regions.keep_main_components`).
-
-    Lists written before the last two fields existed read with their defaults."""
-
-    resolution: int = 64
-    density_threshold: float = 0.0
-    dilation: int = 1
-    visibility_rays: int = 8192
-    min_component_fraction: float = 0.5
-
-
-@dataclass
 class EditList:
     """The contents of ``edits.json``."""
 
     source_run: str
     edits: list[Edit] = field(default_factory=list)
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    region: RegionSettings = field(default_factory=RegionSettings)
+    region: RegionConfig = field(default_factory=RegionConfig)
 
     def to_dict(self) -> dict:
         return {
@@ -128,30 +104,22 @@ def _parse_edit(d: dict, path: Path) -> Edit:
     )
 
 
-def load_edits(path: str | Path) -> EditList:
-    """Read and check an ``edits.json`` (errors name the file and the problem)."""
+def edit_list_from_dict(data, path: str | Path) -> EditList:
+    """Check and read the contents of an ``edits.json`` (errors name ``path`` and the problem)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SceneError(f"{path}: cannot read edit list ({exc})") from exc
     if not isinstance(data, dict) or "source_run" not in data:
         raise SceneError(f"{path}: not an edit list (no 'source_run')")
     if data.get("version", EDITS_VERSION) != EDITS_VERSION:
         raise SceneError(f"{path}: edit list version {data.get('version')} is not {EDITS_VERSION}")
     up = data.get("up", [0.0, 0.0, 1.0])
-    if len(up) != 3 or float(np.linalg.norm(up)) == 0.0:
+    if not isinstance(up, list) or len(up) != 3 or float(np.linalg.norm(up)) == 0.0:
         raise SceneError(f"{path}: 'up' must be a non-zero 3-vector, got {up!r}")
     try:
-        region = RegionSettings(**data.get("region", {}))
+        region = RegionConfig(**data.get("region", {}))
     except TypeError as exc:
         raise SceneError(f"{path}: bad 'region' settings ({exc})") from exc
     edits = [_parse_edit(d, path) for d in data.get("edits", [])]
     return EditList(source_run=str(data["source_run"]), edits=edits, up=tuple(up), region=region)
-
-
-def save_edits(path: str | Path, edit_list: EditList) -> None:
-    write_json(path, edit_list.to_dict())
 
 
 def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarray:
@@ -167,20 +135,13 @@ def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarra
     return up
 
 
-def field_device(field: nn.Module) -> torch.device:
-    """The device of a field's first parameter or buffer (cpu for a field without tensors)."""
-    for tensor in list(field.parameters()) + list(field.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 Rays = tuple[torch.Tensor, torch.Tensor]  # (num_rays, 3) origins and unit directions, field coordinates
 
 
 def find_regions(
     field: nn.Module,
     thing_mask: torch.Tensor,
-    settings: RegionSettings,
+    settings: RegionConfig,
     device=None,
     rays: Rays | None = None,
 ) -> tuple[FieldGrid, dict[int, InstanceRegion]]:
@@ -191,7 +152,7 @@ def find_regions(
     occupied voxels that are empty in the trained field under the wrappers (a copy) count as seen: their
     labels come from the edit, not from an untrained part of the field."""
     if settings.density_threshold <= 0:
-        raise ValueError("RegionSettings.density_threshold is not set (see region_threshold_of_run)")
+        raise ValueError("RegionConfig.density_threshold is not set (see region_threshold_of_run)")
     device = device if device is not None else field_device(field)
     aabb = box_of(field).detach().to("cpu", torch.float32)
     grid = sample_field_grid(field, aabb, settings.resolution, thing_mask, device=device)
@@ -201,7 +162,7 @@ def find_regions(
         visible = compute_visibility(field, aabb, occupied, origins, dirs)
         base = unwrap_field(field)
         if base is not field:
-            points = grid_points(aabb, grid.resolution).to(device)
+            points = voxel_centers(aabb, grid.resolution).reshape(-1, 3).to(device)
             base_density = evaluate_density(base, points).reshape(grid.resolution).float().cpu()
             visible |= occupied & (base_density < settings.density_threshold)
         grid.visible = visible
@@ -212,13 +173,6 @@ def find_regions(
         min_component_fraction=settings.min_component_fraction,
     )
     return grid, regions
-
-
-def unwrap_field(field: nn.Module) -> nn.Module:
-    """The trained field under every edit wrapper."""
-    while isinstance(field, FieldWrapper):
-        field = field.field
-    return field
 
 
 def count_slots(field: nn.Module, device=None) -> int:
@@ -260,5 +214,5 @@ def apply_edits(
         new_slot = None if edit.op == "move" else count_slots(field, device)
         field = DuplicateInstance(scene, field, region, transform, new_slot, thing_mask)
         if new_slot is not None:
-            logger.info("duplicate of instance %d has id %d", edit.instance, new_slot + 1)
+            log.info("duplicate of instance %d has id %d", edit.instance, new_slot + 1)
     return field

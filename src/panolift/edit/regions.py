@@ -6,7 +6,7 @@ voxels that are occupied (density at the centre above a threshold) and that carr
 few voxels so that samples on the instance's surface (which straddle voxel boundaries) are covered.
 
 Which id an occupied voxel carries depends on whether the training views saw it (``visible``, see
-:func:`compute_visibility`): the inside of an object is occupied space that no training ray reached, so
+:func:`panolift.render.compute_visibility`): the inside of an object is occupied space that no training ray reached, so
 the field's class and instance there are arbitrary (trained by nothing). A visible occupied voxel keeps
 the field's id; an unseen occupied voxel takes the id of the nearest visible occupied voxel
 (:func:`label_unobserved_voxels`), so an object's interior belongs to the object and is deleted with it.
@@ -24,36 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import distance_transform_edt, label
 
-from panolift.field.outputs import FieldOutputs
+from panolift.field import FieldOutputs, voxel_centers
+from panolift.render import compute_panoptic_ids, evaluate_field_in_chunks
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FieldFn = Callable[[torch.Tensor, torch.Tensor], FieldOutputs]
-
-
-def compute_panoptic_ids(
-    semantics: torch.Tensor,  # (num_points, num_classes) probabilities (or logits)
-    instance: torch.Tensor,  # (num_points, num_slots)
-    thing_mask: torch.Tensor,  # (num_classes,) bool, True for thing classes
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per point (class, id):  k* = argmax_{k >= 1} kappa(k);  id = argmax_j pi(j) + 1 if k* is a thing,
-    else 0. Void (k = 0) is left out of the argmax as in ``panoptic_from_rendering``: it gets no training
-    weight, so its probability only reflects missing supervision.
-
-    Returns class ids (num_points,) and panoptic ids (num_points,), both int64.
-    """
-    classes = semantics[:, 1:].argmax(dim=-1) + 1
-    slots = instance.argmax(dim=-1) + 1
-    ids = torch.where(thing_mask.to(semantics.device)[classes], slots, torch.zeros_like(slots))
-    return classes, ids
-
-
-def thing_mask_from_ids(thing_ids: tuple[int, ...] | list[int], num_classes: int) -> torch.Tensor:
-    """A (num_classes,) bool tensor that is True at the thing classes."""
-    mask = torch.zeros(num_classes, dtype=torch.bool)
-    mask[list(thing_ids)] = True
-    return mask
 
 
 @dataclass
@@ -82,63 +60,23 @@ class FieldGrid:
         return self.density >= density_threshold
 
 
-def grid_points(aabb: torch.Tensor, resolution: tuple[int, int, int]) -> torch.Tensor:
-    """Voxel centres (X*Y*Z, 3) of ``resolution`` voxels over ``aabb``, x slowest (C order)."""
-    axes = [
-        aabb[0, a] + (torch.arange(n, dtype=aabb.dtype) + 0.5) * (aabb[1, a] - aabb[0, a]) / n
-        for a, n in enumerate(resolution)
-    ]
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
-
-
-@torch.no_grad()
-def evaluate_field_in_chunks(
-    field: FieldFn, points: torch.Tensor, dirs: torch.Tensor | None = None, chunk: int = 65536
-) -> FieldOutputs:
-    """field(points, dirs) over (num_points, 3) points in chunks, concatenated (dirs default to +z)."""
-    if dirs is None:
-        dirs = torch.zeros_like(points)
-        dirs[:, 2] = 1.0
-    parts = [field(points[i : i + chunk], dirs[i : i + chunk]) for i in range(0, points.shape[0], chunk)]
-    if not parts:
-        raise ValueError("no points to evaluate")
-
-    def cat(name: str) -> torch.Tensor | None:
-        values = [getattr(p, name) for p in parts]
-        return None if values[0] is None else torch.cat(values, dim=0)
-
-    return FieldOutputs(
-        density=cat("density"), rgb=cat("rgb"), semantics=cat("semantics"), instance=cat("instance")
-    )
-
-
-@torch.no_grad()
-def evaluate_density(field: FieldFn, points: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
-    """sigma at (num_points, 3) points -> (num_points,): the field's own ``density(points)`` when its class
-    defines one (a trained field: no colour or heads evaluated), else ``field(points, dirs).density``."""
-    own = getattr(type(field), "density", None)
-    if callable(own):
-        return torch.cat([field.density(points[i : i + chunk]) for i in range(0, points.shape[0], chunk)])
-    return evaluate_field_in_chunks(field, points, chunk=chunk).density
-
-
 def sample_field_grid(
     field: FieldFn,
     aabb: torch.Tensor,  # (2, 3)
     resolution: int | tuple[int, int, int],
     thing_mask: torch.Tensor,  # (num_classes,) bool
     device: torch.device | str | None = None,
-    chunk: int = 65536,
+    chunk_points: int = 65536,
 ) -> FieldGrid:
     """Evaluate density, class and panoptic id at the voxel centres of a grid over ``aabb``."""
     if isinstance(resolution, int):
         resolution = (resolution,) * 3
     aabb = aabb.detach().to("cpu", torch.float32)
-    points = grid_points(aabb, resolution)
+    points = voxel_centers(aabb, resolution).reshape(-1, 3)
     ids_parts, cls_parts, dens_parts = [], [], []
-    for i in range(0, points.shape[0], chunk):
-        pts = points[i : i + chunk].to(device) if device is not None else points[i : i + chunk]
-        out = evaluate_field_in_chunks(field, pts, chunk=chunk)
+    for i in range(0, points.shape[0], chunk_points):
+        pts = points[i : i + chunk_points].to(device) if device is not None else points[i : i + chunk_points]
+        out = evaluate_field_in_chunks(field, pts, chunk_points=chunk_points)
         classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask)
         dens_parts.append(out.density.float().cpu())
         cls_parts.append(classes.cpu())
@@ -228,66 +166,6 @@ class InstanceRegion:
         return inside & grid[idx[:, 0], idx[:, 1], idx[:, 2]]
 
 
-@torch.no_grad()
-def compute_visibility(
-    field: FieldFn,
-    aabb: torch.Tensor,  # (2, 3)
-    occupied: torch.Tensor,  # (X, Y, Z) bool
-    origins: torch.Tensor,  # (num_rays, 3) field coordinates
-    dirs: torch.Tensor,  # (num_rays, 3) unit
-    min_weight: float = 0.05,
-    samples_per_voxel: float = 2.0,
-    chunk_rays: int = 1024,
-) -> torch.Tensor:
-    """(X, Y, Z) bool: the occupied voxels the rays saw. Along each ray, samples spaced uniformly between
-    its entry into and exit from ``aabb`` (about ``samples_per_voxel`` per voxel crossed) give
-
-        w_i = T_i (1 - exp(-sigma_i delta)),  T_i = exp(-sum_{j<i} sigma_j delta).
-
-    A voxel is seen free space when it is not occupied and some sample in it has T_i >= 1/2; an occupied
-    voxel is visible when some sample in it has w_i >= ``min_weight`` or when it touches (26-neighbours)
-    seen free space. The second rule makes the visible surface dense with few rays (a ray marks only
-    one or two voxels of the surface it ends on, but crosses many free ones), while the inside of an
-    object, which touches no seen free space and gets no weight, stays unseen. The rays should be the
-    training views': what they see is what the field was trained on.
-    """
-    from panolift.render.rays import intersect_aabb
-
-    resolution = tuple(occupied.shape)
-    device = origins.device
-    box = aabb.to(device, origins.dtype)
-    res = torch.tensor(resolution, device=device)
-    voxel = (box[1] - box[0]) / res
-    num_samples = max(8, int(samples_per_voxel * float((box[1] - box[0]).norm() / voxel.min())))
-    best_weight = torch.zeros(int(res.prod()), device=device)  # per voxel, flattened (C order)
-    best_trans = torch.zeros(int(res.prod()), device=device)
-    for i in range(0, origins.shape[0], chunk_rays):
-        o, d = origins[i : i + chunk_rays], dirs[i : i + chunk_rays]
-        t_near, t_far = intersect_aabb(o, d, box)
-        hit = t_far > t_near
-        o, d, t_near, t_far = o[hit], d[hit], t_near[hit], t_far[hit]
-        if o.shape[0] == 0:
-            continue
-        u = (torch.arange(num_samples, device=device, dtype=o.dtype) + 0.5) / num_samples
-        t = t_near[:, None] + (t_far - t_near)[:, None] * u[None, :]  # (num_rays, num_samples)
-        delta = ((t_far - t_near) / num_samples)[:, None]
-        points = (o[:, None, :] + t[..., None] * d[:, None, :]).reshape(-1, 3)
-        optical = evaluate_density(field, points).reshape(t.shape).to(o.dtype) * delta
-        trans = torch.exp(-(torch.cumsum(optical, dim=-1) - optical))  # (num_rays, num_samples)
-        weights = trans * (1.0 - torch.exp(-optical))
-        idx = torch.minimum(torch.floor((points - box[0]) / voxel).long().clamp_min(0), res - 1)
-        flat = (idx[:, 0] * res[1] + idx[:, 1]) * res[2] + idx[:, 2]
-        best_weight.scatter_reduce_(0, flat, weights.reshape(-1), reduce="amax")
-        best_trans.scatter_reduce_(0, flat, trans.reshape(-1), reduce="amax")
-    best_weight, best_trans = best_weight.reshape(resolution).cpu(), best_trans.reshape(resolution).cpu()
-    seen_free = (best_trans >= 0.5) & ~occupied
-    visible = occupied & ((best_weight >= min_weight) | dilate_mask(seen_free, 1))
-    logger.debug(
-        "%d of %d occupied voxels seen by %d rays", int(visible.sum()), int(occupied.sum()), origins.shape[0]
-    )
-    return visible
-
-
 def label_unobserved_voxels(
     ids: torch.Tensor,  # (X, Y, Z) int64
     classes: torch.Tensor,  # (X, Y, Z) int64
@@ -303,8 +181,6 @@ def label_unobserved_voxels(
     seen = occupied & visible
     if not bool(seen.any()):
         return ids, classes
-    from scipy.ndimage import distance_transform_edt
-
     _, nearest = distance_transform_edt(~seen.numpy(), return_indices=True)  # (3, X, Y, Z)
     fill = (occupied & ~seen).numpy()
     src = tuple(torch.from_numpy(n[fill]) for n in nearest)
@@ -324,8 +200,6 @@ def keep_main_components(
     smaller pieces elsewhere that carry its id are label noise (fog, unseen space, or part of another
     object that the instance head gave the same slot) and would make the region, and its box, metres
     wide."""
-    from scipy.ndimage import label
-
     labels, count = label(mask.numpy(), structure=np.ones((3, 3, 3), dtype=bool))
     if count <= 1:
         return mask.clone()
@@ -374,5 +248,5 @@ def find_instance_regions(
             mask=dilate_mask(core, dilation),
             dilation=dilation,
         )
-    logger.debug("found %d instances (%d occupied voxels)", len(regions), int(occupied.sum()))
+    log.debug("found %d instances (%d occupied voxels)", len(regions), int(occupied.sum()))
     return regions

@@ -4,7 +4,7 @@ The renderer never knows about edits. Each wrapper holds the field it modifies (
 forwards unknown attributes (``aabb``, ``num_slots``...) to it, so that code reading such attributes
 of a field keeps working on an edited one.
 
-- Deletion of instance k: density -> 0 wherever a point's own panoptic id is k (the issue's definition)
+- Deletion of instance k: density -> 0 wherever a point's own panoptic id is k (the paper's definition)
   and for every point inside k's core voxels (a point-wise check alone leaves floaters on the surface
   where the instance head hesitates, and misses the object's unseen inside, whose labels are arbitrary:
   the core holds it, see :mod:`panolift.edit.regions`); and pi_k -> 0 at every point (rows
@@ -35,8 +35,10 @@ import math
 import torch
 from torch import nn
 
-from panolift.edit.regions import InstanceRegion, compute_panoptic_ids
-from panolift.field.outputs import FieldOutputs
+from panolift.field import FieldOutputs, OccupancyGrid, voxel_centers
+from panolift.render import FieldWrapper, box_of, compute_panoptic_ids, own_attribute
+
+from .regions import InstanceRegion
 
 
 class RigidTransform:
@@ -69,34 +71,6 @@ class RigidTransform:
     def rotate_inverse(self, dirs: torch.Tensor) -> torch.Tensor:
         """Directions (num_points, 3) -> R^T d."""
         return dirs @ self.rotation.to(dirs)
-
-
-def own_attribute(field, name: str):
-    """``field.name`` if the field's class defines it (the renderer's rule for optional speed-ups)."""
-    return getattr(field, name) if getattr(type(field), name, None) is not None else None
-
-
-def box_of(field) -> torch.Tensor:
-    """(2, 3) sampling box of a field: its ``aabb``, else the unit box [-1, 1]^3."""
-    aabb = getattr(field, "aabb", None)
-    return aabb if isinstance(aabb, torch.Tensor) else torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
-
-
-class FieldWrapper(nn.Module):
-    """Base of the edit wrappers: holds ``self.field`` and forwards unknown attributes to it."""
-
-    def __init__(self, field: nn.Module):
-        super().__init__()
-        self.field = field
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules", {})
-            if "field" not in modules:
-                raise
-            return getattr(modules["field"], name)
 
 
 class DeleteInstance(FieldWrapper):
@@ -211,9 +185,7 @@ class DuplicateInstance(FieldWrapper):
             return None
         key = (id(grid.mask), id(source_grid.mask), grid.mask.device)
         if self._occupancy_cache.get("key") != key:
-            from panolift.render.sampling import OccupancyGrid, cell_centers
-
-            centres = cell_centers(grid.aabb, tuple(grid.mask.shape)).reshape(-1, 3)
+            centres = voxel_centers(grid.aabb, tuple(grid.mask.shape)).reshape(-1, 3)
             pre_images = self.transform.apply_inverse(centres)
             hit = self.region.contains(pre_images) & source_grid.query(pre_images)
             mask = grid.mask | hit.reshape(grid.mask.shape).to(grid.mask.device)

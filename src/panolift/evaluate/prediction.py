@@ -6,7 +6,6 @@ an image of the wrong size, a class id out of range) is a SceneError that names 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,38 +17,11 @@ from panolift.scene.io import image_size, read_label, read_rgb
 
 @dataclass
 class PredictionSource:
-    """Where the prediction images are, and which scene they were made for."""
+    """Where the prediction images are, and which scene they were made for (for a run folder, see
+    :func:`panolift.runs.resolve_prediction`)."""
 
     folder: Path  # holds semantics/, instance/, optional rgb/
     scene_root: Path
-
-
-def resolve_prediction(path: str | Path, scene: str | Path | None = None) -> PredictionSource:
-    """A run folder (has run.json: predictions in render/test/, scene from run.json "scene") or a folder
-    with semantics/ inside (the scene from ``scene``, or from the run.json two levels up)."""
-    path = Path(path)
-    run_json = None
-    if (path / "run.json").is_file():
-        folder, run_json = path / "render" / "test", path / "run.json"
-        if not (folder / "semantics").is_dir():
-            raise SceneError(f"{folder}: no rendered test predictions (run `panolift render {path}` first)")
-    elif (path / "semantics").is_dir():
-        folder = path
-        if (path.parent.parent / "run.json").is_file():
-            run_json = path.parent.parent / "run.json"
-    else:
-        raise SceneError(f"{path}: neither a run folder (run.json) nor a prediction folder (semantics/)")
-    if scene is None:
-        if run_json is None:
-            raise SceneError(f"{path}: no run.json to take the scene from; pass --scene")
-        try:
-            scene = json.loads(run_json.read_text())["scene"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise SceneError(f"{run_json}: cannot read the scene path (key 'scene'): {exc}") from exc
-        scene = Path(scene)
-        if not scene.is_absolute() and not scene.exists():
-            scene = run_json.parent / scene
-    return PredictionSource(folder=folder, scene_root=Path(scene))
 
 
 def open_scene_for(source: PredictionSource, frames_from: str = "test") -> Scene:

@@ -1,8 +1,7 @@
 """Reports: the metrics table (text and Markdown), metrics.json, and a PNG with per-class IoU bars and a few
 test frames (rgb | ground truth | 2D labels | prediction).
 
-Colours: a fixed palette per class (void is black); a thing instance gets a colour hashed from its
-(class, instance id), so one instance has one colour in every view.
+Colours come from :mod:`panolift.render.colors`, the palette of every picture panolift draws.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from panolift.scene.io import write_json
 
 # (label, key in the metrics dict, scale): fractions print as percentages, PSNR in dB
 COLUMNS = (
@@ -24,70 +25,6 @@ COLUMNS = (
     ("PSNR", "psnr", 1.0),
 )
 ROW_NAMES = (("machine_labels", "2D labels"), ("prediction", "prediction"))
-
-# 24 well separated colours (Kelly's list, roughly), then golden-ratio hues for larger class sets
-# fmt: off
-_BASE_PALETTE = (
-    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
-    "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000", "#ffd8b1",
-    "#000075", "#808080", "#b15928", "#6a3d9a", "#1f78b4", "#33a02c",
-)
-# fmt: on
-
-
-def class_palette(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) uint8 colours; index 0 (void) is black. The same class always gets the same colour."""
-    colours = [(0, 0, 0)]
-    for k in range(1, num_classes):
-        if k - 1 < len(_BASE_PALETTE):
-            hexa = _BASE_PALETTE[k - 1]
-            colours.append(tuple(int(hexa[i : i + 2], 16) for i in (1, 3, 5)))
-        else:
-            colours.append(_hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.9))
-    return np.asarray(colours, dtype=np.uint8)
-
-
-def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[int, int, int]:
-    import colorsys
-
-    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h, s, v))
-
-
-def instance_colours(keys: np.ndarray) -> np.ndarray:
-    """(N, 3) uint8 colours hashed from int keys (Knuth's multiplicative hash -> hue, saturation, value)."""
-    h = (np.asarray(keys, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
-    hue = (h % np.uint64(360)).astype(np.float64) / 360.0
-    sat = 0.55 + 0.45 * ((h >> np.uint64(9)) % np.uint64(100)).astype(np.float64) / 100.0
-    val = 0.65 + 0.35 * ((h >> np.uint64(17)) % np.uint64(100)).astype(np.float64) / 100.0
-    i = np.floor(hue * 6).astype(np.int64) % 6
-    f = hue * 6 - np.floor(hue * 6)
-    p, q, t = val * (1 - sat), val * (1 - f * sat), val * (1 - (1 - f) * sat)
-    rgb = np.select(
-        [i[:, None] == j for j in range(6)],
-        [
-            np.stack(c, -1)
-            for c in ((val, t, p), (q, val, p), (p, val, t), (p, q, val), (t, p, val), (val, p, q))
-        ],
-    )
-    return np.round(rgb * 255).astype(np.uint8)
-
-
-def colorize_panoptic(semantics: np.ndarray, instance: np.ndarray, num_classes: int, thing_ids) -> np.ndarray:
-    """(H, W, 3) uint8: stuff pixels in their class colour, thing pixels in their instance's hashed colour."""
-    semantics = np.asarray(semantics, dtype=np.int64)
-    out = class_palette(num_classes)[np.clip(semantics, 0, num_classes - 1)]
-    things = np.isin(semantics, np.asarray(list(thing_ids), dtype=np.int64))
-    if things.any():
-        keys = semantics[things] * 65536 + np.asarray(instance, dtype=np.int64)[things]
-        out[things] = instance_colours(keys)
-    # darken the outline of each thing instance so that it stands out from stuff of a similar colour
-    key = np.where(things, semantics * 65536 + np.asarray(instance, dtype=np.int64), -semantics - 1)
-    edge = np.zeros(key.shape, dtype=bool)
-    edge[:, 1:] |= key[:, 1:] != key[:, :-1]
-    edge[1:, :] |= key[1:, :] != key[:-1, :]
-    edge &= things
-    out[edge] = out[edge] // 2
-    return out
 
 
 def _cell(value, scale: float) -> str:
@@ -153,8 +90,6 @@ def json_ready(obj):
 
 
 def write_metrics_json(path: str | Path, results: dict) -> None:
-    from panolift.scene.io import write_json
-
     write_json(path, json_ready(results))
 
 

@@ -12,7 +12,9 @@ import logging
 
 import numpy as np
 
-from .metrics import psnr
+from panolift.scene import Scene, SceneError, resize_nearest
+
+from .metrics import mean_iou, psnr, semantic_confusion
 from .protocols import check_protocol, evaluate_frames
 
 log = logging.getLogger(__name__)
@@ -24,14 +26,10 @@ def _native_scene(scene):
     """The same scene at its native resolution (the authors resize label files, never resized labels)."""
     if tuple(scene.size) == tuple(scene.native_size):
         return scene
-    from panolift.scene import Scene
-
     return Scene(scene.root)
 
 
 def _check_prediction(scene, frames, semantics, instance, rgb) -> None:
-    from panolift.scene import SceneError
-
     shape = (scene.height, scene.width)
     num_classes = scene.class_set.num_classes
     for name in frames:
@@ -57,7 +55,6 @@ def _check_prediction(scene, frames, semantics, instance, rgb) -> None:
 
 
 def _ground_truth(scene, name: str, protocol: str, eval_size) -> tuple[np.ndarray, np.ndarray]:
-    from panolift.scene import SceneError, resize_nearest
 
     gt = scene.ground_truth(name)
     if gt is None:
@@ -85,7 +82,6 @@ def score_labels(
     scene-consistent ids for things); ``rgb[name]``: (H, W, 3) float in [0, 1]. ``eval_size`` (width, height)
     is used by the ``panoptic-lifting`` protocol only. See :mod:`panolift.evaluate.protocols`.
     """
-    from panolift.scene import SceneError, resize_nearest
 
     check_protocol(protocol)
     frames = list(scene.test_frames if frames is None else frames)
@@ -156,3 +152,17 @@ def score_machine_labels(
     for name in frames:
         semantics[name], instance[name] = scene.machine_label_maps(name)
     return score_labels(scene, semantics, instance, protocol=protocol, frames=frames, eval_size=eval_size)
+
+
+def machine_label_miou(scene: Scene, frames: list[str] | None = None) -> tuple[float, np.ndarray]:
+    """mIoU of the TTA machine semantics against ground truth over ``frames`` (default: the test frames),
+    one confusion matrix over all their pixels (void ground truth ignored). Returns (mIoU, per-class IoU).
+    Reads the label PNGs only (a quick check of a scene's 2D labels, e.g. after `panolift synth`)."""
+    num_classes = scene.class_set.num_classes
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for name in scene.test_frames if frames is None else frames:
+        gt = scene.ground_truth(name)
+        if gt is None:
+            raise SceneError(f"{scene.root / 'rs_semantics' / (name + '.png')}: no ground truth")
+        confusion += semantic_confusion(scene.machine_label_maps(name)[0], gt.semantics, num_classes)
+    return mean_iou(confusion)

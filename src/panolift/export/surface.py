@@ -2,7 +2,7 @@
 
 The density is sampled at voxel centres over the field's box (padded with one empty voxel so that
 surfaces touching the box close), and marching cubes extracts the iso-surface sigma = ``level`` (see
-:mod:`panolift.export.level` for the level the renderer effectively uses). Each vertex
+:func:`panolift.render.estimate_surface_density` for the level the renderer effectively uses). Each vertex
 is then queried in the field: colour seen head-on (view direction -n, n the outward normal), class =
 argmax_{k >= 1} kappa, id = argmax_j pi(j) + 1 for thing classes else 0 (the renderer's convention).
 The heads are read half a voxel inside the surface, where the rendered weights concentrate.
@@ -15,19 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from skimage.measure import marching_cubes
 from torch import nn
 
-from panolift.edit.edits import field_device
-from panolift.edit.regions import (
+from panolift.field import voxel_centers
+from panolift.render import (
+    box_of,
     compute_panoptic_ids,
     evaluate_density,
     evaluate_field_in_chunks,
-    grid_points,
+    field_device,
 )
-from panolift.edit.wrappers import box_of
 from panolift.scene import SceneError, SceneNormalization
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,7 +69,7 @@ class LabelledSurface:
 
 @torch.no_grad()
 def sample_density_grid(
-    field: nn.Module, aabb: torch.Tensor, resolution: int, device=None, chunk: int = 65536
+    field: nn.Module, aabb: torch.Tensor, resolution: int, device=None, chunk_points: int = 65536
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Density at voxel centres of a cubic-voxel grid over ``aabb``, padded by one zero voxel per side.
 
@@ -78,12 +79,14 @@ def sample_density_grid(
     size = aabb[1] - aabb[0]
     voxel = float(size.max()) / resolution
     shape = tuple(max(2, int(round(float(s) / voxel))) for s in size)
-    points = grid_points(aabb, shape)
+    points = voxel_centers(aabb, shape).reshape(-1, 3)
     density = []
-    for i in range(0, points.shape[0], chunk):
-        pts = points[i : i + chunk]
-        sigma = evaluate_density(field, pts.to(device) if device is not None else pts, chunk=chunk)
-        density.append(sigma.float().cpu())
+    for i in range(0, points.shape[0], chunk_points):
+        pts = points[i : i + chunk_points]
+        values = evaluate_density(
+            field, pts.to(device) if device is not None else pts, chunk_points=chunk_points
+        )
+        density.append(values.float().cpu())
     grid = torch.cat(density).reshape(shape).numpy()
     padded = np.pad(grid, 1, mode="constant", constant_values=0.0)
     step = (size / torch.tensor(shape, dtype=torch.float32)).numpy()
@@ -98,11 +101,11 @@ def query_vertices(
     normals: torch.Tensor,  # (num_vertices, 3) outward unit normals
     inset: float,
     thing_mask: torch.Tensor,
-    chunk: int = 65536,
+    chunk_points: int = 65536,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Colour (head-on view), class and panoptic id at surface points: (uint8 rgb, classes, ids)."""
     inside = points - inset * normals
-    out = evaluate_field_in_chunks(field, inside, -normals, chunk=chunk)
+    out = evaluate_field_in_chunks(field, inside, -normals, chunk_points=chunk_points)
     classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask)
     rgb = (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8)
     return rgb.cpu().numpy(), classes.cpu().numpy(), ids.cpu().numpy()
@@ -119,8 +122,6 @@ def extract_labelled_surface(
     """Marching cubes at density ``level`` over the field's box (``resolution`` voxels along its longest
     side); labels per vertex; world units when ``normalization`` is given (x_w = x_n / scale + center),
     else field coordinates."""
-    from skimage.measure import marching_cubes
-
     device = device if device is not None else field_device(field)
     aabb = box_of(field)
     grid, origin, step = sample_density_grid(field, aabb, resolution, device=device)
@@ -130,7 +131,7 @@ def extract_labelled_surface(
         )
     verts, faces, normals, _ = marching_cubes(grid, level=level, spacing=tuple(float(s) for s in step))
     verts = verts + origin  # marching cubes counts from the first sample
-    logger.info("marching cubes: %d vertices, %d faces at resolution %s", len(verts), len(faces), grid.shape)
+    log.info("marching cubes: %d vertices, %d faces at resolution %s", len(verts), len(faces), grid.shape)
     pts = torch.as_tensor(verts, dtype=torch.float32, device=device)
     nrm = torch.as_tensor(normals.copy(), dtype=torch.float32, device=device)
     colors, classes, ids = query_vertices(field, pts, nrm, 0.5 * float(step.min()), thing_mask)

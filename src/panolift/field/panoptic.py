@@ -5,8 +5,8 @@ speed-ups, found by attribute (a wrapping module that lacks them is rendered cor
 
 - ``density(points) -> (num_points,)``: the density alone, so the renderer can compute weights first and
   evaluate colour and heads only on samples of significant weight.
-- ``aabb`` (2, 3) and ``occupancy`` (an :class:`~panolift.render.sampling.OccupancyGrid` or None): where to
-  sample and which cells to skip.
+- ``aabb`` (2, 3) and ``occupancy`` (an :class:`~panolift.field.occupancy.OccupancyGrid` or None): where to
+  sample and which voxels to skip.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 from panolift.config import FieldConfig
 
 from .heads import PositionHead
+from .occupancy import OccupancyGrid
 from .outputs import FieldOutputs
 from .tensorf import ColorMLP, TensorVM, normalize_to_box, resolution_from_voxels
 
@@ -88,12 +89,10 @@ class PanopticField(nn.Module):
         return (self.aabb[1] - self.aabb[0]) / (res - 1)
 
     @property
-    def occupancy(self):
+    def occupancy(self) -> OccupancyGrid | None:
         """The occupancy grid for empty-space skipping, or None before it has been computed."""
         if self.occupancy_mask.numel() == 0:
             return None
-        from panolift.render.sampling import OccupancyGrid
-
         return OccupancyGrid(self.occupancy_aabb, self.occupancy_mask)
 
     def set_occupancy(self, aabb: torch.Tensor, mask: torch.Tensor) -> None:
@@ -122,8 +121,8 @@ class PanopticField(nn.Module):
         (num_points, 3) -> (num_points,)
         """
         features = self.density_grid(normalize_to_box(points, self.aabb)).sum(dim=-1)
-        sigma = F.softplus(features + self.config.density_shift) * self.config.distance_scale
-        return torch.where(self._inside(points), sigma, torch.zeros_like(sigma))
+        density = F.softplus(features + self.config.density_shift) * self.config.distance_scale
+        return torch.where(self._inside(points), density, torch.zeros_like(density))
 
     def color(self, points: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """(num_points, 3) positions and unit directions -> (num_points, 3) rgb."""

@@ -1,6 +1,5 @@
-"""Lifting: losses, linear assignment, R_S / R_I batches, schedules, the trainer and checkpoints."""
+"""Lifting: losses, linear assignment, R_S / R_I batches, schedules, the trainer and its state."""
 
-from .checkpoint import LoadedRun, load_run
 from .losses import (
     assign_instances,
     compute_consistency_loss,
@@ -9,10 +8,12 @@ from .losses import (
     compute_rgb_loss,
     compute_semantic_loss,
 )
-from .trainer import Trainer, train_run
+from .state import field_from_tensors
+from .trainer import CheckpointFn, ProgressFn, Trainer
 
 __all__ = [
-    "LoadedRun",
+    "CheckpointFn",
+    "ProgressFn",
     "Trainer",
     "assign_instances",
     "compute_consistency_loss",
@@ -20,6 +21,5 @@ __all__ = [
     "compute_psnr",
     "compute_rgb_loss",
     "compute_semantic_loss",
-    "load_run",
-    "train_run",
+    "field_from_tensors",
 ]

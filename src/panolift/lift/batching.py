@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from panolift.scene import Scene, SceneNormalization
+from panolift.scene import Scene, SceneNormalization, rays_through_pixels
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def load_training_data(
     """Read colour and machine labels of ``scene.train_frames``.
 
     ``use_tta``: the TTA-fused class distributions and confidences; else the no-TTA labels as one-hot
-    targets with the no-TTA confidences (the paper's TTA ablation).
+    targets with the no-TTA confidences (the paper's TTA ablation; see ``Scene.machine_labels``).
     """
     names = list(scene.train_frames)
     rgb, prob, conf, inst, segs, valid = [], [], [], [], [], []
@@ -73,9 +73,7 @@ def load_training_data(
         labels = scene.machine_labels(name, tta=use_tta)
         usable = ~scene.invalid_mask(name)
         rgb.append(np.round(scene.rgb(name) * 255).astype(np.uint8).reshape(-1, 3))
-        # Without TTA there is no fused distribution: the target is the single prediction, one-hot.
-        probability = labels.probability if use_tta else np.eye(scene.class_set.num_classes)[labels.semantics]
-        prob.append(probability.astype(np.float16).reshape(num_pixels, -1))
+        prob.append(labels.probability.astype(np.float16).reshape(num_pixels, -1))
         confidence = np.where(usable & (labels.semantics > 0), labels.confidence, 0.0)
         conf.append(confidence.astype(np.float16).reshape(-1))
         instance = drop_extra_instances(np.where(usable, labels.instance, 0), num_slots, name)
@@ -101,17 +99,11 @@ def load_training_data(
 def rays_for_pixels(
     data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays (num_rays, 3) origins and unit directions through the centres of flat ``pixels`` of ``frames``.
-
-    d = R_f K^-1 [x + 1/2, y + 1/2, 1]^T / norm, o = t_f (normalised coordinates).
-    """
-    K = data.K
-    x = (pixels % data.width).to(K.dtype) + 0.5
-    y = (pixels // data.width).to(K.dtype) + 0.5
-    cam = torch.stack([(x - K[0, 2]) / K[0, 0], (y - K[1, 2]) / K[1, 1], torch.ones_like(x)], dim=-1)
-    c2w = data.c2w[frames]
-    dirs = torch.einsum("nij,nj->ni", c2w[:, :3, :3], cam)
-    return c2w[:, :3, 3], dirs / dirs.norm(dim=-1, keepdim=True)
+    """Rays (num_rays, 3) origins and unit directions through the centres of flat ``pixels`` of ``frames``
+    (normalised coordinates; :func:`panolift.scene.rays_through_pixels`)."""
+    x = (pixels % data.width).to(data.K.dtype) + 0.5
+    y = (pixels // data.width).to(data.K.dtype) + 0.5
+    return rays_through_pixels(data.K, data.c2w[frames], x, y)
 
 
 def _gather(data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -158,6 +150,4 @@ def sample_image_batch(
         picks.append(pool[idx.to(pool.device)])
     pixels = torch.cat(picks)
     pixels = pixels[torch.argsort(data.segments[frame, pixels], stable=True)]
-    batch = _gather(data, torch.full_like(pixels, frame), pixels)
-    batch["frame"] = torch.tensor(frame)
-    return batch
+    return _gather(data, torch.full_like(pixels, frame), pixels)

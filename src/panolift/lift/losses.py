@@ -7,6 +7,7 @@ field); ``bounded=False`` means they are rendered logits, turned into distributi
 from __future__ import annotations
 
 import torch
+from scipy.optimize import linear_sum_assignment
 
 EPS = 1e-8
 
@@ -50,8 +51,6 @@ def assign_instances(
     Solved with scipy's linear_sum_assignment on cost[h, j] = -mean_{r in R_h} pi_r(j). With more 2D
     instances than slots the extra (smallest) ones get slot -1. Returns (num_rays,) long slots.
     """
-    from scipy.optimize import linear_sum_assignment
-
     probs = instance if bounded else torch.softmax(instance, dim=-1)
     ids, inverse, counts = torch.unique(instance_ids, return_inverse=True, return_counts=True)
     score = probs.new_zeros(ids.shape[0], probs.shape[1]).index_add(0, inverse, probs) / counts[:, None]

@@ -1,21 +1,23 @@
-"""Fitting the panoptic radiance field to a scene's images and machine labels (resumable)."""
+"""Fitting the panoptic radiance field to a scene's images and machine labels.
+
+The :class:`Trainer` holds the optimisation in memory (field, optimizers, batch generator, step, history)
+and can export and import its whole state (:meth:`Trainer.state`, :meth:`Trainer.load_state`); writing
+that state to a run folder, and resuming from one, is :mod:`panolift.runs.training`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
-from panolift.config import LiftConfig, fast_config
-from panolift.field import PanopticField, resolution_from_voxels
-from panolift.render.renderer import render_rays, sampling_domain
-from panolift.render.sampling import compute_occupancy, occupied_aabb
-from panolift.scene import Scene, SceneError, SceneNormalization
+from panolift.config import LiftConfig
+from panolift.field import PanopticField, compute_occupancy, occupied_aabb, resolution_from_voxels
+from panolift.render import render_rays, sampling_domain
+from panolift.scene import Scene, SceneNormalization
 
-from . import checkpoint as ckpt
 from .batching import load_training_data, sample_image_batch, sample_scene_batch
 from .losses import (
     assign_instances,
@@ -27,86 +29,79 @@ from .losses import (
     compute_semantic_loss,
 )
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at
+from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, dict], None]
 """progress(step, total_steps, metrics): called every ``log_every`` steps (and at the first step)."""
-
-
-def working_size(scene: Scene, image_width: int) -> tuple[int, int]:
-    """(W, H) for training: the native size, or ``image_width`` wide with the native aspect ratio."""
-    if image_width <= 0:
-        return scene.native_size
-    w, h = scene.native_size
-    return image_width, max(1, int(round(image_width * h / w)))
+CheckpointFn = Callable[["Trainer"], None]
+"""checkpoint(trainer): called every ``checkpoint_every`` steps and at the end of :meth:`Trainer.run`."""
 
 
 class Trainer:
-    """Owns the field, optimizers, RNG and schedule position; ``run`` trains to the configured end."""
+    """Owns the field, optimizers, batch generator and schedule position of one lifting.
+
+    ``scene`` is read at its working size (``Scene(path, size=...)``); only its colour images and machine
+    labels are read, never its ground truth. ``normalization`` maps world to field coordinates.
+    """
 
     def __init__(
         self,
-        scene_path: str | Path,
-        run_dir: str | Path,
-        config: LiftConfig | None = None,
+        scene: Scene,
+        normalization: SceneNormalization,
+        config: LiftConfig,
         device: torch.device | str | None = None,
-        resume: bool = False,
     ):
-        self.run_dir = Path(run_dir)
+        self.scene, self.normalization, self.config = scene, normalization, config
         self.device = torch.device(device or "cpu")
-        native = Scene(scene_path)  # the scene first: a malformed one is reported before anything is written
-        native.validate()
-        if not native.has_machine_labels:
-            raise SceneError(f"{native.root}: no 2D labels (m2f_semantics/); run `panolift segment` first")
-        checkpoint = ckpt.latest_checkpoint(self.run_dir) if resume else None
-        if checkpoint is None and any((self.run_dir / "checkpoints").glob("step_*.safetensors")):
-            raise SceneError(f"{self.run_dir}: run already has checkpoints; pass --resume or another --out")
-        meta, tensors = ckpt.read_checkpoint(checkpoint) if checkpoint is not None else ({}, {})
-        self.config = config = LiftConfig.from_dict(meta["config"]) if meta else (config or fast_config())
-        self.scene_path = Path(scene_path)
-        self.scene = Scene(scene_path, size=working_size(native, config.train.image_width))
-        if meta:  # the run's own normalisation, whatever the scene folder says now
-            info = ckpt.read_run_info(self.run_dir)
-            self.normalization = SceneNormalization.from_dict(info["normalization"])
-        else:
-            self.normalization = self.scene.normalization(config.train.max_depth)
-        self.data = load_training_data(
-            self.scene, self.normalization, config.field.num_slots, config.loss.use_tta
-        ).to(self.device)
+        self.data = load_training_data(scene, normalization, config.field.num_slots, config.loss.use_tta).to(
+            self.device
+        )
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
-        if meta:
-            self._restore(meta, tensors)
-        else:
-            self._initialise()
-        self.field.normalization = self.normalization
-        self.field.render_config = config.render
-
-    def _initialise(self) -> None:
-        """A fresh field (seeded, without touching the global RNG) and run.json."""
-        config, class_set = self.config, self.scene.class_set
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the global RNG
             torch.manual_seed(config.train.seed)
-            field = PanopticField(config.field, class_set.num_classes, bounded=config.loss.bounded)
-        self.field = field.to(self.device)
-        self._build_optimizers()
-        ckpt.write_run_info(
-            self.run_dir, self.scene_path, config, class_set, self.normalization, self.scene.size
-        )
+            field = PanopticField(config.field, scene.class_set.num_classes, bounded=config.loss.bounded)
+        self._attach(field)
 
-    def _restore(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        """Field, optimizers, RNG, step and history exactly as checkpointed."""
-        num_classes = self.scene.class_set.num_classes
-        self.field = ckpt.field_from_checkpoint(meta, tensors, num_classes).to(self.device)
+    def _attach(self, field: PanopticField) -> None:
+        self.field = field.to(self.device)
+        self.field.normalization = self.normalization
+        self.field.render_config = self.config.render
         self._build_optimizers()
+
+    # ----------------------------------------------------------------- state
+    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """(metadata, tensors) of everything needed to continue exactly (see :mod:`panolift.lift.state`)."""
+        tensors = field_to_tensors(self.field)
+        tensors["rng.torch"] = self.generator.get_state().cpu()
+        optimizers = {}
         for name, optimizer in self.optimizers.items():
-            ckpt.load_optimizer(name, optimizer, meta, tensors)
+            opt_tensors, optimizers[name] = optimizer_to_tensors(name, optimizer)
+            tensors.update(opt_tensors)
+        meta = {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "grid_shape": list(self.field.resolution),
+            "aabb": self.field.aabb.cpu().tolist(),
+            "occupancy_shape": list(self.field.occupancy_mask.shape),
+            "optimizers": optimizers,
+            "rng_device": str(self.generator.device),
+            "history": self.history,
+            "elapsed": self.elapsed,
+        }
+        return meta, tensors
+
+    def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Field, optimizers, batch generator, step and history exactly as in a :meth:`state`."""
+        self._attach(field_from_tensors(meta, tensors, self.scene.class_set.num_classes))
+        for name, optimizer in self.optimizers.items():
+            load_optimizer(name, optimizer, meta, tensors)
         self.generator.set_state(tensors["rng.torch"])
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
-        log.info("resuming %s at step %d", self.run_dir, self.step)
 
     # ----------------------------------------------------------------- optimisation
     def _build_optimizers(self) -> None:
@@ -140,6 +135,7 @@ class Trainer:
         out = render_rays(
             self.field, origins, dirs, cfg.render, generator=self.generator,
             gradient_blocking=cfg.loss.gradient_blocking,
+            # before the first occupancy update the density is a faint fog that no sample's weight passes
             weight_threshold=None if self.field.occupancy is not None else 0.0,
             return_samples=weights["distortion"] > 0,
         )  # fmt: skip
@@ -210,7 +206,7 @@ class Trainer:
 
     @torch.no_grad()
     def update_occupancy(self) -> None:
-        """Recompute the occupancy mask over the current box from the current density."""
+        """Recompute the occupancy grid over the current box from the current density."""
         aabb = self.field.aabb
         resolution = resolution_from_voxels(aabb, self.config.render.occupancy_resolution)
         step_size = sampling_domain(self.field, self.config.render, aabb.device).step_size
@@ -218,17 +214,16 @@ class Trainer:
             self.field.density, aabb, resolution, step_size, self.config.render.occupancy_threshold
         )
         self.field.set_occupancy(grid.aabb, grid.mask)
-        log.debug("occupancy: %.1f%% of %s cells", 100 * float(grid.mask.float().mean()), resolution)
+        log.debug("occupancy: %.1f%% of %s voxels", 100 * float(grid.mask.float().mean()), resolution)
 
-    def save(self) -> Path:
-        return ckpt.save_checkpoint(
-            self.run_dir, self.step, self.config, self.field, self.optimizers, self.generator, self.history,
-            keep=self.config.train.keep_checkpoints,
-            elapsed=self.elapsed,
-        )  # fmt: skip
-
-    def run(self, progress: ProgressFn | None = None, stop_at: int | None = None) -> Path:
-        """Train until the configured iterations (or ``stop_at``), checkpointing periodically and at the end."""
+    def run(
+        self,
+        progress: ProgressFn | None = None,
+        stop_at: int | None = None,
+        checkpoint: CheckpointFn | None = None,
+    ) -> None:
+        """Train until the configured iterations (or ``stop_at``); ``checkpoint(self)`` every
+        ``checkpoint_every`` steps and at the end."""
         train = self.config.train
         end = min(train.iterations, stop_at) if stop_at is not None else train.iterations
         self.field.train()
@@ -241,23 +236,9 @@ class Trainer:
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
             self.elapsed = time.perf_counter() - start
-            if self.step % train.checkpoint_every == 0 or self.step == end:
-                self.save()
+            if checkpoint is not None and (self.step % train.checkpoint_every == 0 or self.step == end):
+                checkpoint(self)
         self.field.eval()
-        return self.run_dir
 
 
-def train_run(
-    scene_path: str | Path,
-    out: str | Path,
-    config: LiftConfig | None = None,
-    device: torch.device | str | None = None,
-    resume: bool = False,
-    progress: ProgressFn | None = None,
-) -> Path:
-    """Train a run on ``scene_path`` into folder ``out`` (the ``fast`` preset by default); returns ``out``."""
-    trainer = Trainer(scene_path, out, config, device=device, resume=resume)
-    return trainer.run(progress)
-
-
-__all__ = ["ProgressFn", "Trainer", "train_run", "working_size"]
+__all__ = ["CheckpointFn", "ProgressFn", "Trainer"]

@@ -1,40 +1,52 @@
-"""Rendering: ray/box intersection, sampling with empty-space skipping, volume rendering, whole images."""
+"""Rendering: samplers, volume rendering, whole images in chunks, field probing (box, device, chunked
+evaluation, visibility, surface density), the palette, and the dense reference renderer that every fast
+path is tested against."""
 
-from .image import panoptic_from_rendering, render_image
+from .colors import class_palette, colorize_panoptic, colorize_semantics, depth_to_uint16, overlay
+from .image import compute_panoptic_ids, panoptic_from_rendering, render_image, thing_mask_of
+from .probe import (
+    FieldWrapper,
+    box_of,
+    evaluate_density,
+    evaluate_field_in_chunks,
+    field_device,
+    own_attribute,
+    unwrap_field,
+)
 from .rays import intersect_aabb
+from .reference import render_rays_reference
 from .renderer import SamplingDomain, render_rays, sampling_domain
-from .sampling import OccupancyGrid, compute_occupancy, occupied_aabb, sample_along_rays
+from .sampling import sample_along_rays, sample_evenly
+from .visibility import compute_visibility, estimate_surface_density
 from .volume import accumulate_along_rays, accumulate_sparse, render_weights_from_density
 
-
-def render_run(*args, **kwargs):
-    """Render a trained run to image folders; see :func:`panolift.render.run.render_run`."""
-    from .run import render_run as _render_run
-
-    return _render_run(*args, **kwargs)
-
-
-def load_field_for_render(*args, **kwargs):
-    """The field `panolift render` draws; see :func:`panolift.render.run.load_field_for_render`."""
-    from .run import load_field_for_render as _load
-
-    return _load(*args, **kwargs)
-
-
 __all__ = [
-    "OccupancyGrid",
+    "FieldWrapper",
     "SamplingDomain",
     "accumulate_along_rays",
     "accumulate_sparse",
-    "compute_occupancy",
+    "box_of",
+    "class_palette",
+    "colorize_panoptic",
+    "colorize_semantics",
+    "compute_panoptic_ids",
+    "compute_visibility",
+    "depth_to_uint16",
+    "estimate_surface_density",
+    "evaluate_density",
+    "evaluate_field_in_chunks",
+    "field_device",
     "intersect_aabb",
-    "load_field_for_render",
-    "occupied_aabb",
+    "overlay",
+    "own_attribute",
     "panoptic_from_rendering",
     "render_image",
     "render_rays",
+    "render_rays_reference",
     "render_weights_from_density",
-    "render_run",
     "sample_along_rays",
+    "sample_evenly",
     "sampling_domain",
+    "thing_mask_of",
+    "unwrap_field",
 ]

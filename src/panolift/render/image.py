@@ -8,13 +8,8 @@ import torch
 from panolift.config import RenderConfig
 from panolift.scene import ClassSet, SceneNormalization, generate_rays
 
+from .probe import field_device
 from .renderer import render_rays, sampling_domain
-
-
-def _field_device(field) -> torch.device:
-    for tensor in list(field.parameters()) + list(field.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -39,7 +34,7 @@ def render_image(
     if normalization is None:
         raise ValueError("render_image needs the scene normalisation (pass normalization=...)")
     config = config or getattr(field, "render_config", None) or RenderConfig()
-    device = _field_device(field)
+    device = field_device(field)
     c2w_n = torch.as_tensor(
         normalization.apply_to_poses(np.asarray(c2w, dtype=np.float64)), dtype=torch.float32
     )
@@ -63,19 +58,38 @@ def render_image(
     return result
 
 
+def thing_mask_of(class_set: ClassSet) -> torch.Tensor:
+    """(num_classes,) bool, True at the thing classes."""
+    mask = torch.zeros(class_set.num_classes, dtype=torch.bool)
+    mask[list(class_set.thing_ids)] = True
+    return mask
+
+
+def compute_panoptic_ids(
+    semantics: torch.Tensor,  # (..., num_classes) probabilities (or logits), rendered or per point
+    instance: torch.Tensor | None,  # (..., num_slots)
+    thing_mask: torch.Tensor,  # (num_classes,) bool, True for thing classes
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class and 3D instance id, the one convention of renders, edits and exports:
+
+        k* = argmax_{k >= 1} kappa(k);   id = argmax_j pi(j) + 1 if k* is a thing class, else 0.
+
+    Void (k = 0) is left out of the argmax: it gets no training weight, so its probability only reflects
+    missing supervision. Returns class ids and ids (...,), both int64 (ids 0 without ``instance``).
+    """
+    classes = semantics[..., 1:].argmax(dim=-1) + 1
+    if instance is None:
+        return classes, torch.zeros_like(classes)
+    slots = instance.argmax(dim=-1) + 1
+    ids = torch.where(thing_mask.to(semantics.device)[classes], slots, torch.zeros_like(slots))
+    return classes, ids
+
+
 def panoptic_from_rendering(
     outputs: dict[str, torch.Tensor], class_set: ClassSet
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel class and 3D instance id from a rendering.
-
-    class = argmax_{k >= 1} semantics (void excluded: it gets no training weight, so its probability only
-    reflects the absence of supervision); instance = argmax_j instance_j + 1 where the class is a thing,
-    else 0. Returns (H, W) int64 semantics and (H, W) int64 instance ids.
-    """
-    semantics = outputs["semantics"][..., 1:].argmax(dim=-1) + 1
-    things = torch.zeros(class_set.num_classes, dtype=torch.bool, device=semantics.device)
-    things[list(class_set.thing_ids)] = True
-    instance = torch.zeros_like(semantics)
-    if "instance" in outputs:
-        instance = torch.where(things[semantics], outputs["instance"].argmax(dim=-1) + 1, instance)
+    """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`)."""
+    semantics, instance = compute_panoptic_ids(
+        outputs["semantics"], outputs.get("instance"), thing_mask_of(class_set)
+    )
     return semantics.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)

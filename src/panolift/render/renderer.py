@@ -1,16 +1,32 @@
-"""Render a batch of rays through any field ``field(points, dirs) -> FieldOutputs``.
+"""Render a batch of rays through any field ``field(points, dirs) -> FieldOutputs``, fast.
 
 The renderer needs nothing but that call. It reads ``field.aabb`` (2, 3) (where to sample; default the
 unit box [-1, 1]^3) and ``field.voxel_size`` (3,) (the step) when present, and uses two speed-ups only when
-the field's OWN CLASS defines them (so that a wrapper which forwards unknown attributes to the field it
-wraps, like the edit wrappers, never inherits them by accident):
+the field's OWN CLASS defines them (:func:`~panolift.render.probe.own_attribute`):
 
 - ``density(points) -> (num_points,)``: the renderer marches density alone first, then calls
-  ``field(points, dirs)`` only on samples whose weight exceeds ``weight_threshold``. Without it the
-  renderer marches with full calls and keeps their outputs. Either way rays stop once their
-  transmittance falls below ``termination_threshold`` (early ray termination, in segments of samples).
-- ``occupancy`` -> OccupancyGrid | None: cells to skip. A wrapper that moves content must not reuse the
-  wrapped field's grid (the moved content would fall in "empty" cells); without it nothing is skipped.
+  ``field(points, dirs)`` only on samples of significant weight. Without it the renderer marches with
+  full calls and keeps their outputs.
+- ``occupancy`` -> OccupancyGrid | None: voxels to skip. A wrapper that moves content must not reuse the
+  wrapped field's grid (the moved content would fall in "empty" voxels); without it nothing is skipped.
+
+What it renders is the volume-rendering sum of :func:`panolift.render.reference.render_rays_reference`
+(which samples densely and evaluates everything); the speed-ups are four approximations, each tested
+against that reference (tests/render/test_reference.py):
+
+1. occupancy skipping: samples in empty voxels get density 0 (exact where the grid is conservative);
+2. early termination: a ray stops once its transmittance falls below ``termination_threshold``;
+3. weight threshold: colour and heads are evaluated only where w_i > ``weight_threshold``;
+4. the cap: at most ``max_evaluated_per_ray`` samples (the largest weights) are evaluated per ray.
+
+(3) and (4) evaluate a subset E of the samples. Summing over E alone would darken every pixel by the
+missing weight and make a trained colour MLP compensate with too-bright colours; instead the evaluated
+weights are renormalised to the ray's opacity O = sum_i w_i (all samples):
+
+    f_r = O * sum_{i in E} w_i f_i / sum_{i in E} w_i
+
+i.e. the missing samples are assumed to have the mean value of the evaluated ones. For values in [0, 1]
+the error is at most the missing weight, |f_r - sum_i w_i f_i| <= sum_{i not in E} w_i.
 """
 
 from __future__ import annotations
@@ -21,13 +37,13 @@ from dataclasses import dataclass
 import torch
 
 from panolift.config import RenderConfig
+from panolift.field.occupancy import OccupancyGrid
 from panolift.field.outputs import FieldOutputs
 
+from .probe import box_of, own_attribute
 from .rays import intersect_aabb
-from .sampling import OccupancyGrid, sample_along_rays
+from .sampling import sample_along_rays
 from .volume import accumulate_sparse, render_weights_from_density
-
-UNIT_BOX = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
 @dataclass
@@ -39,19 +55,32 @@ class SamplingDomain:
     step_size: float
 
 
-def own_attribute(field, name: str):
-    """``field.name`` if the field's class defines ``name`` itself (not forwarded by ``__getattr__``)."""
-    return getattr(field, name) if getattr(type(field), name, None) is not None else None
-
-
 def sampling_domain(field, config: RenderConfig, device: torch.device) -> SamplingDomain:
-    """The field's box, occupancy and step (half a voxel by default), with fallbacks for plain fields."""
-    aabb = getattr(field, "aabb", None)
-    if not isinstance(aabb, torch.Tensor):
-        aabb = torch.tensor(UNIT_BOX, device=device)
+    """The field's box, occupancy and step (``step_ratio`` x the voxel size; 1/128 of the unit box's side
+    for a field without voxels)."""
     voxel = getattr(field, "voxel_size", None)
     voxel_size = float(voxel.mean()) if isinstance(voxel, torch.Tensor) else 2.0 / 128
-    return SamplingDomain(aabb.to(device), own_attribute(field, "occupancy"), config.step_ratio * voxel_size)
+    occupancy = own_attribute(field, "occupancy") if config.skip_empty else None
+    return SamplingDomain(box_of(field).to(device), occupancy, config.step_ratio * voxel_size)
+
+
+def place_samples(
+    origins: torch.Tensor,  # (num_rays, 3)
+    dirs: torch.Tensor,  # (num_rays, 3)
+    domain: SamplingDomain,
+    near: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Steps of ``domain.step_size`` from max(entry, near) to the exit of the box: points
+    (num_rays, num_samples, 3), t and valid (num_rays, num_samples) (inside the box and not skipped)."""
+    t_near, t_far = intersect_aabb(origins, dirs, domain.aabb)
+    t_near = t_near.clamp_min(near)
+    max_samples = int(math.ceil(float((domain.aabb[1] - domain.aabb[0]).norm()) / domain.step_size)) + 1
+    t, valid = sample_along_rays(t_near, t_far, domain.step_size, max_samples, generator)
+    points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
+    if domain.occupancy is not None:
+        valid = valid & domain.occupancy.query(points.reshape(-1, 3)).reshape(valid.shape)
+    return points, t, valid
 
 
 def _march_density(evaluate, points, dirs, mask, deltas, config: RenderConfig) -> torch.Tensor:
@@ -59,19 +88,20 @@ def _march_density(evaluate, points, dirs, mask, deltas, config: RenderConfig) -
     rays whose transmittance already fell below ``termination_threshold`` (early ray termination).
     ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of the selected samples."""
     num_rays, num_samples = mask.shape
-    max_optical = -math.log(config.termination_threshold)
+    max_optical = -math.log(config.termination_threshold) if config.termination_threshold > 0 else math.inf
     optical = points.new_zeros(num_rays)  # detached: only decides which rays are still alive
     parts = []
     for s0 in range(0, num_samples, config.march_segment):
         s1 = min(num_samples, s0 + config.march_segment)
         seg_mask = mask[:, s0:s1] & (optical < max_optical)[:, None]
-        sigma = points.new_zeros(num_rays, s1 - s0)
+        density = points.new_zeros(num_rays, s1 - s0)
         if seg_mask.any():
             rows, cols = seg_mask.nonzero(as_tuple=True)
-            density = evaluate(points[rows, s0 + cols], dirs[rows], rows, s0 + cols)
-            sigma = sigma.index_put((rows, cols), density)
-        optical = optical + (sigma.detach() * deltas[:, s0:s1]).sum(dim=-1)
-        parts.append(sigma)
+            density = density.index_put(
+                (rows, cols), evaluate(points[rows, s0 + cols], dirs[rows], rows, s0 + cols)
+            )
+        optical = optical + (density.detach() * deltas[:, s0:s1]).sum(dim=-1)
+        parts.append(density)
     return torch.cat(parts, dim=1)
 
 
@@ -88,29 +118,23 @@ class _OutputsCache:
 
     def pick(self, shape: tuple[int, int], rows: torch.Tensor, cols: torch.Tensor) -> FieldOutputs:
         """The outputs at samples (rows, cols) (each of them must have been evaluated)."""
-        device = rows.device
-        position = torch.full(shape, -1, dtype=torch.long, device=device)
+        if not self.pieces:  # nothing in the box: empty outputs, as a field call on no points gives
+            return self.field(rows.new_zeros(0, 3).float(), rows.new_zeros(0, 3).float())
+        position = torch.full(shape, -1, dtype=torch.long, device=rows.device)
         start = 0
         for r, c, _out in self.pieces:
-            position[r, c] = torch.arange(start, start + r.shape[0], device=device)
+            position[r, c] = torch.arange(start, start + r.shape[0], device=rows.device)
             start += r.shape[0]
         pick = position[rows, cols]
 
         def gather(name: str) -> torch.Tensor | None:
             values = [getattr(out, name) for _, _, out in self.pieces]
-            if not values or values[0] is None:
-                return None
-            return torch.cat(values)[pick]
+            return None if values[0] is None else torch.cat(values)[pick]
 
-        if not self.pieces:  # nothing in the box: empty outputs, as a field call on no points gives
-            empty = self.field(rows.new_zeros(0, 3).float(), rows.new_zeros(0, 3).float())
-            return empty
         return FieldOutputs(
-            density=gather("density"),
-            rgb=gather("rgb"),
-            semantics=gather("semantics"),
+            density=gather("density"), rgb=gather("rgb"), semantics=gather("semantics"),
             instance=gather("instance"),
-        )
+        )  # fmt: skip
 
 
 def select_significant(
@@ -123,6 +147,17 @@ def select_significant(
         capped = torch.zeros_like(significant).scatter(1, top, True)
         significant = significant & capped
     return significant
+
+
+def renormalize_weights(
+    weights: torch.Tensor,  # (num_points,) weights of the evaluated samples
+    rays: torch.Tensor,  # (num_points,) long, the ray of each
+    opacity: torch.Tensor,  # (num_rays,) sum of the weights of all samples of each ray
+) -> torch.Tensor:
+    """w_i * O_r / sum_{j in E_r} w_j for the evaluated samples E_r of ray r (see the module docstring)."""
+    evaluated = weights.new_zeros(opacity.shape).index_add(0, rays, weights)
+    factor = torch.where(evaluated > 0, opacity / evaluated.clamp_min(1e-12), torch.zeros_like(opacity))
+    return weights * factor[rays]
 
 
 def render_rays(
@@ -139,45 +174,35 @@ def render_rays(
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
     rgb_r = sum_i w_i c_i + (1 - sum_i w_i) * background;  depth_r = sum_i w_i t_i;  semantics_r =
-    sum_i w'_i kappa_i, instance_r = sum_i w'_i pi_i with w' = stopgrad(w) when ``gradient_blocking``.
-    ``generator`` jitters the samples (training); without it samples sit at step centres.
-    ``weight_threshold`` overrides ``config.weight_threshold`` (the trainer uses 0 while the density is
-    still a faint fog, when no sample would pass and colour would get no gradient).
+    sum_i w'_i kappa_i, instance_r = sum_i w'_i pi_i with w' = stopgrad(w) when ``gradient_blocking``,
+    w_i = T_i (1 - exp(-sigma_i delta_i)); colour and heads are summed over the evaluated samples with
+    renormalised weights (module docstring). ``generator`` jitters the samples (training); without it
+    samples sit at step centres. ``weight_threshold`` overrides ``config.weight_threshold``.
     Returns rgb (num_rays, 3), depth, opacity (num_rays,), semantics (num_rays, num_classes) and
-    instance (num_rays, num_slots) (absent when the field has no such head), num_samples (evaluated);
-    with ``return_samples`` also weights, t and deltas (num_rays, num_samples) (for regularisers).
+    instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples in
+    the box, not skipped); with ``return_samples`` also weights, t and deltas (num_rays, num_samples).
     """
     num_rays = origins.shape[0]
     domain = domain or sampling_domain(field, config, origins.device)
-    t_near, t_far = intersect_aabb(origins, dirs, domain.aabb)
-    t_near = t_near.clamp_min(config.near)
-    max_samples = int(math.ceil(float((domain.aabb[1] - domain.aabb[0]).norm()) / domain.step_size)) + 1
-    t, valid = sample_along_rays(t_near, t_far, domain.step_size, max_samples, generator)
-    points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
-    if domain.occupancy is not None:
-        valid = valid & domain.occupancy.query(points.reshape(-1, 3)).reshape(valid.shape)
+    points, t, valid = place_samples(origins, dirs, domain, config.near, generator)
     deltas = torch.full_like(t, domain.step_size)
 
     density_fn = own_attribute(field, "density")
     two_pass = callable(density_fn)
     cache = None if two_pass else _OutputsCache(field)
     evaluate = (lambda p, d, r, c: density_fn(p)) if two_pass else cache
-    sigma = _march_density(evaluate, points, dirs, valid, deltas, config)
-    weights, _ = render_weights_from_density(sigma, deltas)
+    density = _march_density(evaluate, points, dirs, valid, deltas, config)
+    weights, _ = render_weights_from_density(density, deltas)
     opacity = weights.sum(dim=-1)
     threshold = config.weight_threshold if weight_threshold is None else weight_threshold
     significant = select_significant(weights.detach(), valid, threshold, config.max_evaluated_per_ray)
-    significant = significant & (sigma.detach() > 0)  # skipped (terminated) samples have no outputs
-    sig_rows, sig_cols = significant.nonzero(as_tuple=True)
-    if two_pass:
-        out = field(points[sig_rows, sig_cols], dirs[sig_rows])
-    else:
-        out = cache.pick(t.shape, sig_rows, sig_cols)
-    w = weights[sig_rows, sig_cols]
+    significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
+    rows, cols = significant.nonzero(as_tuple=True)
+    out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
+    w = renormalize_weights(weights[rows, cols], rows, opacity)
     w_heads = w.detach() if gradient_blocking else w
     result = {
-        "rgb": accumulate_sparse(w, out.rgb, sig_rows, num_rays)
-        + (1.0 - opacity)[:, None] * config.background,
+        "rgb": accumulate_sparse(w, out.rgb, rows, num_rays) + (1.0 - opacity)[:, None] * config.background,
         "depth": (weights * t).sum(dim=-1),
         "opacity": opacity,
         "num_samples": torch.tensor(int(valid.sum()), device=t.device),
@@ -185,7 +210,7 @@ def render_rays(
     if return_samples:
         result.update(weights=weights, t=t, deltas=deltas)
     if out.semantics is not None:
-        result["semantics"] = accumulate_sparse(w_heads, out.semantics, sig_rows, num_rays)
+        result["semantics"] = accumulate_sparse(w_heads, out.semantics, rows, num_rays)
     if out.instance is not None:
-        result["instance"] = accumulate_sparse(w_heads, out.instance, sig_rows, num_rays)
+        result["instance"] = accumulate_sparse(w_heads, out.instance, rows, num_rays)
     return result

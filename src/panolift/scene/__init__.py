@@ -3,7 +3,9 @@
 from .cameras import (
     SceneNormalization,
     compute_scene_normalization,
+    fit_size,
     generate_rays,
+    rays_through_pixels,
     scale_intrinsics,
 )
 from .classes import SCANNET21, ClassSet
@@ -23,7 +25,9 @@ __all__ = [
     "SceneWriter",
     "UnsafePickleError",
     "compute_scene_normalization",
+    "fit_size",
     "generate_rays",
+    "rays_through_pixels",
     "load_restricted_pickle",
     "resize_bilinear",
     "resize_nearest",

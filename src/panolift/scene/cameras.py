@@ -22,6 +22,29 @@ def scale_intrinsics(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[i
     return out
 
 
+def rays_through_pixels(
+    K: torch.Tensor,  # (3, 3)
+    c2w: torch.Tensor,  # (4, 4) or (num_rays, 4, 4) camera-to-world, OpenCV (x right, y down, z forward)
+    x: torch.Tensor,  # (num_rays,) pixel x coordinates (x + 0.5 is a pixel centre)
+    y: torch.Tensor,  # (num_rays,) pixel y coordinates
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays through image points (x, y): d = R K^-1 [x, y, 1]^T / norm, o = t (the camera centre).
+
+    Returns origins (num_rays, 3) and unit directions (num_rays, 3), in ``c2w``'s dtype.
+    """
+    dtype = c2w.dtype
+    K = K.to(dtype)
+    x, y = x.to(dtype), y.to(dtype)
+    dirs_cam = torch.stack([(x - K[0, 2]) / K[0, 0], (y - K[1, 2]) / K[1, 1], torch.ones_like(x)], dim=-1)
+    if c2w.ndim == 2:
+        dirs = dirs_cam @ c2w[:3, :3].T
+        origins = c2w[:3, 3].expand_as(dirs)
+    else:
+        dirs = torch.einsum("nij,nj->ni", c2w[:, :3, :3], dirs_cam)
+        origins = c2w[:, :3, 3]
+    return origins, dirs / dirs.norm(dim=-1, keepdim=True)
+
+
 def generate_rays(
     K: torch.Tensor,  # (3, 3)
     c2w: torch.Tensor,  # (4, 4) camera-to-world, OpenCV (x right, y down, z forward)
@@ -29,25 +52,27 @@ def generate_rays(
     height: int,
     pixels: torch.Tensor | None = None,  # (num_rays, 2) integer (x, y); all pixels row-major when None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays through pixel centres: d = R K^-1 [x+0.5, y+0.5, 1]^T, normalised; o = camera centre.
-
-    Returns origins (num_rays, 3) and unit directions (num_rays, 3).
+    """Rays through pixel centres (x + 1/2, y + 1/2) (:func:`rays_through_pixels`), of every pixel
+    row-major or of ``pixels``. Returns origins (num_rays, 3) and unit directions (num_rays, 3).
     """
-    device, dtype = c2w.device, c2w.dtype
     if pixels is None:
         ys, xs = torch.meshgrid(
-            torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
+            torch.arange(height, device=c2w.device), torch.arange(width, device=c2w.device), indexing="ij"
         )
         pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    px = pixels.to(dtype) + 0.5
-    K = K.to(dtype)
-    x = (px[:, 0] - K[0, 2]) / K[0, 0]
-    y = (px[:, 1] - K[1, 2]) / K[1, 1]
-    dirs_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)
-    dirs = dirs_cam @ c2w[:3, :3].T
-    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
-    origins = c2w[:3, 3].expand_as(dirs)
-    return origins, dirs
+    return rays_through_pixels(K, c2w, pixels[:, 0] + 0.5, pixels[:, 1] + 0.5)
+
+
+def fit_size(native: tuple[int, int], width: int = 0, max_side: int = 0) -> tuple[int, int]:
+    """A working (W, H) with the native aspect ratio: ``width`` wide, else at most ``max_side`` on the
+    longer side (never upscaled), else the native size. H = round(W * H_native / W_native), at least 1."""
+    w, h = native
+    if width > 0:
+        return width, max(1, round(width * h / w))
+    if max_side > 0 and max(w, h) > max_side:
+        s = max_side / max(w, h)
+        return max(1, round(w * s)), max(1, round(h * s))
+    return w, h
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from .cameras import SceneNormalization, compute_scene_normalization, scale_intr
 from .classes import SCANNET21, ClassSet
 from .io import SceneError, image_size, read_label, read_matrix, read_rgb
 from .safe_pickle import load_restricted_pickle
+from .validate import find_problems
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,6 @@ class Scene:
 
     def machine_labels(self, name: str, tta: bool = True) -> MachineLabels:
         """Machine labels at the working resolution (``tta=False`` reads the no-TTA variants if present)."""
-        sem_dir, _ = self._label_dirs(tta)
         semantics, instance = self.machine_label_maps(name, tta)
         num_classes = self.class_set.num_classes
         seg_path = self._path("m2f_segments", name, ".png")
@@ -300,9 +300,8 @@ class Scene:
         probability, confidence, confidence_notta = self._probabilities(name, semantics, num_classes)
         if not tta:
             # The stored distribution comes from TTA; without TTA the network's own (peaked) answer is the
-            # no-TTA label itself, so the soft target is its one-hot when the no-TTA folders exist.
-            if sem_dir == "m2f_notta_semantics":
-                probability = np.eye(num_classes, dtype=np.float32)[semantics]
+            # label itself (the no-TTA one when its folders exist), so the soft target is its one-hot.
+            probability = np.eye(num_classes, dtype=np.float32)[semantics]
             confidence = confidence_notta
         return MachineLabels(semantics, instance, segments, probability, confidence, confidence_notta)
 
@@ -343,8 +342,6 @@ class Scene:
     # ----------------------------------------------------------------- checks
     def validate(self) -> None:
         """Check every frame's files; raise one SceneError listing each problem with its file."""
-        from .validate import find_problems
-
         problems = find_problems(self)
         if problems:
             raise SceneError(f"{self.root}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))

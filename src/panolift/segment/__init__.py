@@ -20,7 +20,7 @@ from .mask2former import (
     preprocess_images,
     save_random_mask2former,
 )
-from .pipeline import FrameLabels, PanopticLabeler, SceneLabelJob, SegmentConfig, working_size
+from .pipeline import FrameLabels, PanopticLabeler, SceneLabelJob, SegmentConfig
 from .tta import NUM_TTA_RUNS, TTA_RECIPES, augment_images, undo_flips
 
 __all__ = [
@@ -49,5 +49,4 @@ __all__ = [
     "save_random_mask2former",
     "segments_from_queries",
     "undo_flips",
-    "working_size",
 ]

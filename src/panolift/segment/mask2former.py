@@ -16,6 +16,7 @@ with the reference to within interpolation differences.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from panolift.scene import SceneError
+
+from .coco_classes import COCO_PANOPTIC_CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,6 @@ def settings_from_processor(processor) -> PreprocessSettings:
 
 def compute_input_size(height: int, width: int, settings: PreprocessSettings) -> tuple[int, int]:
     """(height, width) of the network input for an image, exactly as the reference processor computes it."""
-    import math
-
     from transformers.image_transforms import get_size_with_aspect_ratio
 
     if not settings.do_resize:
@@ -209,8 +210,6 @@ def save_random_mask2former(
     attention decoder), a few thousand times smaller. It predicts garbage; the pipeline runs end to end."""
     from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
     from transformers.models.mask2former.image_processing_pil_mask2former import Mask2FormerImageProcessorPil
-
-    from .coco_classes import COCO_PANOPTIC_CATEGORIES
 
     # fmt: off
     backbone = SwinConfig(

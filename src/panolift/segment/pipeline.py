@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from panolift.scene import SCANNET21, ClassSet, Scene, SceneError, SceneWriter, resize_nearest
+from panolift.scene import SCANNET21, ClassSet, Scene, SceneError, SceneWriter, fit_size, resize_nearest
 from panolift.scene.io import read_label
 
 from .coco_classes import map_coco_to_class_set
@@ -136,15 +136,6 @@ class PanopticLabeler:
         return merge_panoptic(upsampled, self.class_set.thing_ids, cfg.overlap_threshold, cfg.mask_threshold)
 
 
-def working_size(native: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    """(width, height) scaled so that the long side is at most ``max_side`` (never enlarged)."""
-    w, h = native
-    if max_side is None or max(w, h) <= max_side:
-        return native
-    scale = max_side / max(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
 def _label_files(root: Path, name: str, tta: bool) -> list[Path]:
     files = [
         root / "m2f_semantics" / f"{name}.png",
@@ -183,7 +174,7 @@ class SceneLabelJob:
         self.config = config
         scene = Scene(self.root)
         self.native_size = scene.native_size
-        self.scene = Scene(self.root, size=working_size(scene.native_size, config.max_side))
+        self.scene = Scene(self.root, size=fit_size(scene.native_size, max_side=config.max_side or 0))
         if not scene.segmentation_data:
             SceneWriter(self.root).write_segmentation_data(SCANNET21)
             log.info("%s: wrote segmentation_data.json (reduced ScanNet, 21 classes)", self.root)

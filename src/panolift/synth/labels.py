@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import ndimage
 
-from panolift.scene import ClassSet, Scene, SceneError, SceneWriter, segments_from_labels
+from panolift.scene import ClassSet, Scene, SceneError, SceneWriter, resize_bilinear, segments_from_labels
 
 from .config import LabelNoiseConfig
 
@@ -119,8 +119,6 @@ def displace_boundaries(
 
     Resampling labels through it wobbles boundaries by a few pixels and leaves interiors untouched.
     """
-    from panolift.scene import resize_bilinear
-
     h, w = shape
     cells = max(2, noise.boundary_noise_cells)
     coarse = rng.normal(0.0, noise.boundary_noise * w, size=(max(2, cells * h // w), cells, 2))

@@ -1,4 +1,5 @@
-"""Training on the tiny scene: losses fall, 3D-consistent instances, resume, checkpoints, rendering, CLI."""
+"""Training into run folders on the tiny scene: losses fall, 3D-consistent instances, resume, checkpoints,
+rendering, the CLI, and the folder's guards (a lock, one scene per run, stale temporary files)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import pytest
 import torch
 
 from panolift.config import tiny_config
-from panolift.lift.checkpoint import latest_checkpoint, load_run, read_checkpoint
-from panolift.lift.trainer import Trainer
-from panolift.render import render_image, render_run
-from panolift.scene import Scene
+from panolift.render import render_image
+from panolift.runs import TrainingRun, latest_checkpoint, load_run, read_checkpoint, render_run
+from panolift.scene import Scene, SceneError
 from panolift.scene.io import read_label, read_rgb
 
 
@@ -78,10 +78,11 @@ def _small_config():
 
 
 def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny_scene, tmp_path, one_thread):
-    full = Trainer(tiny_scene, tmp_path / "full", _small_config())
-    full.run()
-    part = Trainer(tiny_scene, tmp_path / "part", _small_config())
-    part.run(stop_at=20)  # "killed" after the checkpoint at step 20
+    with TrainingRun(tiny_scene, tmp_path / "full", _small_config()) as full:
+        full.run()
+    with TrainingRun(tiny_scene, tmp_path / "part", _small_config()) as training:
+        training.run(stop_at=20)  # "killed" after the checkpoint at step 20
+        part = training.trainer
     scene = Scene(tiny_scene)
     pose = scene.pose(scene.test_frames[0])
     before = render_image(part.field, scene.intrinsics, pose, scene.width, scene.height)
@@ -91,10 +92,10 @@ def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny
     for key in ("rgb", "depth", "semantics", "instance"):
         torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
     del part
-    resumed = Trainer(tiny_scene, tmp_path / "part", resume=True)
-    assert resumed.step == 20
-    resumed.run()
-    assert resumed.step == 40
+    with TrainingRun(tiny_scene, tmp_path / "part", resume=True) as resumed:
+        assert resumed.trainer.step == 20
+        resumed.run()
+        assert resumed.trainer.step == 40
     a, b = _history(tmp_path / "full"), _history(tmp_path / "part")
     assert [h["step"] for h in a] == [h["step"] for h in b]
     for ha, hb in zip(a, b, strict=True):
@@ -106,9 +107,10 @@ def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny
 def test_a_second_run_into_the_same_folder_needs_resume(tiny_scene, tmp_path, one_thread):
     config = _small_config()
     config.train.iterations = 4
-    Trainer(tiny_scene, tmp_path / "run", config).run()
-    with pytest.raises(ValueError, match="resume"):
-        Trainer(tiny_scene, tmp_path / "run", config)
+    with TrainingRun(tiny_scene, tmp_path / "run", config) as training:
+        training.run()
+    with pytest.raises(SceneError, match="resume"):
+        TrainingRun(tiny_scene, tmp_path / "run", config)
 
 
 def test_training_never_reads_ground_truth(tiny_scene, tmp_path, monkeypatch, one_thread):
@@ -118,7 +120,8 @@ def test_training_never_reads_ground_truth(tiny_scene, tmp_path, monkeypatch, on
     monkeypatch.setattr(Scene, "ground_truth", forbidden)
     config = _small_config()
     config.train.iterations = 12
-    Trainer(tiny_scene, tmp_path / "run", config).run()
+    with TrainingRun(tiny_scene, tmp_path / "run", config) as training:
+        training.run()
 
 
 def test_render_run_writes_every_output_and_a_video(tiny_run, tiny_scene, tmp_path):
@@ -141,7 +144,7 @@ def test_cli_train_resume_and_render(tiny_scene, tmp_path, one_thread):
     from panolift.cli import main
 
     run = tmp_path / "cli_run"
-    main(["train", str(tiny_scene), "--out", str(run), "--preset", "tiny", "--iterations", "6"])
+    main(["train", str(tiny_scene), "--out", str(run), "--preset", "tiny", "--train.iterations", "6"])
     assert load_run(run).step == 6
     main(["train", str(tiny_scene), "--out", str(run), "--resume"])
     assert load_run(run).step == 6  # already complete: nothing to do
@@ -169,8 +172,9 @@ def test_ablation_switches_run(tiny_scene, tmp_path, one_thread):
     config.train.iterations = 20
     loss = config.loss
     loss.segment_consistency = loss.use_tta = loss.bounded = loss.gradient_blocking = False
-    trainer = Trainer(tiny_scene, tmp_path / "ablation", config)
-    trainer.run()
+    with TrainingRun(tiny_scene, tmp_path / "ablation", config) as training:
+        training.run()
+        trainer = training.trainer
     history = _history(tmp_path / "ablation")
     assert not any("consistency" in h for h in history) and any("instance" in h for h in history)
     assert all(np.isfinite(h["total"]) for h in history)
@@ -180,16 +184,68 @@ def test_ablation_switches_run(tiny_scene, tmp_path, one_thread):
 def test_train_reports_a_malformed_scene_before_writing(tmp_path, tiny_scene) -> None:
     import shutil
 
-    import pytest
-
-    from panolift.lift.trainer import Trainer
-    from panolift.scene import SceneError
-
     scene = tmp_path / "scene"
     shutil.copytree(tiny_scene, scene)
     (scene / "pose" / "1.txt").write_text("nan 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
     with pytest.raises(SceneError, match=r"pose/1\.txt.*non-finite"):
-        Trainer(scene, tmp_path / "run")
+        TrainingRun(scene, tmp_path / "run")
     assert not (tmp_path / "run").exists()
     with pytest.raises(SceneError, match="scene folder does not exist|missing colour folder"):
-        Trainer(tmp_path / "run", scene)  # SCENE and --out swapped
+        TrainingRun(tmp_path / "run", scene)  # SCENE and --out swapped
+
+
+def test_the_cli_takes_every_config_field_and_saves_the_effective_config(tiny_scene, tmp_path, one_thread):
+    from panolift.cli import main
+
+    run = tmp_path / "run"
+    main([
+        "train", str(tiny_scene), "--out", str(run), "--preset", "tiny", "--train.iterations", "3",
+        "--field.num-slots", "5", "--loss.no-segment-consistency", "--render.step-ratio", "1.5",
+    ])  # fmt: skip
+    config = json.loads((run / "run.json").read_text())["config"]
+    assert config["preset"] == "tiny" and config["train"]["iterations"] == 3
+    assert config["field"]["num_slots"] == 5 and config["loss"]["segment_consistency"] is False
+    assert config["render"]["step_ratio"] == 1.5
+    assert config["field"]["grid_resolution_init"] == tiny_config().field.grid_resolution_init  # the preset's
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_run(tiny_scene, tmp_path, one_thread):
+    config = _small_config()
+    with TrainingRun(tiny_scene, tmp_path / "run", config):
+        with pytest.raises(SceneError, match="another `panolift train` is writing"):
+            TrainingRun(tiny_scene, tmp_path / "run", config, resume=True)
+    with TrainingRun(tiny_scene, tmp_path / "run", config, resume=True):  # released on exit
+        pass
+
+
+def test_resume_refuses_another_scene_and_uses_run_json_before_the_first_checkpoint(
+    tiny_scene, tmp_path, one_thread
+):
+    import shutil
+
+    config = _small_config()
+    with TrainingRun(tiny_scene, tmp_path / "run", config):
+        pass  # "killed" before the first checkpoint: run.json only
+    assert latest_checkpoint(tmp_path / "run") is None
+    other = tmp_path / "other"
+    shutil.copytree(tiny_scene, other)
+    (other / "pose" / "1.txt").write_text((other / "pose" / "2.txt").read_text())
+    with pytest.raises(SceneError, match=r"was trained on .*tiny.*not on .*other.*poses_sha1"):
+        TrainingRun(other, tmp_path / "run", resume=True)
+    command_line = tiny_config()  # another preset's values on the command line are ignored on resume
+    with TrainingRun(tiny_scene, tmp_path / "run", command_line, resume=True) as training:
+        assert training.trainer.config.train.iterations == config.train.iterations
+        assert training.trainer.step == 0
+
+
+def test_stale_temporary_files_of_a_killed_checkpoint_write_are_removed(tiny_scene, tmp_path, one_thread):
+    config = _small_config()
+    config.train.iterations = 2
+    with TrainingRun(tiny_scene, tmp_path / "run", config) as training:
+        training.run()
+    folder = tmp_path / "run" / "checkpoints"
+    stale = [folder / ".step_000004.x1y2.safetensors", folder / ".latest.abcd.json"]
+    for path in stale:
+        path.write_bytes(b"partial")
+    with TrainingRun(tiny_scene, tmp_path / "run", resume=True):
+        assert not any(path.exists() for path in stale)

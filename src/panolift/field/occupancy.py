@@ -1,0 +1,77 @@
+"""Occupancy grids for empty-space skipping: a boolean grid over a box, built from a density function.
+
+Voxel (i, j, k) of a grid with ``resolution`` (X, Y, Z) voxels over ``aabb`` covers
+[min + (i, j, k) * size / res, min + (i + 1, j + 1, k + 1) * size / res); its centre is
+min + (i + 1/2, j + 1/2, k + 1/2) * size / res. Every voxel grid of panolift (occupancy, instance regions,
+export) uses this convention through :func:`voxel_centers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def voxel_centers(aabb: torch.Tensor, resolution: tuple[int, int, int]) -> torch.Tensor:
+    """(X, Y, Z, 3) centres of the voxels of a grid over ``aabb`` (2, 3): min + (i + 1/2) size / res,
+    on ``aabb``'s device and dtype. ``.reshape(-1, 3)`` lists them x slowest (C order)."""
+    axes = [
+        aabb[0, a]
+        + (torch.arange(n, device=aabb.device, dtype=aabb.dtype) + 0.5) * (aabb[1, a] - aabb[0, a]) / n
+        for a, n in enumerate(resolution)
+    ]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
+@dataclass
+class OccupancyGrid:
+    """A boolean grid over ``aabb`` (2, 3); ``mask[i, j, k]`` covers voxel (i, j, k) along x, y, z."""
+
+    aabb: torch.Tensor  # (2, 3)
+    mask: torch.Tensor  # (X, Y, Z) bool
+
+    def query(self, points: torch.Tensor) -> torch.Tensor:
+        """(num_points, 3) -> (num_points,) True where the containing voxel is occupied (False outside)."""
+        res = torch.tensor(self.mask.shape, device=points.device)
+        rel = (points - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+        inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
+        idx = (rel * res).long().clamp(min=torch.zeros_like(res), max=res - 1)
+        return self.mask[idx[:, 0], idx[:, 1], idx[:, 2]] & inside
+
+
+@torch.no_grad()
+def compute_occupancy(
+    density_fn: Callable[[torch.Tensor], torch.Tensor],
+    aabb: torch.Tensor,
+    resolution: tuple[int, int, int],
+    step_size: float,
+    threshold: float,
+    chunk_points: int = 65536,
+) -> OccupancyGrid:
+    """Occupied voxels: alpha = 1 - exp(-sigma(centre) * step) > threshold, dilated by one voxel.
+
+    The dilation (3x3x3 max-pool) keeps surfaces that pass between voxel centres, as TensoRF does.
+    """
+    centers = voxel_centers(aabb, resolution).reshape(-1, 3)
+    density = torch.cat(
+        [density_fn(centers[i : i + chunk_points]) for i in range(0, centers.shape[0], chunk_points)]
+    )
+    alpha = 1.0 - torch.exp(-density * step_size)
+    mask = (alpha > threshold).reshape(resolution).float()
+    mask = F.max_pool3d(mask[None, None], kernel_size=3, stride=1, padding=1)[0, 0] > 0
+    return OccupancyGrid(aabb.clone(), mask)
+
+
+def occupied_aabb(grid: OccupancyGrid, margin_voxels: int = 2) -> torch.Tensor:
+    """Tight box (2, 3) around the occupied voxels, grown by ``margin_voxels`` and clipped to the grid's box."""
+    if not grid.mask.any():
+        return grid.aabb.clone()
+    res = torch.tensor(grid.mask.shape, device=grid.aabb.device, dtype=grid.aabb.dtype)
+    voxel = (grid.aabb[1] - grid.aabb[0]) / res
+    idx = grid.mask.nonzero().to(grid.aabb.dtype)
+    low = grid.aabb[0] + (idx.amin(dim=0) - margin_voxels) * voxel
+    high = grid.aabb[0] + (idx.amax(dim=0) + 1 + margin_voxels) * voxel
+    return torch.stack([torch.maximum(low, grid.aabb[0]), torch.minimum(high, grid.aabb[1])])

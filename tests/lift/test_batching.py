@@ -1,0 +1,40 @@
+"""Training batches: rays made on the fly from (frame, pixel) agree with the scene's ray generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from panolift.lift.batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
+from panolift.scene import Scene, generate_rays
+
+
+def test_rays_for_pixels_are_the_scene_rays_of_those_pixels(tiny_scene):
+    scene = Scene(tiny_scene)
+    normalization = scene.normalization()
+    data = load_training_data(scene, normalization, num_slots=16)
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randint(data.num_frames, (300,), generator=gen)
+    pixels = torch.randint(data.width * data.height, (300,), generator=gen)
+    origins, dirs = rays_for_pixels(data, frames, pixels)
+    for i in range(0, 300, 17):  # the slow way: one pixel at a time through generate_rays
+        name = data.frame_names[int(frames[i])]
+        c2w = torch.as_tensor(normalization.apply_to_poses(scene.pose(name)), dtype=torch.float32)
+        xy = torch.tensor([[int(pixels[i]) % data.width, int(pixels[i]) // data.width]])
+        o, d = generate_rays(
+            torch.as_tensor(scene.intrinsics, dtype=torch.float32), c2w, data.width, data.height, xy
+        )
+        torch.testing.assert_close(origins[i], o[0])
+        torch.testing.assert_close(dirs[i], d[0])
+
+
+def test_batches_carry_the_targets_of_their_pixels(tiny_scene):
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16)
+    gen = torch.Generator().manual_seed(1)
+    batch = sample_scene_batch(data, 256, gen)
+    assert batch["origins"].shape == (256, 3) and batch["rgb"].shape == (256, 3)
+    np.testing.assert_allclose(batch["probability"].sum(-1).numpy(), 1.0, atol=2e-2)
+    image = sample_image_batch(data, 128, gen)
+    assert (image["origins"] == image["origins"][0]).all()  # one frame
+    assert (image["segments"][1:] >= image["segments"][:-1]).all()  # grouped by segment

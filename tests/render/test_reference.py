@@ -1,0 +1,149 @@
+"""The fast renderer against the dense reference renderer, one speed-up switch at a time.
+
+The reference samples every step, calls the field on every sample and sums the textbook weights
+(:mod:`panolift.render.reference`). With every switch off the fast renderer must agree to float precision;
+each switch on its own must stay within the error bound its docstring states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from panolift.config import RenderConfig, tiny_config
+from panolift.field import PanopticField, compute_occupancy, resolution_from_voxels
+from panolift.field.outputs import FieldOutputs
+from panolift.render import render_rays, render_rays_reference, sampling_domain
+from panolift.render.reference import weights_by_product
+from panolift.render.renderer import place_samples
+from panolift.scene import SCANNET21
+
+EXACT = RenderConfig(
+    near=0.0, step_ratio=1.0, weight_threshold=0.0, max_evaluated_per_ray=0, termination_threshold=0.0,
+    skip_empty=False,
+)  # fmt: skip
+KEYS = ("rgb", "depth", "opacity", "semantics", "instance")
+
+
+def _field(peak: float = 14.0) -> PanopticField:
+    """A tiny random field whose density is a soft ball of radius ~0.5 (feature ``peak`` at its centre;
+    softplus(feature - 10) * 25), with random colours and labels, and an occupancy grid."""
+    torch.manual_seed(0)
+    field = PanopticField(tiny_config().field, num_classes=SCANNET21.num_classes)
+    grid = field.density_grid
+    with torch.no_grad():
+        for plane, line in zip(grid.planes, grid.lines, strict=True):
+            ys = torch.linspace(-1, 1, plane.shape[2])[:, None]
+            xs = torch.linspace(-1, 1, plane.shape[3])[None, :]
+            plane.zero_()
+            plane[0, 0] = (peak / 3) * torch.exp(-(xs**2 + ys**2) / 0.25)
+            line.zero_()
+            line[0, 0, :, 0] = torch.exp(-(torch.linspace(-1, 1, line.shape[2]) ** 2) / 0.25)
+    field.eval()
+    aabb = field.aabb
+    occupancy = compute_occupancy(field.density, aabb, resolution_from_voxels(aabb, 32), 0.05, 1e-4)
+    field.set_occupancy(occupancy.aabb, occupancy.mask)
+    return field
+
+
+def _rays(count: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    origins = torch.randn(count, 3, generator=gen) * 0.3 + torch.tensor([0.0, 0.0, -1.6])
+    targets = torch.rand(count, 3, generator=gen) * 1.2 - 0.6
+    return origins, torch.nn.functional.normalize(targets - origins, dim=-1)
+
+
+def _missing_weight(field, origins, dirs, config: RenderConfig, keep_per_ray) -> torch.Tensor:
+    """(num_rays,) reference weight outside the ``keep_per_ray(weights)`` samples."""
+    domain = sampling_domain(field, config, origins.device)
+    points, t, valid = place_samples(origins, dirs, domain, config.near)
+    density = torch.where(valid, field.density(points.reshape(-1, 3)).reshape(t.shape), torch.zeros_like(t))
+    weights = weights_by_product(density, torch.full_like(t, domain.step_size))
+    return (weights * ~keep_per_ray(weights)).sum(-1)
+
+
+@torch.no_grad()
+def test_with_every_switch_off_the_fast_path_is_the_reference():
+    field, (origins, dirs) = _field(), _rays()
+    fast, ref = render_rays(field, origins, dirs, EXACT), render_rays_reference(field, origins, dirs, EXACT)
+    assert float(ref["opacity"].max()) > 0.9 and float(ref["opacity"].min()) < 0.5  # opaque and clear rays
+    for key in KEYS:
+        torch.testing.assert_close(fast[key], ref[key], atol=2e-5, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_early_termination_loses_at_most_the_remaining_transmittance():
+    field, (origins, dirs) = _field(20.0), _rays()
+    config = dataclasses.replace(EXACT, termination_threshold=1e-2, march_segment=4)
+    fast, ref = render_rays(field, origins, dirs, config), render_rays_reference(field, origins, dirs, EXACT)
+    assert float((fast["opacity"] > 1 - 1e-2).float().mean()) > 0.3  # some rays terminate early
+    for key in ("rgb", "semantics", "instance", "opacity"):
+        assert float((fast[key] - ref[key]).abs().max()) <= 1e-2 + 1e-5, key
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("threshold, cap", [(1e-3, 0), (0.0, 4), (1e-4, 12)])
+def test_evaluating_a_subset_errs_by_at_most_the_missing_weight(threshold, cap):
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(EXACT, weight_threshold=threshold, max_evaluated_per_ray=cap)
+
+    def kept(weights):
+        keep = weights > threshold
+        if cap:
+            keep &= torch.zeros_like(keep).scatter(1, weights.topk(cap, dim=1).indices, True)
+        return keep
+
+    missing = _missing_weight(field, origins, dirs, config, kept)
+    assert float(missing.max()) > 1e-3  # the switch does drop samples on these rays
+    fast, ref = render_rays(field, origins, dirs, config), render_rays_reference(field, origins, dirs, EXACT)
+    torch.testing.assert_close(fast["opacity"], ref["opacity"], atol=2e-5, rtol=1e-4)
+    for key in ("rgb", "semantics", "instance"):
+        error = (fast[key] - ref[key]).abs().amax(dim=-1)
+        assert (error <= missing + 1e-4).all(), f"{key}: {float((error - missing).max())}"
+
+
+@torch.no_grad()
+def test_the_cap_does_not_darken_a_fog_of_constant_colour():
+    """The colour bias the cap once had: a fog whose weight spreads over many samples, colour (0.2, 0.5, 0.8)
+    everywhere. Renormalised, the capped colour is opacity x colour, as the reference's."""
+
+    class Fog(torch.nn.Module):
+        aabb = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+
+        def forward(self, points, dirs):
+            density = torch.full_like(points[:, 0], 0.4)
+            rgb = torch.tensor([0.2, 0.5, 0.8]).expand(points.shape[0], 3)
+            return FieldOutputs(density=density, rgb=rgb)
+
+        def density(self, points):
+            return torch.full_like(points[:, 0], 0.4)
+
+    origins, dirs = _rays(16)
+    config = dataclasses.replace(EXACT, max_evaluated_per_ray=6)
+    fast, ref = render_rays(Fog(), origins, dirs, config), render_rays_reference(Fog(), origins, dirs, EXACT)
+    torch.testing.assert_close(fast["rgb"], ref["rgb"], atol=1e-5, rtol=1e-5)
+    expected = ref["opacity"][:, None] * torch.tensor([0.2, 0.5, 0.8])
+    torch.testing.assert_close(fast["rgb"], expected, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_occupancy_skipping_changes_next_to_nothing():
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(EXACT, skip_empty=True)
+    fast, ref = render_rays(field, origins, dirs, config), render_rays_reference(field, origins, dirs, EXACT)
+    assert int(fast["num_samples"]) < int(render_rays(field, origins, dirs, EXACT)["num_samples"])
+    for key in KEYS:
+        assert float((fast[key] - ref[key]).abs().max()) < 5e-3, key
+
+
+@torch.no_grad()
+def test_the_preset_defaults_stay_close_to_the_reference():
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(tiny_config().render, near=0.0, step_ratio=1.0)
+    fast, ref = render_rays(field, origins, dirs, config), render_rays_reference(field, origins, dirs, EXACT)
+    errors = {key: float((fast[key] - ref[key]).abs().max()) for key in ("rgb", "opacity", "semantics")}
+    assert max(errors.values()) < 0.02, errors
+    assert np.isfinite(float(fast["depth"].sum()))
