@@ -63,6 +63,14 @@ def evaluate(
         + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
     )
     print(format_table(results))
+    if source.run_dir is not None:
+        from panolift.commands.train import report_agreement
+        from panolift.runs import check_against_inputs, load_run
+
+        agreement = check_against_inputs(load_run(source.run_dir))
+        results["input_agreement"] = {**vars(agreement), "warnings": agreement.warnings()}
+        write_metrics_json(out_dir / "metrics.json", results)
+        report_agreement(agreement)
     print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, {out_dir / 'report.png'}")
 
 

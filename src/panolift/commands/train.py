@@ -63,7 +63,7 @@ def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, devic
     from tqdm import tqdm
 
     from panolift.commands.common import pick_device, set_threads
-    from panolift.runs import TrainingRun
+    from panolift.runs import TrainingRun, check_against_inputs, load_run
 
     set_threads(threads)
     with TrainingRun(scene, out, config, device=pick_device(device), resume=resume) as training:
@@ -85,3 +85,11 @@ def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, devic
             training.run(progress)
             bar.update(total - bar.n)
     print(f"run written to {out} (step {trainer.step}, {trainer.elapsed:.0f} s)")
+    report_agreement(check_against_inputs(load_run(out, trainer.device)))
+
+
+def report_agreement(agreement) -> None:
+    """Print how the run renders its training views against its inputs, with warnings when it fails."""
+    print(agreement.summary())
+    for warning in agreement.warnings():
+        print(f"WARNING: {warning}")

@@ -22,6 +22,7 @@ class PredictionSource:
 
     folder: Path  # holds semantics/, instance/, optional rgb/
     scene_root: Path
+    run_dir: Path | None = None  # the run the predictions were rendered from, when known
 
 
 def open_scene_for(source: PredictionSource, frames_from: str = "test") -> Scene:

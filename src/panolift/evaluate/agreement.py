@@ -1,0 +1,98 @@
+"""Agreement of a lifted scene with its own inputs, on the training views: the check that needs no ground
+truth. Lifting denoises the 2D labels, so it disagrees with them where they are wrong, but a lifted scene
+that renders its training views far from their colours, or loses whole classes that the 2D labels see
+consistently, has failed (typically its geometry turned into fog and objects dissolved into the walls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .metrics import mean_iou, semantic_confusion
+
+MIN_MIOU = 0.45
+"""Below this mIoU of the rendered labels against the 2D labels (training views) a run is flagged."""
+MIN_PSNR = 20.0
+"""Below this PSNR (dB) of the rendered colours against the training images a run is flagged."""
+LOST_RECALL = 0.25
+"""A class is lost when at most this fraction of the pixels the 2D labels give it render as it..."""
+LOST_MIN_SHARE = 0.01
+"""...and the 2D labels give it at least this share of the labelled pixels."""
+
+
+@dataclass
+class InputAgreement:
+    """How a run's renderings of its training views compare with the inputs it was trained on."""
+
+    num_frames: int
+    pixel_agreement: float  # fraction of 2D-labelled pixels rendered with the 2D label's class
+    miou: float  # mIoU of the rendered classes with the 2D labels as reference
+    psnr: float  # rendered colour against the training images (dB)
+    recall: dict[str, float] = field(
+        default_factory=dict
+    )  # class -> fraction of its 2D pixels rendered as it
+    share: dict[str, float] = field(default_factory=dict)  # class -> share of the 2D-labelled pixels
+
+    @property
+    def lost_classes(self) -> list[str]:
+        """Classes the 2D labels see on a noticeable share of pixels that the lifted scene hardly renders."""
+        return [
+            k for k, r in self.recall.items() if r <= LOST_RECALL and self.share.get(k, 0.0) >= LOST_MIN_SHARE
+        ]
+
+    def warnings(self) -> list[str]:
+        """Plain-language warnings (empty when the run agrees with its inputs)."""
+        out = []
+        if self.psnr < MIN_PSNR:
+            out.append(
+                f"the training views render at {self.psnr:.1f} dB PSNR (< {MIN_PSNR:.0f}): the geometry "
+                "has probably not converged (fog); train longer or check the poses"
+            )
+        if self.miou < MIN_MIOU:
+            out.append(
+                f"the rendered labels agree with the 2D labels at only {100 * self.miou:.0f}% mIoU on the "
+                f"training views (< {100 * MIN_MIOU:.0f}%): lifting has failed rather than denoised"
+            )
+        if self.lost_classes:
+            out.append("classes the 2D labels see but the lifted scene lost: " + ", ".join(self.lost_classes))
+        return out
+
+    def summary(self) -> str:
+        return (
+            f"agreement with the inputs on {self.num_frames} training views: colour {self.psnr:.1f} dB, "
+            f"labels {100 * self.pixel_agreement:.0f}% of pixels, {100 * self.miou:.0f}% mIoU"
+        )
+
+
+def agreement_with_inputs(
+    rendered: list[tuple[np.ndarray, np.ndarray]],  # per frame: (H, W) classes, (H, W, 3) rgb in [0, 1]
+    inputs: list[tuple[np.ndarray, np.ndarray]],  # per frame: (H, W) 2D label classes, (H, W, 3) image
+    class_names: tuple[str, ...],
+) -> InputAgreement:
+    """Compare renderings of training views with the 2D labels and images they were trained on (pixels
+    the 2D labels leave void are left out of the label scores)."""
+    num_classes = len(class_names)
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    squared, count = 0.0, 0
+    for (sem, rgb), (labels, image) in zip(rendered, inputs, strict=True):
+        confusion += semantic_confusion(sem, labels, num_classes)
+        squared += float(np.sum((np.asarray(rgb, np.float64) - np.asarray(image, np.float64)) ** 2))
+        count += int(np.asarray(image).size)
+    miou, _ = mean_iou(confusion)
+    labelled = confusion.sum(axis=1)
+    total = max(int(labelled.sum()), 1)
+    recall = {
+        class_names[k]: float(confusion[k, k] / labelled[k]) for k in range(1, num_classes) if labelled[k] > 0
+    }
+    share = {class_names[k]: float(labelled[k] / total) for k in range(1, num_classes) if labelled[k] > 0}
+    mse = squared / max(count, 1)
+    return InputAgreement(
+        num_frames=len(rendered),
+        pixel_agreement=float(np.trace(confusion) / total),
+        miou=float(miou),
+        psnr=float(-10.0 * np.log10(mse)) if mse > 0 else float("inf"),
+        recall=recall,
+        share=share,
+    )

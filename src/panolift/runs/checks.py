@@ -1,0 +1,30 @@
+"""Checks of a run that need no ground truth: its renderings of training views against its inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from panolift.evaluate.agreement import InputAgreement, agreement_with_inputs
+from panolift.render import panoptic_from_rendering, render_image
+from panolift.scene import Scene, fit_size
+
+from .loaded import LoadedRun
+
+
+def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96) -> InputAgreement:
+    """Render up to ``max_frames`` evenly spaced training views at ``width`` pixels and compare them with
+    the 2D labels and images they were trained on (:mod:`panolift.evaluate.agreement`)."""
+    native = Scene(loaded.scene_path)
+    size = fit_size(native.native_size, width=min(width, native.native_size[0]))
+    scene = Scene(loaded.scene_path, size=size)
+    frames = scene.train_frames
+    picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))]
+    K = scene.intrinsics
+    tta = loaded.config.loss.use_tta
+    rendered, inputs = [], []
+    for name in picks:
+        out = render_image(loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization)
+        semantics, _ = panoptic_from_rendering(out, loaded.class_set)
+        rendered.append((semantics, out["rgb"].clamp(0, 1).cpu().numpy()))
+        inputs.append((scene.machine_label_maps(name, tta=tta)[0], scene.rgb(name)))
+    return agreement_with_inputs(rendered, inputs, loaded.class_set.names)

@@ -1,0 +1,104 @@
+"""Edited runs: a small folder that references a trained run and lists edits, loaded like any run.
+
+    EDITED/edits.json   the edit list (:mod:`panolift.edit.edits`), ``source_run`` relative to EDITED
+    EDITED/run.json     a copy of the source run's run.json plus ``"edited_from"``
+
+No checkpoint is copied: loading an edited run loads the source run's latest checkpoint and wraps its
+field with the edits. Editing an edited run appends to its list and keeps the original source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from panolift.edit import EDITS_FILE, Edit, EditList, apply_edits, estimate_up_axis
+from panolift.scene import Scene, SceneError
+
+from .folder import is_edited_run, read_edit_list, read_run_info, write_edit_list, write_run_info
+from .loaded import LoadedRun, load_trained_run
+from .regions import resolve_region_settings, visibility_rays_of_run
+
+log = logging.getLogger(__name__)
+
+
+def source_run_dir(run_dir: str | Path, edit_list: EditList) -> Path:
+    """The trained run an edit list refers to (``source_run`` is relative to the edited run's folder)."""
+    source = Path(edit_list.source_run)
+    source = source if source.is_absolute() else Path(run_dir) / source
+    if not (source / "run.json").is_file():
+        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: source run {source} has no run.json")
+    if is_edited_run(source):
+        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: source run {source} is itself an edited run")
+    return source.resolve()
+
+
+def wrap_with_edits(loaded: LoadedRun, edit_list: EditList, device=None) -> torch.nn.Module:
+    """The loaded (trained) run's field wrapped by ``edit_list``."""
+    rays = visibility_rays_of_run(loaded, edit_list.region, device)
+    field = apply_edits(
+        loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays
+    )
+    return field.eval()
+
+
+def load_edited_run(run_dir: str | Path, device: torch.device | str | None = None) -> LoadedRun:
+    """The source run with its field wrapped by the edits and ``run_dir`` set to the edited run's folder."""
+    run_dir = Path(run_dir)
+    edit_list = read_edit_list(run_dir)
+    loaded = load_trained_run(source_run_dir(run_dir, edit_list), device)
+    edit_list.region = resolve_region_settings(loaded, edit_list.region, device)  # a hand-written list
+    return loaded.with_field(wrap_with_edits(loaded, edit_list, device), run_dir=run_dir)
+
+
+def load_run(run_dir: str | Path, device: torch.device | str | None = None) -> LoadedRun:
+    """Any run folder: an edited run through :func:`load_edited_run`, a trained one as it is."""
+    if is_edited_run(run_dir):
+        return load_edited_run(run_dir, device)
+    return load_trained_run(run_dir, device)
+
+
+def create_edited_run(
+    run_dir: str | Path,
+    out: str | Path,
+    edits: list[Edit],
+    up: tuple[float, float, float] | None = None,
+    device: torch.device | str | None = None,
+    **region,
+) -> LoadedRun:
+    """Make the edited run ``out`` = ``run_dir`` + ``edits`` (appended when ``run_dir`` is itself edited)
+    and return it loaded.
+
+    ``up`` defaults to the previous list's axis, else the scene's (from its cameras). ``region`` overrides
+    :class:`~panolift.edit.RegionConfig` fields; an unset density threshold is measured on the source
+    run. The edits are applied before anything is written, so an unknown instance id leaves no folder.
+    """
+    run_dir, out = Path(run_dir), Path(out)
+    if out.resolve() == run_dir.resolve():
+        raise SceneError(f"{out}: the edited run must go to another folder than the run it edits")
+    if is_edited_run(run_dir):
+        previous = read_edit_list(run_dir)
+        source = source_run_dir(run_dir, previous)
+        edit_list = dataclasses.replace(previous, edits=previous.edits + list(edits))
+    else:
+        source = run_dir.resolve()
+        edit_list = EditList(source_run="", edits=list(edits))
+    loaded = load_trained_run(source, device)
+    if up is not None:
+        edit_list.up = tuple(float(v) for v in up)  # type: ignore[assignment]
+    elif not is_edited_run(run_dir):
+        edit_list.up = tuple(float(v) for v in estimate_up_axis(np.asarray(Scene(loaded.scene_path).poses)))
+    edit_list.region = dataclasses.replace(edit_list.region, **region)
+    edit_list.region = resolve_region_settings(loaded, edit_list.region, device)
+    field = wrap_with_edits(loaded, edit_list, device)
+    out.mkdir(parents=True, exist_ok=True)
+    edit_list.source_run = os.path.relpath(source, out.resolve())
+    write_run_info(out, dataclasses.replace(read_run_info(source), edited_from=str(source)))
+    write_edit_list(out, edit_list)
+    log.info("wrote edited run %s (%d edits on %s)", out, len(edit_list.edits), source)
+    return loaded.with_field(field, run_dir=out)

@@ -1,0 +1,81 @@
+"""Export of a run (trained or edited): its labelled surface as PLY or GLB files, in world units.
+
+RUN/export/scene_<what>.<format>            the whole scene (default output)
+RUN/export/scene_<what>/<part>.ply           one file per part with ``split_instances`` and PLY
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from panolift.export import LabelledSurface, extract_labelled_surface, split_by_instance, write_glb, write_ply
+
+from .edited import load_run
+from .regions import surface_density_of_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    surface: LabelledSurface
+    level: float  # the density of the surface (field units)
+    written: list[Path]
+
+
+def part_name(instance_id: int, surface: LabelledSurface, class_names) -> str:
+    """File / node name of one part: "stuff" or "instance_007_chair" (majority class of its vertices)."""
+    if instance_id == 0:
+        return "stuff"
+    cls = int(np.bincount(surface.classes).argmax())
+    return f"instance_{instance_id:03d}_{class_names[cls]}"
+
+
+def export_run(
+    run_dir: str | Path,
+    format: str = "ply",
+    what: str = "mesh",
+    resolution: int = 128,
+    split_instances: bool = False,
+    level: float = 0.0,
+    out: str | Path | None = None,
+    device=None,
+) -> ExportResult:
+    """Marching cubes at ``level`` (0: the run's surface density, where its training rays reach
+    transmittance 1/2) over the field's box, labelled per vertex; written as ``format`` (ply|glb), the
+    mesh or (``what="points"``) its vertices, whole or one part per 3D instance plus "stuff"."""
+    run_dir = Path(run_dir)
+    loaded = load_run(run_dir, device)
+    if level <= 0:
+        level = surface_density_of_run(loaded, device=device)
+    surface = extract_labelled_surface(
+        loaded.field, loaded.thing_mask, loaded.normalization, resolution, level, device
+    )
+    if what == "points":
+        surface = surface.as_points()
+    parts = {"scene": surface}
+    if split_instances:
+        parts = {part_name(k, s, loaded.class_set.names): s for k, s in split_by_instance(surface).items()}
+    suffix = "" if (split_instances and format == "ply") else f".{format}"
+    out = Path(out) if out is not None else run_dir / "export" / f"scene_{what}{suffix}"
+    comments = [
+        f"panolift export of {run_dir.resolve()}",
+        "units: world",
+        "class: semantic class, instance: 3D id",
+    ]
+    if format == "glb":
+        write_glb(out, parts)
+        written = [out]
+    elif split_instances:
+        written = [out / f"{name}.ply" for name in parts]
+        for path, part in zip(written, parts.values(), strict=True):
+            write_ply(path, part, comments)
+    else:
+        write_ply(out, surface, comments)
+        written = [out]
+    log.info("exported %s of %s to %s", what, run_dir, out)
+    return ExportResult(surface, level, written)

@@ -1,0 +1,88 @@
+"""A trained run in memory (its field ready to render) and the rays of its training views."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from panolift.config import LiftConfig
+from panolift.lift import field_from_tensors
+from panolift.render import thing_mask_of
+from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization, generate_rays, scale_intrinsics
+
+from .checkpoints import latest_checkpoint, read_checkpoint
+from .folder import read_run_info
+
+
+@dataclass
+class LoadedRun:
+    """A run, ready to render: its field (eval mode; wrapped by the edits of an edited run) and what
+    describes it."""
+
+    run_dir: Path
+    field: nn.Module
+    config: LiftConfig
+    scene_path: Path
+    class_set: ClassSet
+    normalization: SceneNormalization
+    step: int
+    image_size: tuple[int, int]  # (width, height) the run was trained at
+
+    @property
+    def thing_mask(self) -> torch.Tensor:
+        """(num_classes,) bool, True at the thing classes."""
+        return thing_mask_of(self.class_set)
+
+    def with_field(self, field: nn.Module, run_dir: Path | None = None) -> LoadedRun:
+        return dataclasses.replace(self, field=field, run_dir=run_dir or self.run_dir)
+
+
+def load_trained_run(run_dir: str | Path, device: torch.device | str | None = None) -> LoadedRun:
+    """run.json and the latest checkpoint of a trained run; the field comes back in eval mode on
+    ``device`` (cpu by default). A checkpoint that does not fit its own config is reported, not loaded."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise SceneError(
+            f"{run_dir / 'checkpoints'}: no checkpoint yet (is the run still at its first steps?)"
+        )
+    meta, tensors = read_checkpoint(path)
+    try:
+        config = LiftConfig.from_dict(meta["config"])
+        field = field_from_tensors(meta, tensors, info.class_set.num_classes)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        raise SceneError(
+            f"{path}: checkpoint tensors do not fit its configuration ({type(exc).__name__}: {exc})"
+        ) from exc
+    field.normalization = info.normalization
+    field.render_config = config.render
+    return LoadedRun(
+        run_dir=run_dir, field=field.to(device or "cpu").eval(), config=config, scene_path=info.scene_path,
+        class_set=info.class_set, normalization=info.normalization, step=int(meta["step"]),
+        image_size=info.image_size,
+    )  # fmt: skip
+
+
+def training_rays(
+    loaded: LoadedRun, max_rays: int = 8192, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``max_rays`` random rays (field coordinates, CPU) of a run's training views at its image size."""
+    scene = Scene(loaded.scene_path)
+    width, height = loaded.image_size
+    K = torch.as_tensor(scale_intrinsics(scene.intrinsics, scene.size, (width, height)), dtype=torch.float32)
+    frames = scene.train_frames or scene.frame_names
+    generator = torch.Generator().manual_seed(seed)
+    per_frame = max(1, max_rays // len(frames))
+    origins, dirs = [], []
+    for name in frames:
+        c2w = torch.as_tensor(loaded.normalization.apply_to_poses(scene.pose(name)), dtype=torch.float32)
+        flat = torch.randperm(width * height, generator=generator)[: min(per_frame, width * height)]
+        o, d = generate_rays(K, c2w, width, height, pixels=torch.stack([flat % width, flat // width], dim=-1))
+        origins.append(o)
+        dirs.append(d)
+    return torch.cat(origins), torch.cat(dirs)

@@ -1,0 +1,202 @@
+"""Rendering a run (trained or edited) to image folders, a video for a camera trajectory, and finding
+the predictions of a run for the evaluation.
+
+Layout (what the evaluation reads as it is)::
+
+    OUT/rgb/<frame>.png        colour
+    OUT/depth/<frame>.png      uint16 z-depth in millimetres (world units x 1000)
+    OUT/semantics/<frame>.png  class index (uint8; uint16 when more than 255 classes)
+    OUT/instance/<frame>.png   uint16, 0 for stuff/void, 3D-consistent ids (slot + 1) for things
+    OUT/overlay/<frame>.png    [semantic overlay | panoptic overlay] side by side
+    OUT/video.mp4              trajectories only: [rgb | panoptic overlay]
+    OUT/before_after/<frame>.png   edited runs only: [rgb | panoptic] before (top-left) and after the edits
+with OUT = RUN/render/<split> by default (RUN/render/trajectory for a trajectory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from panolift.evaluate.prediction import PredictionSource
+from panolift.render import (
+    colorize_panoptic,
+    colorize_semantics,
+    depth_to_uint16,
+    overlay,
+    panoptic_from_rendering,
+    render_image,
+    unwrap_field,
+)
+from panolift.scene import Scene, SceneError, fit_size, scale_intrinsics
+from panolift.scene.io import atomic_path, read_matrix, write_image
+
+from .edited import load_run
+from .folder import RUN_FILE, is_edited_run, read_run_info
+from .loaded import LoadedRun
+
+log = logging.getLogger(__name__)
+
+RenderProgress = Callable[[int, int, str], None]
+"""progress(done, total, frame_name) after each rendered frame."""
+
+
+def read_trajectory(path: str | Path) -> list[np.ndarray]:
+    """Camera-to-world poses (world units, OpenCV) from a JSON list of 4x4 matrices or a folder of .txt."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"), key=lambda p: (len(p.stem), p.stem))
+        if not files:
+            raise SceneError(f"{path}: no pose .txt files in trajectory folder")
+        return [read_matrix(f) for f in files]
+    try:
+        raw = json.loads(path.read_text())
+        poses = [np.asarray(m, dtype=np.float64) for m in raw] if isinstance(raw, list) else []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise SceneError(f"{path}: cannot read trajectory ({exc})") from exc
+    bad = [i for i, m in enumerate(poses) if m.shape != (4, 4) or not np.all(np.isfinite(m))]
+    if not poses or bad:
+        raise SceneError(
+            f"{path}: a trajectory is a JSON list of finite 4x4 matrices (bad entries: {bad[:5]})"
+        )
+    return poses
+
+
+def write_frame_outputs(
+    out: Path, name: str, rendering: dict[str, torch.Tensor], loaded: LoadedRun
+) -> np.ndarray:
+    """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame."""
+    num_classes = loaded.class_set.num_classes
+    semantics, instance = panoptic_from_rendering(rendering, loaded.class_set)
+    rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
+    pan_overlay = panoptic_overlay(rgb, semantics, instance, loaded.class_set)
+    write_image(out / "rgb" / f"{name}.png", np.round(rgb * 255).astype(np.uint8))
+    write_image(out / "depth" / f"{name}.png", depth_to_uint16(rendering["depth"].cpu().numpy()))
+    write_image(
+        out / "semantics" / f"{name}.png", semantics.astype(np.uint8 if num_classes <= 256 else np.uint16)
+    )
+    write_image(out / "instance" / f"{name}.png", instance.astype(np.uint16))
+    sem_overlay = overlay(rgb, colorize_semantics(semantics, num_classes))
+    write_image(out / "overlay" / f"{name}.png", np.concatenate([sem_overlay, pan_overlay], axis=1))
+    return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
+
+
+def panoptic_overlay(rgb: np.ndarray, semantics: np.ndarray, instance: np.ndarray, class_set) -> np.ndarray:
+    """(H, W, 3) uint8 panoptic colours (:func:`panolift.render.colorize_panoptic`) over float rgb."""
+    return overlay(rgb, colorize_panoptic(semantics, instance, class_set.num_classes, class_set.thing_ids))
+
+
+GUTTER = 4
+
+
+def compose_strip(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], class_set) -> np.ndarray:
+    """The before/after picture of an edited run (uint8, a 4-pixel white gutter)::
+
+    rgb before        | rgb after
+    panoptic before   | panoptic after
+    """
+    tiles = []
+    for rendering in (before, after):
+        semantics, instance = panoptic_from_rendering(rendering, class_set)
+        rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
+        tiles.append(
+            (np.round(rgb * 255).astype(np.uint8), panoptic_overlay(rgb, semantics, instance, class_set))
+        )
+    (rgb_b, pan_b), (rgb_a, pan_a) = tiles
+    h, w = rgb_b.shape[:2]
+    out = np.full((2 * h + GUTTER, 2 * w + GUTTER, 3), 255, dtype=np.uint8)
+    for (row, col), image in zip([(0, 0), (0, 1), (1, 0), (1, 1)], [rgb_b, rgb_a, pan_b, pan_a], strict=True):
+        out[row * (h + GUTTER) : row * (h + GUTTER) + h, col * (w + GUTTER) : col * (w + GUTTER) + w] = image
+    return out
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
+    """Encode frames as an H.264 mp4 (imageio-ffmpeg); odd sizes are padded to even."""
+    with atomic_path(path) as tmp:
+        writer = imageio.get_writer(str(tmp), fps=fps, codec="libx264", format="FFMPEG", macro_block_size=2)
+        for frame in frames:
+            h, w = frame.shape[:2]
+            writer.append_data(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+        writer.close()
+
+
+def render_run(
+    run_dir: str | Path,
+    split: str = "test",
+    out: str | Path | None = None,
+    trajectory: str | Path | None = None,
+    width: int = 0,
+    device: torch.device | str | None = None,
+    progress: RenderProgress | None = None,
+    chunk_rays: int = 0,
+) -> Path:
+    """Render the ``split`` frames of the run's scene (or the poses of ``trajectory``) and write the folders.
+
+    ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
+    the native aspect ratio. Returns the output folder.
+    """
+    run_dir = Path(run_dir)
+    loaded = load_run(run_dir, device)
+    field = loaded.field
+    scene = Scene(loaded.scene_path)
+    w, h = fit_size(scene.native_size, width=width)
+    K = scale_intrinsics(scene.intrinsics, scene.size, (w, h))
+    config = dataclasses.replace(loaded.config.render, **({"chunk_rays": chunk_rays} if chunk_rays else {}))
+    edited = is_edited_run(run_dir)
+    if trajectory is not None:
+        poses = read_trajectory(trajectory)
+        names = [f"{i:05d}" for i in range(len(poses))]
+        out = Path(out) if out is not None else run_dir / "render" / "trajectory"
+    else:
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got '{split}'")
+        names = scene.train_frames if split == "train" else scene.test_frames
+        poses = [scene.pose(n) for n in names]
+        out = Path(out) if out is not None else run_dir / "render" / split
+    video = []
+    for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
+        rendering = render_image(field, K, pose, w, h, normalization=loaded.normalization, config=config)
+        video.append(write_frame_outputs(out, name, rendering, loaded))
+        if edited:
+            before = render_image(
+                unwrap_field(field), K, pose, w, h, normalization=loaded.normalization, config=config
+            )
+            write_image(
+                out / "before_after" / f"{name}.png", compose_strip(before, rendering, loaded.class_set)
+            )
+        if progress is not None:
+            progress(i + 1, len(names), name)
+    if trajectory is not None:
+        write_video(out / "video.mp4", video)
+    log.info("rendered %d frames of %s to %s", len(names), run_dir, out)
+    return out
+
+
+def resolve_prediction(path: str | Path, scene: str | Path | None = None) -> PredictionSource:
+    """What ``panolift eval PATH`` scores: a run folder (predictions in RUN/render/test/, the scene from its
+    run.json) or a folder with semantics/ inside (the scene from ``scene``, or from the run.json two levels
+    up, as in RUN/render/<split>/)."""
+    path = Path(path)
+    run_dir = None
+    if (path / RUN_FILE).is_file():
+        folder, run_dir = path / "render" / "test", path
+        if not (folder / "semantics").is_dir():
+            raise SceneError(f"{folder}: no rendered test predictions (run `panolift render {path}` first)")
+    elif (path / "semantics").is_dir():
+        folder = path
+        if (path.parent.parent / RUN_FILE).is_file():
+            run_dir = path.parent.parent
+    else:
+        raise SceneError(f"{path}: neither a run folder (run.json) nor a prediction folder (semantics/)")
+    if scene is None:
+        if run_dir is None:
+            raise SceneError(f"{path}: no run.json to take the scene from; pass --scene")
+        scene = read_run_info(run_dir).scene_path
+    return PredictionSource(folder=folder, scene_root=Path(scene), run_dir=run_dir)

@@ -1,0 +1,42 @@
+"""Agreement of renderings with the inputs (no ground truth): scores, lost classes, warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from panolift.evaluate.agreement import agreement_with_inputs
+
+NAMES = ("void", "wall", "floor", "chair", "tv")
+
+
+def _frame(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.ones((20, 30), dtype=np.int64)
+    labels[12:] = 2
+    labels[5:10, 4:9] = 3
+    labels[2:6, 20:26] = 4
+    labels[0, 0] = 0  # void: left out
+    return labels, rng.random((20, 30, 3))
+
+
+def test_a_faithful_rendering_agrees_and_raises_no_warning():
+    inputs = [_frame(i) for i in range(3)]
+    rendered = [(labels.copy(), np.clip(image + 0.01, 0, 1)) for labels, image in inputs]
+    agreement = agreement_with_inputs(rendered, inputs, NAMES)
+    assert agreement.num_frames == 3 and agreement.pixel_agreement > 0.99 and agreement.miou > 0.99
+    assert agreement.psnr > 35 and agreement.lost_classes == [] and agreement.warnings() == []
+
+
+def test_objects_dissolved_into_the_wall_and_fog_are_flagged():
+    inputs = [_frame(i) for i in range(3)]
+    rendered = []
+    for labels, image in inputs:
+        fog = np.where(np.isin(labels, (3, 4)), 1, labels)  # chair and tv render as wall
+        rendered.append((fog, np.full_like(image, 0.5)))  # grey colour
+    agreement = agreement_with_inputs(rendered, inputs, NAMES)
+    assert set(agreement.lost_classes) == {"chair", "tv"}
+    assert agreement.recall["chair"] == 0.0 and agreement.recall["wall"] == 1.0
+    text = " ".join(agreement.warnings())
+    assert "lost: chair, tv" in text and "PSNR" in text
+    everything_wall = [(np.ones_like(labels), image) for labels, image in inputs]
+    assert "mIoU" in " ".join(agreement_with_inputs(everything_wall, inputs, NAMES).warnings())
