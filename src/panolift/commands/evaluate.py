@@ -63,11 +63,13 @@ def evaluate(
         + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
     )
     print(format_table(results))
-    if source.run_dir is not None:
-        from panolift.commands.train import report_agreement
-        from panolift.runs import check_against_inputs, load_run
+    from panolift.runs import check_against_inputs, is_edited_run, latest_checkpoint, load_run
 
-        agreement = check_against_inputs(load_run(source.run_dir))
+    run_dir = source.run_dir
+    if run_dir is not None and (is_edited_run(run_dir) or latest_checkpoint(run_dir) is not None):
+        from panolift.commands.train import report_agreement
+
+        agreement = check_against_inputs(load_run(run_dir))
         results["input_agreement"] = {**vars(agreement), "warnings": agreement.warnings()}
         write_metrics_json(out_dir / "metrics.json", results)
         report_agreement(agreement)
