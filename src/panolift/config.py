@@ -75,6 +75,9 @@ class RenderConfig:
     max_evaluated_per_ray: int = 0
     """Cap on the samples per ray that colour and heads are evaluated on (the largest weights; 0: no cap).
     Bounds the cost while the density is still a fog, when nearly every sample passes ``weight_threshold``."""
+    stratified_selection: bool = False
+    """With the cap, training evaluates a stratified draw along each ray's weights instead of the largest
+    weights (rendering always takes the largest): in a fog the largest weights are the nearest samples."""
     termination_threshold: float = 1e-3
     """Early ray termination: stop marching once transmittance drops below this (0: never)."""
     march_segment: int = 64

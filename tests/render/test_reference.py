@@ -147,3 +147,21 @@ def test_the_preset_defaults_stay_close_to_the_reference():
     errors = {key: float((fast[key] - ref[key]).abs().max()) for key in ("rgb", "opacity", "semantics")}
     assert max(errors.values()) < 0.02, errors
     assert np.isfinite(float(fast["depth"].sum()))
+
+
+def test_stratified_selection_reaches_the_far_samples_of_a_fog():
+    """The largest weights of a fog are its nearest samples; the stratified draw spreads over the ray in
+    proportion to the weights (and is still a subset, so the missing-weight bound holds)."""
+    from panolift.render.renderer import select_significant
+
+    weights = torch.exp(-0.05 * torch.arange(100.0))[None].repeat(64, 1) * 0.05  # a fog: decreasing
+    valid = torch.ones_like(weights, dtype=torch.bool)
+    largest = select_significant(weights, valid, 0.0, 8)
+    drawn = select_significant(weights, valid, 0.0, 8, torch.Generator().manual_seed(0))
+    assert largest.nonzero()[:, 1].max() == 7  # always the first 8
+    far = drawn.nonzero()[:, 1]
+    assert far.max() > 40 and (drawn.sum(1) <= 8).all() and (drawn.sum(1) >= 6).all()
+    cdf = torch.cumsum(weights[0], 0) / weights[0].sum()
+    mean_position = float(cdf[far].mean())  # draws are uniform in the CDF
+    assert 0.4 < mean_position < 0.6
+

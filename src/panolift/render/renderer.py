@@ -138,15 +138,31 @@ class _OutputsCache:
 
 
 def select_significant(
-    weights: torch.Tensor, valid: torch.Tensor, threshold: float, max_per_ray: int
+    weights: torch.Tensor,  # (num_rays, num_samples), detached
+    valid: torch.Tensor,  # (num_rays, num_samples) bool
+    threshold: float,
+    max_per_ray: int,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Samples (num_rays, num_samples) bool with w_i > threshold, at most the ``max_per_ray`` largest."""
+    """Samples (num_rays, num_samples) bool with w_i > threshold; with ``max_per_ray`` > 0 at most that many
+    per ray: the largest weights, or, with a ``generator`` (training), a stratified draw along each ray's
+    weight distribution (u_j = (j + r) / k, r ~ U(0, 1), sample = the first with CDF >= u_j; duplicates
+    merge). The draw reaches every sample in proportion to its weight, where the largest weights of a fog
+    are always its nearest samples: colour is then learnt only near the cameras and the fog stays."""
     significant = valid & (weights > threshold)
-    if 0 < max_per_ray < weights.shape[1]:
+    if not 0 < max_per_ray < weights.shape[1]:
+        return significant
+    candidate = torch.where(significant, weights, torch.zeros_like(weights))
+    if generator is None:
         top = torch.where(significant, weights, -1.0).topk(max_per_ray, dim=1).indices
-        capped = torch.zeros_like(significant).scatter(1, top, True)
-        significant = significant & capped
-    return significant
+        return significant & torch.zeros_like(significant).scatter(1, top, True)
+    cdf = torch.cumsum(candidate, dim=1)
+    total = cdf[:, -1:]
+    r = torch.rand(weights.shape[0], 1, generator=generator, device=generator.device).to(weights)
+    u = (torch.arange(max_per_ray, device=weights.device, dtype=weights.dtype)[None, :] + r) / max_per_ray
+    picks = torch.searchsorted(cdf.contiguous(), (u * total).contiguous()).clamp_max(weights.shape[1] - 1)
+    chosen = torch.zeros_like(significant).scatter(1, picks, True)
+    return significant & chosen
 
 
 def renormalize_weights(
@@ -195,7 +211,10 @@ def render_rays(
     weights, _ = render_weights_from_density(density, deltas)
     opacity = weights.sum(dim=-1)
     threshold = config.weight_threshold if weight_threshold is None else weight_threshold
-    significant = select_significant(weights.detach(), valid, threshold, config.max_evaluated_per_ray)
+    selection_generator = generator if config.stratified_selection else None
+    significant = select_significant(
+        weights.detach(), valid, threshold, config.max_evaluated_per_ray, selection_generator
+    )
     significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
     rows, cols = significant.nonzero(as_tuple=True)
     out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
