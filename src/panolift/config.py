@@ -133,6 +133,11 @@ class TrainConfig:
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024
     """|R_I|: rays of one training frame, grouped by segment (instances + consistency)."""
+    random_background: bool = False
+    """Composite each training ray over a random colour instead of the fixed background: a surface must
+    then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours
+    fits as well (walls at 60% opacity, depth maps at 60% of the true depth). Every pixel of a room is
+    opaque."""
     lr_grid: float = 1e-2
     """Adam learning rate of the TensoRF planes and lines."""
     lr_mlp: float = 5e-4
@@ -147,6 +152,10 @@ class TrainConfig:
     """Iterations at which the occupancy mask is recomputed."""
     shrink_step: int = 2000
     """Iteration at which the box shrinks to the occupied region (-1: never)."""
+    shrink_to_surfaces: bool = False
+    """Shrink the box to where the training rays end (the 0.2-99.8 percentiles of the points where rays
+    become opaque, plus a margin) rather than to every occupied voxel: floaters at the border of the box,
+    where views barely reach, then no longer keep it large (the authors shrink to the occupied voxels)."""
     max_depth: float = 5.0
     """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
     image_width: int = 0

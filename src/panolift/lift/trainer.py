@@ -132,8 +132,11 @@ class Trainer:
         if image_batch is not None:
             origins = torch.cat([origins, image_batch["origins"]])
             dirs = torch.cat([dirs, image_batch["dirs"]])
+        background = None
+        if cfg.train.random_background:
+            background = torch.rand(origins.shape[0], 3, generator=self.generator, device=self.device)
         out = render_rays(
-            self.field, origins, dirs, cfg.render, generator=self.generator,
+            self.field, origins, dirs, cfg.render, generator=self.generator, background=background,
             gradient_blocking=cfg.loss.gradient_blocking,
             # before the first occupancy update the density is a faint fog that no sample's weight passes
             weight_threshold=None if self.field.occupancy is not None else 0.0,
@@ -194,6 +197,8 @@ class Trainer:
                 self.update_occupancy()
             elif event == "shrink":
                 new_aabb = occupied_aabb(self.field.occupancy)
+                if self.config.train.shrink_to_surfaces:
+                    new_aabb = self.surface_aabb(within=new_aabb)
                 self.field.resample(new_aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 log.info(
@@ -203,6 +208,29 @@ class Trainer:
                 self.field.resample(self.field.aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 log.info("step %d: grid upsampled to %s", step, self.field.resolution)
+
+    @torch.no_grad()
+    def surface_aabb(
+        self, within: torch.Tensor, num_rays: int = 8192, quantile: float = 0.002, margin_voxels: int = 3
+    ) -> torch.Tensor:
+        """The box (2, 3) around where training rays become opaque: x = o + d * depth / opacity for rays of
+        opacity > 1/2, the ``quantile`` and 1 - ``quantile`` of each coordinate, grown by ``margin_voxels``
+        and clipped to ``within``. ``within`` itself when too few rays are opaque yet."""
+        batch = sample_scene_batch(self.data, num_rays, self.generator)
+        chunk = self.config.render.chunk_rays
+        points = []
+        for i in range(0, num_rays, chunk):
+            o, d = batch["origins"][i : i + chunk], batch["dirs"][i : i + chunk]
+            out = render_rays(self.field, o, d, self.config.render)
+            opaque = out["opacity"] > 0.5
+            points.append(o[opaque] + d[opaque] * (out["depth"][opaque] / out["opacity"][opaque])[:, None])
+        points = torch.cat(points)
+        if points.shape[0] < num_rays // 4:
+            return within
+        q = torch.tensor([quantile, 1.0 - quantile], device=points.device, dtype=points.dtype)
+        lo, hi = torch.quantile(points, q, dim=0)
+        margin = margin_voxels * self.field.voxel_size
+        return torch.stack([torch.maximum(lo - margin, within[0]), torch.minimum(hi + margin, within[1])])
 
     @torch.no_grad()
     def update_occupancy(self) -> None:

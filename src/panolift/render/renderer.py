@@ -186,6 +186,7 @@ def render_rays(
     domain: SamplingDomain | None = None,
     weight_threshold: float | None = None,
     return_samples: bool = False,
+    background: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
@@ -193,7 +194,9 @@ def render_rays(
     sum_i w'_i kappa_i, instance_r = sum_i w'_i pi_i with w' = stopgrad(w) when ``gradient_blocking``,
     w_i = T_i (1 - exp(-sigma_i delta_i)); colour and heads are summed over the evaluated samples with
     renormalised weights (module docstring). ``generator`` jitters the samples (training); without it
-    samples sit at step centres. ``weight_threshold`` overrides ``config.weight_threshold``.
+    samples sit at step centres. ``weight_threshold`` overrides ``config.weight_threshold``; ``background``
+    (num_rays, 3) overrides ``config.background`` (training draws it at random, so that no surface can
+    stay half transparent in front of a black background).
     Returns rgb (num_rays, 3), depth, opacity (num_rays,), semantics (num_rays, num_classes) and
     instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples in
     the box, not skipped); with ``return_samples`` also weights, t and deltas (num_rays, num_samples).
@@ -221,7 +224,8 @@ def render_rays(
     w = renormalize_weights(weights[rows, cols], rows, opacity)
     w_heads = w.detach() if gradient_blocking else w
     result = {
-        "rgb": accumulate_sparse(w, out.rgb, rows, num_rays) + (1.0 - opacity)[:, None] * config.background,
+        "rgb": accumulate_sparse(w, out.rgb, rows, num_rays)
+        + (1.0 - opacity)[:, None] * (config.background if background is None else background),
         "depth": (weights * t).sum(dim=-1),
         "opacity": opacity,
         "num_samples": torch.tensor(int(valid.sum()), device=t.device),
