@@ -9,6 +9,7 @@ import stat
 import tempfile
 import warnings
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def _kind(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
 def check_regular_file(path: str | Path, what: str = "file", max_bytes: int | None = None) -> int:
@@ -87,7 +88,9 @@ def check_regular_file(path: str | Path, what: str = "file", max_bytes: int | No
     except OSError as exc:
         raise SceneError(f"{path}: cannot access {what} ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
-        raise SceneError(f"{path}: expected a {what}, found {_kind(st.st_mode)}; refusing to read it")
+        raise SceneError(
+            f"{path}: {_kind(st.st_mode)} where a regular file is expected ({what}); refusing to read it"
+        )
     if st.st_size == 0:
         raise SceneError(f"{path}: empty file ({what})")
     if max_bytes is not None and st.st_size > max_bytes:
@@ -196,6 +199,31 @@ def _jpeg_is_complete(data: bytes) -> bool:
     return sos >= 0 and data.find(b"\xff\xd9", sos) >= 0
 
 
+def _png_problem(data: bytes) -> str | None:
+    """Why a PNG's chunks are not intact (a bad CRC, no IEND), or None. Decoders stop reading once they
+    have every pixel and do not check the image data's CRC, so corruption there would pass silently."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        kind = data[pos + 4 : pos + 8]
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != int.from_bytes(data[end - 4 : end], "big"):
+            return f"corrupt PNG (bad checksum in the {kind.decode('latin-1')} chunk)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "truncated PNG (no IEND chunk)"
+
+
+def _check_complete(path: Path, img, data: bytes) -> None:
+    if img.format == "JPEG" and not _jpeg_is_complete(data):
+        raise SceneError(f"{path}: truncated JPEG (no end-of-image marker)")
+    if img.format == "PNG" and (problem := _png_problem(data)) is not None:
+        raise SceneError(f"{path}: {problem}")
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an 8-bit colour image as uint8 (H,W,3); a truncated or broken file is an error."""
     path = Path(path)
@@ -203,8 +231,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     try:
         with _open_image(path, data) as img:
             _check_image_header(path, img, "colour image", COLOR_MODES)
-            if img.format == "JPEG" and not _jpeg_is_complete(data):
-                raise SceneError(f"{path}: truncated JPEG (no end-of-image marker)")
+            _check_complete(path, img, data)
             img.load()
             return np.asarray(img.convert("RGB"))
     except SceneError:
@@ -225,6 +252,7 @@ def read_label(path: str | Path, what: str = "label image", lossy_ok: bool = Fal
             _check_image_header(path, img, what, LABEL_MODES + (("RGBA", "LA", "1") if lossy_ok else ()))
             if img.format == "JPEG" and not lossy_ok:
                 raise SceneError(f"{path}: {what} is a JPEG; labels must be stored losslessly (PNG)")
+            _check_complete(path, img, data)
             img.load()
             arr = np.asarray(img)
     except SceneError:
