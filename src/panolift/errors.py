@@ -11,3 +11,7 @@ from __future__ import annotations
 
 class PanoliftError(Exception):
     """The input is wrong; the message names the file and the problem."""
+
+
+class OptionError(PanoliftError, ValueError):
+    """An option or parameter value is out of range; the message names the option and what it accepts."""

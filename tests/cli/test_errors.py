@@ -83,3 +83,24 @@ def test_argument_errors_stay_tyro_s_clean_exit_2(monkeypatch, capsys) -> None:
     _fake_commands(monkeypatch, ZeroDivisionError())
     assert _run(["other", "x", "--no-such-option"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["images", "{src}", "{out}", "--every", "0"], "--every must be at least 1"),
+        (["images", "{src}", "{out}", "--test-every", "1"], "--test-every must be at least 2"),
+        (["images", "{src}", "{out}", "--max-size", "0"], "--max-size must be a positive"),
+        (["images", "{src}", "{out}", "--camera-model", "FOO"], "--camera-model FOO"),
+        (["images", "{src}", "{out}", "--min-registered", "2"], "--min-registered must lie in [0, 1]"),
+        (["colmap", "{src}", "{src}", "{out}", "--scene-depth", "-1"], "--scene-depth must be 0"),
+        (["nerfstudio", "{src}/t.json", "{out}", "--scale", "-1"], "--scale must be positive"),
+    ],
+)
+def test_bad_import_options_fail_before_any_work(args, message, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    filled = [a.format(src=tmp_path, out=out) for a in args]
+    assert _run(["import", *filled]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1
+    assert not out.exists()

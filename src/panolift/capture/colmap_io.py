@@ -31,6 +31,10 @@ CAMERA_MODELS: dict[int, tuple[str, int]] = {
     16: ("EUCM", 6), 17: ("EQUIRECTANGULAR", 2),
 }  # fmt: skip
 MODEL_IDS = {name: mid for mid, (name, _) in CAMERA_MODELS.items()}
+UNDISTORTABLE_MODELS = (
+    "SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV", "OPENCV_FISHEYE",
+    "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE", "SIMPLE_FISHEYE", "FISHEYE",
+)  # fmt: skip
 
 
 @dataclass
@@ -241,8 +245,7 @@ def camera_model_from_colmap(camera: ColmapCamera, source: str | Path = "") -> C
         return CameraModel(w, h, *p[:4], kind="fisheye", radial=tuple(p[4:8]))
     raise SceneError(
         f"{source}: camera {camera.camera_id} uses the COLMAP model {m}, which panolift cannot undistort "
-        "(supported: SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV, OPENCV_FISHEYE, "
-        "SIMPLE_RADIAL_FISHEYE, RADIAL_FISHEYE, SIMPLE_FISHEYE, FISHEYE); undistort it with `colmap "
+        f"(supported: {', '.join(UNDISTORTABLE_MODELS)}); undistort it with `colmap "
         "image_undistorter` first and import the undistorted model"
     )
 
@@ -306,8 +309,9 @@ def import_colmap(
     ``scene_depth`` > 0 rescales the world to room size from the model's 3D points (see
     :mod:`panolift.capture.world_scale`; ROOM_DEPTH = 3.5); 0, or a model without points, keeps its scale.
     """
-    from .write_scene import write_capture_scene
+    from .write_scene import check_import_options, write_capture_scene
 
+    check_import_options(test_every, max_size, scene_depth)
     frames, scale = frames_from_colmap(sparse_dir, images_dir, scene_depth)
     metadata = {
         "source": "colmap",
