@@ -104,3 +104,13 @@ def test_bad_import_options_fail_before_any_work(args, message, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_eval_size_must_be_positive(tiny_scene, tmp_path, capsys) -> None:
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "semantics").symlink_to(
+        tiny_scene / "rs_semantics"
+    )  # the ground truth as prediction
+    args = ["eval", str(tmp_path / "pred"), "--scene", str(tiny_scene), "--out", str(tmp_path / "out")]
+    assert _run([*args, "--protocol", "panoptic-lifting", "--eval-size", "0", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --eval-size must be two positive integers")

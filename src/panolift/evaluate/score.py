@@ -12,6 +12,8 @@ import logging
 
 import numpy as np
 
+from panolift.errors import OptionError
+
 from .metrics import psnr
 from .protocols import check_protocol, evaluate_frames
 
@@ -88,6 +90,8 @@ def score_labels(
     from panolift.scene import SceneError, resize_nearest
 
     check_protocol(protocol)
+    if len(eval_size) != 2 or not all(int(v) == v and 1 <= v <= 16384 for v in eval_size):
+        raise OptionError(f"--eval-size must be two positive integers (width height), got {tuple(eval_size)}")
     frames = list(scene.test_frames if frames is None else frames)
     if not frames:
         raise SceneError(f"{scene.root}: no test frames to evaluate")
