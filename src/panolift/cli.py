@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("edit", "edit"),
     "export": ("export", "export"),
 }
+DESCRIPTION = (
+    "Lift noisy 2D panoptic labels of posed photos into a 3D panoptic radiance field. Bad input ends a "
+    "command with one line 'error: ...' (exit status 2); add --debug anywhere for a traceback."
+)
 EXIT_INPUT_ERROR = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         funcs = _load_commands()
         check_device_option(args)
-        tyro.extras.subcommand_cli_from_dict(funcs, args=args, prog="panolift")
+        tyro.extras.subcommand_cli_from_dict(funcs, args=args, prog="panolift", description=DESCRIPTION)
     except PanoliftError as exc:
         if debug:
             traceback.print_exc()
