@@ -1,6 +1,6 @@
 """The package's layers: imports flow one way (docs: README "Layout of the code").
 
-    config, errors  <-  scene  <-  {synth, segment, capture}  <-  field  <-  render  <-  lift
+    errors  <-  config  <-  scene  <-  {synth, segment, capture}  <-  field  <-  render  <-  lift
         <-  {edit, export, evaluate}  <-  runs  <-  {commands, cli}
 
 A module may import from its own package and from packages in lower layers only; packages of one layer
@@ -17,7 +17,8 @@ import panolift
 
 ROOT = Path(panolift.__file__).parent
 LAYERS = [
-    {"config", "errors"},
+    {"errors"},
+    {"config"},
     {"scene"},
     {"synth", "segment", "capture"},
     {"field"},

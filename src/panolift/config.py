@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from panolift.errors import OptionError
+
 
 @dataclass
 class FieldConfig:
@@ -356,7 +358,7 @@ PRESETS = {"paper": paper_config, "fast": fast_config, "tiny": tiny_config}
 def get_preset(name: str) -> LiftConfig:
     """A fresh configuration for preset ``name`` (paper, fast or tiny)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset '{name}', choose one of {sorted(PRESETS)}")
+        raise OptionError(f"--preset {name}: unknown preset, choose one of {', '.join(sorted(PRESETS))}")
     return PRESETS[name]()
 
 

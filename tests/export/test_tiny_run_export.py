@@ -44,7 +44,17 @@ def exported_labels(path):
 
 def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
     """Points seen in a test view (their depth within two export voxels of the rendered surface) carry
-    the instance id rendered at their pixel."""
+    the instance id rendered at their pixel.
+
+    The tiny run is a 600-iteration field whose training is chaotic: float-level differences (torch's
+    thread count, the CPU's vector instruction set, the seed) move the exact agreement between 0.89 and
+    0.96 (measured over 14 such variants). Every disagreement lies on the rim of a thing, where the point
+    query and the rendered pixel disagree on thing vs stuff, so the bars below are set with a margin under
+    the measured minimum, and the structure that an export bug would break is checked on its own: each
+    exported thing's points render mostly as that very id, stuff points render as stuff, and almost every
+    point finds its id within one pixel of its projection. Measured minimum (maximum) over the 14 variants:
+    exact 0.891 (0.959), within one pixel 0.932 (0.974), things 0.759 (0.933), stuff 0.902 (0.986).
+    """
     from panolift.runs import load_run
 
     loaded = load_run(tiny_run)
@@ -55,7 +65,7 @@ def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
     points = np.stack([raw["x"], raw["y"], raw["z"]], axis=-1).astype(np.float64)
     box = loaded.field.aabb.cpu().numpy()
     tolerance = 2 * float((box[1] - box[0]).max()) / 64 / loaded.normalization.scale
-    agree, thing_agree = [], []
+    exported_ids, rendered_ids, near = [], [], []
     for name in scene.test_frames:
         pose = scene.pose(name)
         out = render_image(loaded.field, K, pose, width, height, loaded.normalization, loaded.config.render)
@@ -68,15 +78,30 @@ def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
         py = np.floor(cam[:, 1] / z * K[1, 1] + K[1, 2]).astype(int)
         seen = (z > 0) & (px >= 0) & (px < width) & (py >= 0) & (py < height)
         seen[seen] = np.abs(z[seen] - surface[py[seen], px[seen]]) < tolerance
-        match = ids[py[seen], px[seen]] == raw["instance"][seen]
-        agree.append(match)
-        thing_agree.append(match[raw["instance"][seen] > 0])
-    agree, thing_agree = np.concatenate(agree), np.concatenate(thing_agree)
+        x, y, mine = px[seen], py[seen], raw["instance"][seen].astype(np.int64)
+        padded = np.pad(ids, 1, mode="edge")
+        found = np.zeros(mine.shape, dtype=bool)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                found |= padded[y + 1 + dy, x + 1 + dx] == mine
+        exported_ids.append(mine)
+        rendered_ids.append(ids[y, x])
+        near.append(found)
+    mine, theirs, near = np.concatenate(exported_ids), np.concatenate(rendered_ids), np.concatenate(near)
+    agree = mine == theirs
+    thing = mine > 0
     print(
-        f"visible points {agree.size}: agree {agree.mean():.3f}; thing points {thing_agree.size}: {thing_agree.mean():.3f}"
+        f"visible points {agree.size}: agree {agree.mean():.3f}, within one pixel {near.mean():.3f}; "
+        f"thing points {thing.sum()}: {agree[thing].mean():.3f}; stuff points: {agree[~thing].mean():.3f}"
     )
-    assert agree.size > 200 and agree.mean() > 0.9
-    assert thing_agree.size > 20 and thing_agree.mean() > 0.6
+    assert agree.size > 200 and thing.sum() > 20
+    assert agree.mean() > 0.85 and near.mean() > 0.9
+    assert agree[thing].mean() > 0.65 and agree[~thing].mean() > 0.85
+    for k in np.unique(mine[thing]):
+        points_of_k = mine == k
+        if points_of_k.sum() >= 20:  # an exported thing renders, at its points, mostly as itself
+            values, counts = np.unique(theirs[points_of_k], return_counts=True)
+            assert values[counts.argmax()] == k, (k, dict(zip(values.tolist(), counts.tolist(), strict=True)))
 
 
 def test_split_instances_as_glb_nodes_and_ply_files(tiny_run, tmp_path):

@@ -164,4 +164,3 @@ def test_stratified_selection_reaches_the_far_samples_of_a_fog():
     cdf = torch.cumsum(weights[0], 0) / weights[0].sum()
     mean_position = float(cdf[far].mean())  # draws are uniform in the CDF
     assert 0.4 < mean_position < 0.6
-

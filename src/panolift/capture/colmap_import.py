@@ -9,7 +9,7 @@ from panolift.scene.io import SceneError
 from .colmap_io import camera_model_from_colmap, read_colmap_model
 from .images import natural_sort_key
 from .world_scale import compute_world_scale, rescale_frames
-from .write_scene import CaptureFrame, write_capture_scene
+from .write_scene import CaptureFrame, check_import_options, write_capture_scene
 
 
 def frames_from_colmap(
@@ -51,6 +51,7 @@ def import_colmap(
     ``scene_depth`` > 0 rescales the world to room size from the model's 3D points (see
     :mod:`panolift.capture.world_scale`; ROOM_DEPTH = 3.5); 0, or a model without points, keeps its scale.
     """
+    check_import_options(test_every, max_size, scene_depth)
     frames, scale = frames_from_colmap(sparse_dir, images_dir, scene_depth)
     metadata = {
         "source": "colmap",

@@ -32,6 +32,10 @@ CAMERA_MODELS: dict[int, tuple[str, int]] = {
     16: ("EUCM", 6), 17: ("EQUIRECTANGULAR", 2),
 }  # fmt: skip
 MODEL_IDS = {name: mid for mid, (name, _) in CAMERA_MODELS.items()}
+UNDISTORTABLE_MODELS = (
+    "SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV", "OPENCV_FISHEYE",
+    "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE", "SIMPLE_FISHEYE", "FISHEYE",
+)  # fmt: skip
 
 
 @dataclass
@@ -242,8 +246,7 @@ def camera_model_from_colmap(camera: ColmapCamera, source: str | Path = "") -> C
         return CameraModel(w, h, *p[:4], kind="fisheye", radial=tuple(p[4:8]))
     raise SceneError(
         f"{source}: camera {camera.camera_id} uses the COLMAP model {m}, which panolift cannot undistort "
-        "(supported: SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, OPENCV, FULL_OPENCV, OPENCV_FISHEYE, "
-        "SIMPLE_RADIAL_FISHEYE, RADIAL_FISHEYE, SIMPLE_FISHEYE, FISHEYE); undistort it with `colmap "
+        f"(supported: {', '.join(UNDISTORTABLE_MODELS)}); undistort it with `colmap "
         "image_undistorter` first and import the undistorted model"
     )
 

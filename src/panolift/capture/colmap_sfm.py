@@ -13,12 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from panolift.errors import OptionError
 from panolift.scene.io import SceneError
 
 from .colmap_import import frames_from_colmap
+from .colmap_io import UNDISTORTABLE_MODELS
 from .images import extract_frames
 from .world_scale import ROOM_DEPTH
-from .write_scene import write_capture_scene
+from .write_scene import check_import_options, write_capture_scene
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,15 @@ def import_images(
     in ``out/colmap/`` (images/, database.db, sparse/<k>/) so that
     the poses can be inspected or refined with COLMAP's own tools.
     """
+    check_import_options(test_every, max_size, scene_depth)
+    if every < 1:
+        raise OptionError(f"--every must be at least 1, got {every}")
+    if config is not None and config.camera_model not in UNDISTORTABLE_MODELS:
+        raise OptionError(
+            f"--camera-model {config.camera_model}: choose one of {', '.join(UNDISTORTABLE_MODELS)}"
+        )
+    if config is not None and not 0 <= config.min_registered_fraction <= 1:
+        raise OptionError(f"--min-registered must lie in [0, 1], got {config.min_registered_fraction}")
     out = Path(out)
     if (out / "color").is_dir() and any((out / "color").iterdir()):
         raise SceneError(f"{out}: already holds a scene (color/ is not empty); choose a new output folder")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from panolift.errors import OptionError
 from panolift.scene.io import SceneError, write_image
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def extract_frames(
     """
     source, out_dir = Path(source), Path(out_dir)
     if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
+        raise OptionError(f"--every must be at least 1, got {every}")
     if source.is_dir():
         frames = _iter_folder(source, every)
     elif is_video(source):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from panolift.errors import OptionError
 from panolift.scene import scale_intrinsics
 from panolift.scene.io import SceneError, image_size, write_json
 
@@ -24,7 +25,7 @@ from .images import natural_sort_key
 from .poses import opencv_from_opengl, opengl_from_opencv
 from .undistort import CameraModel
 from .world_scale import rescale_frames
-from .write_scene import CaptureFrame, write_capture_scene
+from .write_scene import CaptureFrame, check_import_options, write_capture_scene
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,9 @@ def import_nerfstudio(
 
     ``scale`` multiplies the camera positions (the file has no 3D points to infer a room scale from).
     """
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+    check_import_options(test_every, max_size)
+    if not (scale > 0 and np.isfinite(scale)):
+        raise OptionError(f"--scale must be positive, got {scale}")
     frames, test = frames_from_transforms(json_path)
     if scale != 1.0:
         rescale_frames(frames, scale)

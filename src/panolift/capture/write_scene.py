@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from panolift.errors import OptionError
 from panolift.scene import SCANNET21, Scene, SceneError, SceneWriter
 from panolift.scene.io import image_size, write_image, write_json, write_matrix
 
@@ -45,10 +46,20 @@ def choose_target_camera(cameras: Iterable[CameraModel], max_size: int | None = 
     return camera
 
 
+def check_import_options(test_every: int = 8, max_size: int | None = None, scene_depth: float = 0.0) -> None:
+    """Option values every import shares, checked before any work (structure from motion takes minutes)."""
+    if test_every < 2:
+        raise OptionError(f"--test-every must be at least 2, got {test_every}")
+    if max_size is not None and max_size < 1:
+        raise OptionError(f"--max-size must be a positive number of pixels, got {max_size}")
+    if not scene_depth >= 0:
+        raise OptionError(f"--scene-depth must be 0 (keep the scale) or positive, got {scene_depth}")
+
+
 def split_every(names: list[str], test_every: int) -> tuple[list[str], list[str]]:
     """(train, test): every ``test_every``-th frame, starting with the first, is a test frame."""
     if test_every < 2:
-        raise ValueError(f"test_every must be at least 2, got {test_every}")
+        raise OptionError(f"--test-every must be at least 2, got {test_every}")
     test = names[::test_every]
     held_out = set(test)
     return [n for n in names if n not in held_out], test

@@ -11,7 +11,8 @@ def scene_summary(scene) -> list[str]:
 
     lines = [
         f"scene        {scene.root}",
-        f"frames       {len(scene.frame_names)}  (train {len(scene.train_frames)}, test {len(scene.test_frames)})",
+        f"frames       {len(scene.frame_names)}  (train {len(scene.train_frames)}, test {len(scene.test_frames)})"
+        + ("  the test split is empty: nothing to evaluate on" if not scene.test_frames else ""),
         f"resolution   {scene.native_size[0]}x{scene.native_size[1]}",
         f"classes      {scene.class_set.num_classes} (incl. void), things: "
         + ", ".join(scene.class_set.names[k] for k in scene.class_set.thing_ids),
@@ -32,11 +33,12 @@ def scene_summary(scene) -> list[str]:
     return lines
 
 
-def info(path: Path, /) -> None:
+def info(path: Path, /, deep: bool = False) -> None:
     """Print a summary of a scene folder (or a training run) and validate it.
 
     Args:
         path: a scene folder, or a run folder written by `panolift train`.
+        deep: also decode every image, label and probability file and check their values (slower).
     """
     from panolift.scene import Scene, SceneError
 
@@ -45,14 +47,17 @@ def info(path: Path, /) -> None:
         run_info(path)
         return
     scene = Scene(path)
+    try:
+        scene.validate(deep=deep)
+    except SceneError as exc:  # list every problem, then the CLI reports the error (exit status 2)
+        print("validation   FAILED" + "".join(f"\n  {p}" for p in getattr(exc, "problems", [exc])))
+        raise
     for line in scene_summary(scene):
         print(line)
-    try:
-        scene.validate()
-        print("validation   ok")
-    except SceneError as exc:
-        print(f"validation   FAILED\n{exc}")
-        raise SystemExit(1) from None
+    print(
+        "validation   ok"
+        + (" (every file decoded and checked)" if deep else " (headers; --deep decodes every file)")
+    )
 
 
 def _run_info_or_none(path: Path):

@@ -6,13 +6,15 @@ an image of the wrong size, a class id out of range) is a SceneError that names 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from panolift.scene import Scene, SceneError
-from panolift.scene.io import image_size, read_label, read_rgb
+from panolift.scene.checks import check_class_ids
+from panolift.scene.io import check_color_header, check_label_header, read_label, read_rgb
 
 
 @dataclass
@@ -32,22 +34,23 @@ def open_scene_for(source: PredictionSource, frames_from: str = "test") -> Scene
     if not frames:
         raise SceneError(f"{source.scene_root}: the '{frames_from}' split is empty")
     first = source.folder / "semantics" / f"{frames[0]}.png"
-    if not first.is_file():
+    if not os.path.lexists(first):
         raise SceneError(f"{first}: missing prediction for test frame '{frames[0]}'")
-    w, h = image_size(first)
+    w, h = check_label_header(first, "predicted semantics")
     nw, nh = scene.native_size
     if abs(w * nh - h * nw) > max(nw, nh):  # same aspect ratio up to rounding
         raise SceneError(f"{first}: size {w}x{h} does not have the scene's aspect ratio ({nw}x{nh})")
     return scene if (w, h) == (nw, nh) else Scene(source.scene_root, size=(w, h))
 
 
-def _read(path: Path, size: tuple[int, int], what: str, reader):
-    if not path.is_file():
+def _read(path: Path, size: tuple[int, int], what: str, label: bool = True):
+    """A predicted label map (one channel, lossless) or rendered colour image of exactly ``size``."""
+    if not os.path.lexists(path):
         raise SceneError(f"{path}: missing {what} for frame '{path.stem}'")
-    got = image_size(path)
+    got = check_label_header(path, what) if label else check_color_header(path)
     if got != tuple(size):
         raise SceneError(f"{path}: {what} is {got[0]}x{got[1]}, expected {size[0]}x{size[1]}")
-    return reader(path)
+    return read_label(path, what) if label else read_rgb(path)
 
 
 def read_prediction(
@@ -63,20 +66,13 @@ def read_prediction(
     semantics, instance, rgb = {}, {}, {} if has_rgb else None
     for name in frames:
         path = folder / "semantics" / f"{name}.png"
-        sem = _read(path, scene.size, "predicted semantics", read_label)
-        if sem.max(initial=0) >= num_classes:
-            raise SceneError(
-                f"{path}: class id {sem.max()} out of range; the scene declares {num_classes} classes "
-                f"(0..{num_classes - 1})"
-            )
+        sem = check_class_ids(path, _read(path, scene.size, "predicted semantics"), num_classes)
         semantics[name] = sem
         if has_instance:
-            instance[name] = _read(
-                folder / "instance" / f"{name}.png", scene.size, "predicted instance", read_label
-            )
+            instance[name] = _read(folder / "instance" / f"{name}.png", scene.size, "predicted instance")
         else:
             instance[name] = np.zeros_like(sem)
         if rgb is not None:
-            image = _read(folder / "rgb" / f"{name}.png", scene.size, "rendered colour", read_rgb)
+            image = _read(folder / "rgb" / f"{name}.png", scene.size, "rendered colour", label=False)
             rgb[name] = image.astype(np.float32) / 255.0
     return semantics, instance, rgb

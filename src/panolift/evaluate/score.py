@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 
+from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, resize_nearest
 
 from .metrics import mean_iou, psnr, semantic_confusion
@@ -84,6 +85,8 @@ def score_labels(
     """
 
     check_protocol(protocol)
+    if len(eval_size) != 2 or not all(int(v) == v and 1 <= v <= 16384 for v in eval_size):
+        raise OptionError(f"--eval-size must be two positive integers (width height), got {tuple(eval_size)}")
     frames = list(scene.test_frames if frames is None else frames)
     if not frames:
         raise SceneError(f"{scene.root}: no test frames to evaluate")

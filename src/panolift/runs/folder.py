@@ -11,7 +11,6 @@ run, edits.json. Every reader checks what it reads and names the file and the pr
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from panolift.config import LiftConfig
 from panolift.edit import EDITS_FILE, EditList, edit_list_from_dict
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization
-from panolift.scene.io import write_json
+from panolift.scene.io import read_json, write_json
 
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
@@ -28,17 +27,11 @@ MAX_JSON_BYTES = 16 << 20
 
 
 def read_json_file(path: Path, what: str) -> dict:
-    """A JSON object from a regular file of at most 16 MiB (errors name the file and the problem)."""
+    """A JSON object from a regular file of at most 16 MiB (:func:`panolift.scene.io.read_json`: FIFOs and
+    devices refused, size and nesting capped; errors name the file and the problem)."""
     if not path.exists():
         raise SceneError(f"{path}: missing ({what})")
-    if not path.is_file():
-        raise SceneError(f"{path}: not a regular file ({what})")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise SceneError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB, not a {what}")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneError(f"{path}: cannot read {what} ({exc})") from exc
+    data = read_json(path, what, max_bytes=MAX_JSON_BYTES)
     if not isinstance(data, dict):
         raise SceneError(f"{path}: a {what} is a JSON object, got {type(data).__name__}")
     return data

@@ -80,7 +80,8 @@ class TrainingRun:
     ):
         self.run_dir, self.scene_path = Path(run_dir), Path(scene_path)
         native = Scene(scene_path)  # the scene first: a malformed one is reported before anything is written
-        native.validate()
+        native.validate()  # every frame's headers, poses, splits, class set
+        native.validate(deep=True, frames=native.train_frames)  # and the values of what training reads
         if not native.has_machine_labels:
             raise SceneError(f"{native.root}: no 2D labels (m2f_semantics/); run `panolift segment` first")
         started = (self.run_dir / RUN_FILE).exists() or latest_checkpoint(self.run_dir) is not None

@@ -12,6 +12,7 @@ from .classes import SCANNET21, ClassSet
 from .io import SceneError
 from .safe_pickle import UnsafePickleError, load_restricted_pickle
 from .scene import GroundTruth, MachineLabels, Scene, resize_bilinear, resize_nearest, segments_from_labels
+from .validate import SceneProblems, validate_scene
 from .write import SceneWriter
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Scene",
     "SceneError",
     "SceneNormalization",
+    "SceneProblems",
     "SceneWriter",
     "UnsafePickleError",
     "compute_scene_normalization",
@@ -33,4 +35,5 @@ __all__ = [
     "resize_nearest",
     "scale_intrinsics",
     "segments_from_labels",
+    "validate_scene",
 ]

@@ -6,8 +6,8 @@ request, so a 900-frame 512x512 scene costs a few megabytes until its frames are
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,10 +17,28 @@ import torch
 import torch.nn.functional as F
 
 from .cameras import SceneNormalization, compute_scene_normalization, scale_intrinsics
+from .checks import (
+    check_camera_positions,
+    check_class_ids,
+    check_intrinsics,
+    check_pose,
+    check_probability_arrays,
+    parse_segmentation_data,
+    parse_splits,
+)
 from .classes import SCANNET21, ClassSet
-from .io import SceneError, image_size, read_label, read_matrix, read_rgb
+from .io import (
+    SceneError,
+    check_color_header,
+    check_regular_file,
+    read_json,
+    read_label,
+    read_matrix,
+    read_npz_arrays,
+    read_rgb,
+)
 from .safe_pickle import load_restricted_pickle
-from .validate import find_problems
+from .validate import validate_scene
 
 log = logging.getLogger(__name__)
 
@@ -83,29 +101,43 @@ def resize_bilinear(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.numpy()
 
 
+def _list_color_files(color_dir: Path) -> dict[str, Path]:
+    """{frame name: colour image}; an entry that is not a regular file, or two images of one frame
+    (0.jpg and 0.png), is an error."""
+    files: dict[str, Path] = {}
+    for p in sorted(color_dir.iterdir()):
+        if p.suffix.lower() not in COLOR_SUFFIXES or p.name.startswith("."):
+            continue
+        check_regular_file(p, "colour image")
+        if p.stem in files:
+            raise SceneError(f"{p}: a second colour image for frame '{p.stem}' (also {files[p.stem].name})")
+        files[p.stem] = p
+    if not files:
+        raise SceneError(f"{color_dir}: no .jpg or .png frames")
+    return files
+
+
 class Scene:
     """A scene folder. ``size`` = working (width, height); defaults to the colour images' size.
 
-    Construction checks the folder's structure (frames, poses, intrinsics, splits, segmentation data);
-    :meth:`validate` also checks every frame's files (sizes, finiteness) and raises one SceneError listing
-    every problem, each with its file.
+    Construction checks the folder's structure (frames, poses and the camera layout, intrinsics, splits,
+    segmentation data); :meth:`validate` also checks every frame's files (headers and sizes; with
+    ``deep=True`` it decodes them and checks their values) and raises one SceneError listing every problem,
+    each with its file. Readers check what they read (sizes, class ids, probability values), so that bad
+    values are reported, never silently resized or clipped.
     """
 
     def __init__(self, root: str | Path, size: tuple[int, int] | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise SceneError(f"{self.root}: scene folder does not exist")
+            what = "is not a folder" if os.path.lexists(self.root) else "does not exist"
+            raise SceneError(f"{self.root}: scene folder {what}")
         color_dir = self.root / "color"
         if not color_dir.is_dir():
             raise SceneError(f"{color_dir}: missing colour folder")
-        self._color_files: dict[str, Path] = {}
-        for p in color_dir.iterdir():
-            if p.suffix.lower() in COLOR_SUFFIXES and not p.name.startswith("."):
-                self._color_files[p.stem] = p
-        if not self._color_files:
-            raise SceneError(f"{color_dir}: no .jpg or .png frames")
+        self._color_files = _list_color_files(color_dir)
         self.frame_names: list[str] = sort_frame_names(list(self._color_files))
-        self.native_size: tuple[int, int] = image_size(self._color_files[self.frame_names[0]])
+        self.native_size: tuple[int, int] = check_color_header(self._color_files[self.frame_names[0]])
         self.size: tuple[int, int] = tuple(size) if size is not None else self.native_size
         self._poses = self._read_poses()
         self._K_native = self._read_intrinsics()
@@ -117,72 +149,39 @@ class Scene:
 
     # ----------------------------------------------------------------- structure
     def _read_poses(self) -> np.ndarray:
-        poses = []
-        for name in self.frame_names:
-            path = self.root / "pose" / f"{name}.txt"
-            if not path.exists():
+        paths = [self.root / "pose" / f"{name}.txt" for name in self.frame_names]
+        for name, path in zip(self.frame_names, paths, strict=True):
+            if not os.path.lexists(path):
                 raise SceneError(f"{path}: missing pose for frame '{name}'")
-            pose = read_matrix(path)
-            if abs(np.linalg.det(pose[:3, :3])) < 1e-6:
-                raise SceneError(f"{path}: pose rotation is singular")
-            poses.append(pose)
-        return np.stack(poses)
+        return np.stack([check_pose(path, read_matrix(path)) for path in paths])
+
+    def check_camera_layout(self) -> None:
+        """Cameras not all at one point, none far from the rest (named in the error): what the scene
+        normalisation needs. Part of :meth:`validate`, and run by :meth:`normalization`."""
+        paths = [self.root / "pose" / f"{name}.txt" for name in self.frame_names]
+        check_camera_positions(self.frame_names, paths, self._poses)
 
     def _read_intrinsics(self) -> np.ndarray:
         path = self.root / "intrinsic" / "intrinsic_color.txt"
-        if not path.exists():
+        if not os.path.lexists(path):
             raise SceneError(f"{path}: missing intrinsics")
-        K = read_matrix(path)[:3, :3]
-        if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise SceneError(f"{path}: focal lengths must be positive, got fx={K[0, 0]}, fy={K[1, 1]}")
-        return K
+        return check_intrinsics(path, read_matrix(path)[:3, :3], self.native_size)
 
     def _read_splits(self) -> dict[str, list[str]]:
         path = self.root / "splits.json"
-        if not path.exists():
+        if not os.path.lexists(path):
             test = self.frame_names[::4]
             return {"train": [n for n in self.frame_names if n not in set(test)], "test": test}
-        try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SceneError(f"{path}: invalid JSON ({exc})") from exc
-        if "test" not in raw and "val" in raw:
-            raw["test"] = raw["val"]
-        if "train" not in raw or "test" not in raw:
-            raise SceneError(f"{path}: needs 'train' and 'test' (or 'val') lists")
-        known = set(self.frame_names)
-        splits = {}
-        for key in ("train", "test"):
-            names = [str(n) for n in raw[key]]
-            missing = [n for n in names if n not in known]
-            if missing:
-                raise SceneError(f"{path}: split '{key}' names frames with no colour image: {missing[:5]}")
-            splits[key] = names
-        return splits
+        return parse_splits(path, read_json(path, "splits file"), self.frame_names)
 
     def _read_segmentation_data(self) -> dict:
         json_path = self.root / "segmentation_data.json"
         pkl_path = self.root / "segmentation_data.pkl"
-        if json_path.exists():
-            try:
-                data = json.loads(json_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise SceneError(f"{json_path}: invalid JSON ({exc})") from exc
-            source = json_path
-        elif pkl_path.exists():
-            data = load_restricted_pickle(pkl_path)
-            source = pkl_path
-        else:
-            return {}
-        if not isinstance(data, dict):
-            raise SceneError(f"{source}: expected a dict, got {type(data).__name__}")
-        for key in ("num_semantic_classes", "fg_classes"):
-            if key not in data:
-                raise SceneError(f"{source}: missing key '{key}'")
-        data = dict(data)
-        data["fg_classes"] = [int(k) for k in np.asarray(data["fg_classes"]).ravel()]
-        data["num_semantic_classes"] = int(data["num_semantic_classes"])
-        return data
+        if os.path.lexists(json_path):
+            return parse_segmentation_data(json_path, read_json(json_path, "segmentation data"))
+        if os.path.lexists(pkl_path):
+            return parse_segmentation_data(pkl_path, load_restricted_pickle(pkl_path))
+        return {}
 
     # ----------------------------------------------------------------- cameras
     @property
@@ -223,6 +222,7 @@ class Scene:
         return self._poses.copy()
 
     def normalization(self, max_depth: float = 5.0) -> SceneNormalization:
+        self.check_camera_layout()
         return compute_scene_normalization(self.intrinsics, self._poses, self.width, self.height, max_depth)
 
     # ----------------------------------------------------------------- per-frame data
@@ -240,16 +240,18 @@ class Scene:
     def depth(self, name: str) -> np.ndarray | None:
         """(H, W) float32 metres (0 = unknown) at the working resolution, or None."""
         path = self._path("depth", name, ".png")
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
-        return resize_nearest(read_label(path), self.size).astype(np.float32) / 1000.0
+        depth = self._check_size(path, read_label(path, "depth image"), "depth image")
+        return resize_nearest(depth, self.size).astype(np.float32) / 1000.0
 
     def invalid_mask(self, name: str) -> np.ndarray:
         """(H, W) bool, True where a pixel must be ignored."""
         for suffix in (".jpg", ".png"):
             path = self._path("invalid", name, suffix)
-            if path.exists():
-                return resize_nearest(read_label(path), self.size) > 0
+            if os.path.lexists(path):
+                mask = self._check_size(path, read_label(path, "invalid-pixel mask", lossy_ok=True), "mask")
+                return resize_nearest(mask, self.size) > 0
         return np.zeros((self.height, self.width), dtype=bool)
 
     @property
@@ -260,16 +262,21 @@ class Scene:
     def has_ground_truth(self) -> bool:
         return (self.root / "rs_semantics").is_dir()
 
-    def _label(self, folder: str, name: str) -> np.ndarray:
-        path = self._path(folder, name, ".png")
-        if not path.exists():
-            raise SceneError(f"{path}: missing label image for frame '{name}'")
-        label = read_label(path)
+    def _check_size(self, path: Path, label: np.ndarray, what: str = "label") -> np.ndarray:
         if (label.shape[1], label.shape[0]) != self.native_size:
             raise SceneError(
-                f"{path}: label size {label.shape[1]}x{label.shape[0]} differs from colour size "
+                f"{path}: {what} size {label.shape[1]}x{label.shape[0]} differs from colour size "
                 f"{self.native_size[0]}x{self.native_size[1]}"
             )
+        return label
+
+    def _label(self, folder: str, name: str) -> np.ndarray:
+        path = self._path(folder, name, ".png")
+        if not os.path.lexists(path):
+            raise SceneError(f"{path}: missing label image for frame '{name}'")
+        label = self._check_size(path, read_label(path))
+        if folder.endswith("semantics"):
+            check_class_ids(path, label, self.class_set.num_classes)
         return resize_nearest(label, self.size)
 
     def _label_dirs(self, tta: bool) -> tuple[str, str]:
@@ -280,20 +287,14 @@ class Scene:
     def machine_label_maps(self, name: str, tta: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(semantics, instance) machine label maps only, (H, W) int64 each: no probabilities are read."""
         sem_dir, ins_dir = self._label_dirs(tta)
-        semantics = self._label(sem_dir, name)
-        num_classes = self.class_set.num_classes
-        if semantics.max(initial=0) >= num_classes:
-            raise SceneError(
-                f"{self._path(sem_dir, name, '.png')}: class id {semantics.max()} >= {num_classes} classes"
-            )
-        return semantics, self._label(ins_dir, name)
+        return self._label(sem_dir, name), self._label(ins_dir, name)
 
     def machine_labels(self, name: str, tta: bool = True) -> MachineLabels:
         """Machine labels at the working resolution (``tta=False`` reads the no-TTA variants if present)."""
         semantics, instance = self.machine_label_maps(name, tta)
         num_classes = self.class_set.num_classes
         seg_path = self._path("m2f_segments", name, ".png")
-        if tta and seg_path.exists():
+        if tta and os.path.lexists(seg_path):
             segments = self._label("m2f_segments", name)
         else:
             segments = segments_from_labels(semantics, instance)
@@ -307,23 +308,14 @@ class Scene:
 
     def _probabilities(self, name: str, semantics: np.ndarray, num_classes: int):
         path = self._path("m2f_probabilities", name, ".npz")
-        if not path.exists():
+        if not os.path.lexists(path):
             probability = np.eye(num_classes, dtype=np.float32)[semantics]
             ones = np.ones(semantics.shape, dtype=np.float32)
             return probability, ones, ones
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                probability = npz["probability"].astype(np.float32)
-                confidence = npz["confidence"].astype(np.float32)
-                confidence_notta = (
-                    npz["confidence_notta"].astype(np.float32) if "confidence_notta" in npz else confidence
-                )
-        except Exception as exc:
-            raise SceneError(f"{path}: cannot read probabilities ({exc})") from exc
-        if probability.ndim != 3 or probability.shape[-1] != num_classes:
-            raise SceneError(f"{path}: 'probability' must be (H, W, {num_classes}), got {probability.shape}")
-        if not (np.all(np.isfinite(probability)) and np.all(np.isfinite(confidence))):
-            raise SceneError(f"{path}: non-finite probabilities or confidences")
+        arrays = read_npz_arrays(path, ["probability", "confidence", "confidence_notta"], "probabilities")
+        probability, confidence, confidence_notta = check_probability_arrays(
+            path, arrays, self.native_size, num_classes
+        )
         return (
             resize_bilinear(probability, self.size),
             resize_bilinear(confidence, self.size),
@@ -332,19 +324,20 @@ class Scene:
 
     def ground_truth(self, name: str) -> GroundTruth | None:
         """Ground-truth labels (evaluation only; training must never call this)."""
-        if not self._path("rs_semantics", name, ".png").exists():
+        if not os.path.lexists(self._path("rs_semantics", name, ".png")):
             return None
         semantics = self._label("rs_semantics", name)
         ins_path = self._path("rs_instance", name, ".png")
-        instance = self._label("rs_instance", name) if ins_path.exists() else np.zeros_like(semantics)
+        instance = self._label("rs_instance", name) if os.path.lexists(ins_path) else np.zeros_like(semantics)
         return GroundTruth(semantics, instance)
 
     # ----------------------------------------------------------------- checks
-    def validate(self) -> None:
-        """Check every frame's files; raise one SceneError listing each problem with its file."""
-        problems = find_problems(self)
-        if problems:
-            raise SceneError(f"{self.root}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+    def validate(self, deep: bool = False, frames: list[str] | None = None, progress=None) -> None:
+        """Check the files of ``frames`` (default: every frame); raise one SceneError (``.problems`` lists
+        each problem with its file). Headers and sizes only; ``deep=True`` decodes every image, label and
+        probability file and checks values (class ids, distributions, confidences). See
+        :func:`panolift.scene.validate.validate_scene`."""
+        validate_scene(self, deep=deep, frames=frames, progress=progress)
 
     def __repr__(self) -> str:
         return f"Scene({str(self.root)!r}, frames={len(self.frame_names)}, size={self.size})"
