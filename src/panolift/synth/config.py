@@ -72,6 +72,9 @@ class LabelNoiseConfig:
             raise ValueError(f"LabelNoiseConfig.at_level: level must be > 0, got {level}")
         base = cls()
 
+        if level == 1.0:
+            return base
+
         def prob(p: float) -> float:
             return float(1.0 - (1.0 - p) ** level)
 
