@@ -1,4 +1,5 @@
-"""`panolift synth OUT --preset room|messy|tiny --seed N`: a procedural room with ground truth and noisy labels."""
+"""`panolift synth OUT --preset room|messy|tiny|independent|suite --seed N`: a procedural room with ground truth
+and noisy labels (``suite``: the seed picks one of the benchmark suite's varied rooms)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _clear_scene(out: Path, overwrite: bool) -> None:
 def synth(
     out: Path,
     /,
-    preset: Literal["room", "messy", "tiny"] = "room",
+    preset: Literal["room", "messy", "tiny", "independent", "suite"] = "room",
     seed: int = 0,
     overwrite: bool = False,
 ) -> None:
@@ -40,8 +41,11 @@ def synth(
 
     Args:
         out: scene folder to write (created; must be empty unless --overwrite).
-        preset: room (about 10 objects, 60 frames, 192x144), messy (60+ objects), tiny (12 frames, 64x48).
-        seed: seed of the layout, materials and label noise.
+        preset: room (about 10 objects, 60 frames, 192x144), messy (60+ objects), tiny (12 frames, 64x48),
+            independent (outward-looking loop in a 6.2 x 5.6 m room, JPEG, harsh labels), suite (the
+            benchmark suite's room for SEED: shape, size, path, frames, image, look and label noise all
+            drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out).
+        seed: seed of the layout, materials and label noise (suite: of everything).
         overwrite: replace a scene already in OUT.
     """
     from tqdm import tqdm
@@ -49,10 +53,15 @@ def synth(
     from panolift.evaluate.score import machine_label_miou
     from panolift.scene import Scene
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
+    from panolift.synth.quality import check_scene
+    from panolift.synth.suite import describe_config, seed_split, suite_config
 
     out = Path(out)
     _clear_scene(out, overwrite)
-    config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
+    if preset == "suite":
+        config = suite_config(seed)
+    else:
+        config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -66,9 +75,16 @@ def synth(
         for bar in bars.values():
             bar.close()
     scene = Scene(out)
-    miou, _ = machine_label_miou(scene)
+    problems, numbers = check_scene(scene, machine_label_miou(scene)[0])
+    miou = numbers["machine_miou"]
     for line in synth_summary(result, preset, miou, len(scene.train_frames)):
         print(line)
+    print(f"describe     {describe_config(config)}" + (f" ({seed_split(seed)})" if preset == "suite" else ""))
+    print(
+        f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "
+        f"({100 * numbers['object_share']:.0f}% of frames show objects, "
+        f"{100 * numbers['blind_share']:.0f}% blind)"
+    )
 
 
 def synth_summary(result, preset: str, miou: float, num_train: int) -> list[str]:

@@ -38,8 +38,9 @@ def atomic_path(path: str | Path):
             os.unlink(tmp)
 
 
-def write_image(path: str | Path, array: np.ndarray) -> None:
-    """Write uint8 (H,W) / (H,W,3) or uint16 (H,W) arrays as PNG or JPEG (by suffix), atomically."""
+def write_image(path: str | Path, array: np.ndarray, quality: int = 95) -> None:
+    """Write uint8 (H,W) / (H,W,3) or uint16 (H,W) arrays as PNG or JPEG (by suffix, JPEG at ``quality``),
+    atomically."""
     path = Path(path)
     if array.dtype == np.uint16:
         img = Image.fromarray(array)  # 16-bit greyscale PNG
@@ -47,7 +48,7 @@ def write_image(path: str | Path, array: np.ndarray) -> None:
         img = Image.fromarray(np.asarray(array, dtype=np.uint8))
     with atomic_path(path) as tmp:
         if path.suffix.lower() in (".jpg", ".jpeg"):
-            img.save(tmp, format="JPEG", quality=95)
+            img.save(tmp, format="JPEG", quality=quality)
         else:
             img.save(tmp, format="PNG")
 

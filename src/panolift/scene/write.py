@@ -36,12 +36,13 @@ class SceneWriter:
         c2w: np.ndarray,  # (4, 4) camera-to-world, OpenCV convention
         depth: np.ndarray | None = None,  # (H, W) metres; 0 = unknown
         suffix: str = ".jpg",
+        quality: int = 95,  # JPEG quality when suffix is ".jpg"
     ) -> None:
         if rgb.dtype != np.uint8:
             rgb = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         if not np.all(np.isfinite(c2w)):
             raise SceneError(f"pose of frame '{name}' is not finite")
-        write_image(self.root / "color" / f"{name}{suffix}", rgb)
+        write_image(self.root / "color" / f"{name}{suffix}", rgb, quality=quality)
         write_matrix(self.root / "pose" / f"{name}.txt", c2w)
         if depth is not None:
             mm = np.clip(np.nan_to_num(depth) * 1000.0 + 0.5, 0, 65535).astype(np.uint16)

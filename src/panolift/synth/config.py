@@ -42,6 +42,9 @@ class LabelNoiseConfig:
     """Relative drop of the TTA confidence at segment boundaries (decaying over about two pixels)."""
     max_instance_id: int = 4000
     """2D instance ids are drawn at random from 1..max_instance_id in every view (never consistent)."""
+    level: float = 1.0
+    """The severity multiplier that ``LabelNoiseConfig.at_level`` applied (1 = the defaults above); kept for
+    descriptions of a scene, it changes nothing by itself."""
 
     def __post_init__(self) -> None:
         for name in ("flip_prob", "structure_flip_prob", "miss_small_prob", "split_prob", "merge_prob"):
@@ -56,6 +59,85 @@ class LabelNoiseConfig:
             raise ValueError(
                 f"LabelNoiseConfig.max_instance_id must lie in 64..65535, got {self.max_instance_id}"
             )
+
+    @classmethod
+    def at_level(cls, level: float) -> LabelNoiseConfig:
+        """The default noise made ``level`` times as severe (0.5 mild, 1 moderate, 1.5 harsh, 2 severe).
+
+        Error probabilities p become 1 - (1 - p)^level (so they stay below 1 and compose like ``level``
+        independent chances), the boundary displacement grows linearly, and the TTA confidence of wrong
+        segments rises towards that of correct ones (a harsher segmenter is also worse at knowing it).
+        """
+        if level <= 0.0:
+            raise ValueError(f"LabelNoiseConfig.at_level: level must be > 0, got {level}")
+        base = cls()
+
+        if level == 1.0:
+            return base
+
+        def prob(p: float) -> float:
+            return float(1.0 - (1.0 - p) ** level)
+
+        lo, hi = base.confidence_wrong
+        shift = min(max(level - 1.0, 0.0) * 0.1, 0.15)
+        return cls(
+            flip_prob=prob(base.flip_prob),
+            structure_flip_prob=prob(base.structure_flip_prob),
+            boundary_noise=base.boundary_noise * level,
+            miss_small_prob=prob(base.miss_small_prob),
+            split_prob=prob(base.split_prob),
+            merge_prob=prob(base.merge_prob),
+            confidence_wrong=(lo + shift, hi + shift),
+            level=float(level),
+        )
+
+
+NOISE_LEVELS: dict[str, float] = {"mild": 0.5, "moderate": 1.0, "harsh": 1.5, "severe": 2.0}
+"""Named label-noise severities (``LabelNoiseConfig.at_level``)."""
+ROOM_SHAPES = ("box", "L", "open")
+"""box: a rectangle; L: a rectangle less a corner rectangle; open: a rectangle with a partial dividing wall."""
+TRAJECTORIES = ("orbit", "outward", "walk", "forward")
+"""Camera paths (see ``panolift.synth.trajectory`` and ``panolift.synth.paths``)."""
+
+
+@dataclass(frozen=True)
+class AppearanceConfig:
+    """Textures, lights and the camera's image pipeline. The defaults are the original rooms' look."""
+
+    texture_density: float = 1.0
+    """Multiplier of every pattern's frequency (cycles per metre): 0.5 coarse, 3 fine and busy."""
+    texture_contrast: float = 1.0
+    """Multiplier of every pattern's contrast (capped at 0.95)."""
+    detail: float = 0.5
+    """Amplitude d of the fine detail noise n in [0, 1]: albedo *= (1 - d / 2) + d n."""
+    plain_walls: bool = False
+    """Paint walls and ceiling plain: pattern contrast 0.02-0.05 and detail 0.03 (little for a camera to
+    hold on to, as on real painted walls)."""
+    wood_grain: float = 0.0
+    """Probability that a wooden-looking surface (floor, table, door, shelves, cabinet) gets wood grain."""
+    lights: tuple[tuple[float, float, float, float], ...] = ()
+    """Point lights (x, y, z, intensity) in world metres; empty: the three original ceiling lights, each of
+    intensity 1.4 (1 - ambient) / 3."""
+    ambient: float = 0.35
+    """Ambient light level (added to every surface, unshadowed)."""
+    jpeg_quality: int = 95
+    """JPEG quality of the colour images when ``SynthConfig.image_suffix`` is ".jpg"."""
+    sensor_noise: float = 0.0
+    """Standard deviation of Gaussian pixel noise added to the colour images (intensities in [0, 1])."""
+    exposure_jitter: float = 0.0
+    """Standard deviation of a per-frame multiplicative gain (auto exposure); 0 keeps every frame's gain 1."""
+
+    def __post_init__(self) -> None:
+        if self.texture_density <= 0.0 or self.texture_contrast < 0.0 or not 0.0 <= self.detail <= 1.0:
+            raise ValueError("AppearanceConfig: texture_density > 0, texture_contrast >= 0, detail in [0, 1]")
+        if not 0.0 <= self.wood_grain <= 1.0 or not 0.0 <= self.ambient <= 1.0:
+            raise ValueError("AppearanceConfig: wood_grain and ambient must lie in [0, 1]")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"AppearanceConfig.jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+        if self.sensor_noise < 0.0 or self.exposure_jitter < 0.0:
+            raise ValueError("AppearanceConfig: sensor_noise and exposure_jitter must be >= 0")
+        if any(len(light) != 4 or light[3] < 0.0 for light in self.lights):
+            raise ValueError("AppearanceConfig.lights: each light is (x, y, z, intensity >= 0)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +168,24 @@ class SynthConfig:
     """Mean camera pitch in degrees (negative looks down, so that floor objects stay in view)."""
     pitch_amplitude_deg: float = 8.0
     """Amplitude in degrees of a slow pitch oscillation along the trajectory."""
+    trajectory: str = "orbit"
+    """Camera path: orbit (the ellipse above), outward (a closed loop looking out at every wall), walk
+    (handheld random walk) or forward (a walk through the room looking ahead); see TRAJECTORIES."""
+    trajectory_center: tuple[float, float] | None = None
+    """Centre (x, y) of the orbit; None: the centre of the room's bounding rectangle."""
+    wall_clearance: float = 0.6
+    """outward, walk, forward: least distance in metres from a camera to a wall (and, through the layout,
+    the footprint of an object keeps CAMERA_CLEARANCE from every camera)."""
+    height_variation: float = 0.2
+    """outward, walk, forward: the camera height varies within eye_height +- this (metres)."""
+    roll_deg: float = 0.0
+    """walk, forward: amplitude of the slow camera roll in degrees (a hand-held camera is never level)."""
+    room_shape: str = "box"
+    """box, L (the rectangle of room_size less the corner rectangle ``notch``) or open (a partial wall)."""
+    notch: tuple[float, float] = (0.0, 0.0)
+    """L: size (x, y) in metres of the rectangle cut from the corner at (X, Y) of the bounding rectangle."""
+    divider: tuple[float, float] = (0.0, 0.0)
+    """open: a full-height wall at x = divider[0] running from the wall y = 0 for divider[1] metres."""
     hfov_deg: float = 75.0
     """Horizontal field of view in degrees."""
     test_every: int = 4
@@ -98,6 +198,8 @@ class SynthConfig:
     """File type of the colour images: ".png" (lossless) or ".jpg"."""
     label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
     """Parameters of the machine-label simulator."""
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
+    """Textures, lights and image pipeline."""
 
     def __post_init__(self) -> None:
         if self.width < 8 or self.height < 8:
@@ -110,10 +212,34 @@ class SynthConfig:
             raise ValueError(f"SynthConfig.supersample must be >= 1, got {self.supersample}")
         if self.image_suffix not in (".png", ".jpg"):
             raise ValueError(f"SynthConfig.image_suffix must be '.png' or '.jpg', got {self.image_suffix!r}")
+        if self.room_shape not in ROOM_SHAPES or self.trajectory not in TRAJECTORIES:
+            raise ValueError(
+                f"SynthConfig: room_shape must be one of {ROOM_SHAPES} and trajectory one of {TRAJECTORIES}, "
+                f"got {self.room_shape!r}, {self.trajectory!r}"
+            )
         x, y, z = self.room_size
         rx, ry = self.trajectory_radius
-        if min(x, y) < 2.0 or z < self.eye_height + 0.3 or rx > x / 2 - 0.5 or ry > y / 2 - 0.5:
+        orbit_too_big = self.trajectory == "orbit" and self.trajectory_center is None
+        orbit_too_big = orbit_too_big and (rx > x / 2 - 0.5 or ry > y / 2 - 0.5)
+        if min(x, y) < 2.0 or z < self.eye_height + 0.3 or orbit_too_big:
             raise ValueError(
                 f"SynthConfig: room {self.room_size} too small for the eye height {self.eye_height} "
                 f"and trajectory radius {self.trajectory_radius}"
+            )
+        if self.trajectory != "orbit" and (
+            z < self.eye_height + self.height_variation + 0.3 or min(x, y) < 2 * self.wall_clearance + 0.4
+        ):
+            raise ValueError(
+                f"SynthConfig: room {self.room_size} too small for a {self.trajectory} path at height "
+                f"{self.eye_height} +- {self.height_variation} m and {self.wall_clearance} m from the walls"
+            )
+        nx, ny = self.notch
+        if self.room_shape == "L" and not (0.5 <= nx <= x - 2.0 and 0.5 <= ny <= y - 2.0):
+            raise ValueError(
+                f"SynthConfig.notch {self.notch} must leave arms of at least 2 m in {self.room_size}"
+            )
+        dx, dl = self.divider
+        if self.room_shape == "open" and not (1.5 <= dx <= x - 1.5 and 0.5 <= dl <= y - 1.5):
+            raise ValueError(
+                f"SynthConfig.divider {self.divider} must leave 1.5 m around it in {self.room_size}"
             )

@@ -8,9 +8,10 @@ import numpy as np
 
 from panolift.scene import ClassSet
 
+from .config import AppearanceConfig
 from .furniture import Furniture, Part
 from .layout import PlacedObject
-from .shading import MaterialTable, make_material, stack_materials
+from .shading import MaterialTable, make_material, restyle_materials, stack_materials
 
 WALL_THICKNESS = 0.1
 
@@ -28,6 +29,8 @@ class SceneMesh:
     materials: MaterialTable
     objects: list[PlacedObject]
     lights: np.ndarray  # (num_lights, 3) point light positions
+    light_intensity: np.ndarray | None = None  # (num_lights,); None: 1.4 (1 - ambient) / num_lights each
+    ambient: float = 0.35
 
     def to_trimesh(self):
         import trimesh
@@ -55,8 +58,22 @@ def part_mesh(part: Part) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mesh.vertices) + np.asarray(part.center), np.asarray(mesh.faces)
 
 
-def room_structure(size: tuple[float, float, float]) -> list[PlacedObject]:
-    """Floor, ceiling and four walls as slabs around the box [0, X] x [0, Y] x [0, Z]."""
+def cutout_block(lo: np.ndarray, hi: np.ndarray, size: tuple[float, float, float]) -> tuple[tuple, tuple]:
+    """(center, extents) of a solid full-height block of wall over the floor-plan rectangle [lo, hi] (xy).
+
+    The block reaches into the floor and ceiling slabs, and into the outer walls it touches, so that no
+    crack opens along its edges; its faces that look into the room are exactly the rectangle's sides.
+    """
+    X, Y, Z = size
+    t = WALL_THICKNESS
+    lo3 = np.array([lo[0] - t * (lo[0] <= 1e-9), lo[1] - t * (lo[1] <= 1e-9), -t])
+    hi3 = np.array([hi[0] + t * (hi[0] >= X - 1e-9), hi[1] + t * (hi[1] >= Y - 1e-9), Z + t])
+    return tuple((lo3 + hi3) / 2), tuple(hi3 - lo3)
+
+
+def room_structure(size: tuple[float, float, float], cutouts: list[np.ndarray] = ()) -> list[PlacedObject]:
+    """Floor, ceiling and four walls as slabs around the box [0, X] x [0, Y] x [0, Z], plus a solid block
+    of wall over every floor-plan cutout (each (2, 2): lo, hi in xy)."""
     X, Y, Z = size
     t = WALL_THICKNESS
     slabs = {
@@ -67,6 +84,7 @@ def room_structure(size: tuple[float, float, float]) -> list[PlacedObject]:
             ((X / 2, Y + t / 2, Z / 2), (X + 2 * t, t, Z)),
             ((-t / 2, Y / 2, Z / 2), (t, Y, Z)),
             ((X + t / 2, Y / 2, Z / 2), (t, Y, Z)),
+            *(cutout_block(lo, hi, size) for lo, hi in cutouts),
         ],
     }
     out = []
@@ -81,10 +99,19 @@ def build_scene_mesh(
     size: tuple[float, float, float],
     class_set: ClassSet,
     rng: np.random.Generator,
+    cutouts: list[np.ndarray] = (),
+    appearance: AppearanceConfig | None = None,
+    style_rng: np.random.Generator | None = None,
 ) -> SceneMesh:
-    """Concatenate the room structure and all objects; every slot of every object gets its own material."""
-    structure = room_structure(size)
+    """Concatenate the room structure and all objects; every slot of every object gets its own material.
+
+    ``cutouts``: floor-plan rectangles filled with wall (see ``FloorPlan``). ``appearance``: texture and
+    light settings applied after the materials are drawn (``style_rng`` draws the restyling, so that
+    ``rng`` is consumed as in the original rooms); None keeps the original look and lights.
+    """
+    structure = room_structure(size, cutouts)
     verts, faces, f_class, f_inst, f_mat, f_obj, materials = [], [], [], [], [], [], []
+    material_kinds: list[tuple[str, int]] = []  # (class name, slot) per material
     offset = 0
     for index, obj in enumerate(structure + objects):
         class_id = class_set.names.index(obj.name)
@@ -94,6 +121,7 @@ def build_scene_mesh(
             if part.slot not in slots:
                 slots[part.slot] = len(materials)
                 materials.append(make_material(obj.name, part.slot, rng))
+                material_kinds.append((obj.name, part.slot))
             v, f = part_mesh(part)
             verts.append(v @ T[:3, :3].T + T[:3, 3])
             faces.append(f + offset)
@@ -105,6 +133,13 @@ def build_scene_mesh(
             f_obj.append(np.full(n, index - len(structure)))
     X, Y, Z = size
     lights = np.array([[X / 3, Y / 2, Z - 0.15], [2 * X / 3, Y / 2, Z - 0.15], [X / 2, Y / 4, Z - 0.15]])
+    intensity, ambient = None, 0.35
+    if appearance is not None:
+        restyle_materials(materials, material_kinds, appearance, style_rng or np.random.default_rng(0))
+        ambient = appearance.ambient
+        if appearance.lights:
+            lights = np.array([light[:3] for light in appearance.lights], dtype=np.float64)
+            intensity = np.array([light[3] for light in appearance.lights], dtype=np.float64)
     cat = np.concatenate
     return SceneMesh(
         vertices=cat(verts).astype(np.float64),
@@ -116,4 +151,6 @@ def build_scene_mesh(
         materials=stack_materials(materials),
         objects=objects,
         lights=lights,
+        light_intensity=intensity,
+        ambient=ambient,
     )

@@ -1,8 +1,9 @@
 """Room layout: which furniture, and where (rejection sampling with clearances).
 
-World frame: z up, floor at z = 0, the room spans [0, X] x [0, Y] x [0, Z]. Objects stand against walls,
-hang on walls, stand free on the floor, or rest on the tops of tables, cabinets, counters and shelves.
-A box around the camera path is kept free so that objects are seen from a distance.
+World frame: z up, floor at z = 0, the room spans [0, X] x [0, Y] x [0, Z] less the floor plan's cutouts.
+Objects stand against walls, hang on walls, stand free on the floor, or rest on the tops of tables,
+cabinets, counters and shelves. Around an orbit a box is kept free so that objects are seen from a
+distance; along any other path every camera keeps CAMERA_CLEARANCE from every object's footprint.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import SynthConfig
+from .floorplan import FloorPlan
 from .furniture import BUILDERS, Furniture
 
 log = logging.getLogger(__name__)
@@ -98,13 +100,20 @@ def _separation(a: np.ndarray, b: np.ndarray) -> float:
 class RoomLayout:
     """Places furniture in a room one object at a time; failures are logged and skipped."""
 
-    def __init__(self, config: SynthConfig, rng: np.random.Generator):
+    def __init__(self, config: SynthConfig, rng: np.random.Generator, cameras: np.ndarray | None = None):
+        """``cameras``: (num_frames, 2) camera positions (xy) that objects keep clear of; None keeps the box
+        around the orbit free instead."""
         self.config = config
         self.rng = rng
         self.size = np.asarray(config.room_size, dtype=np.float64)
-        center = self.size[:2] / 2
+        self.plan = FloorPlan.from_config(config)
+        self.walls = self.plan.walls()
+        center = (
+            self.size[:2] / 2 if config.trajectory_center is None else np.asarray(config.trajectory_center)
+        )
         keep = np.asarray(config.trajectory_radius) + CAMERA_CLEARANCE
         self.keep_out = np.stack([[*(center - keep), 0.0], [*(center + keep), self.size[2]]])
+        self.cameras = None if cameras is None else np.asarray(cameras, dtype=np.float64)[:, :2]
         self.objects: list[PlacedObject] = []
         self._boxes: list[np.ndarray] = []  # collision boxes of objects on the floor and walls
         self._supports: list[_Support] = []
@@ -119,19 +128,34 @@ class RoomLayout:
         xy = np.add(origin, np.multiply(along_dir, along)) + np.multiply(inward, depth / 2 + WALL_GAP)
         return wall * np.pi / 2, np.array([xy[0], xy[1], z])
 
+    def _segment_pose(self, wall: int, along: float, depth: float, z: float) -> tuple[float, np.ndarray]:
+        """Yaw and position for an object whose back touches ``self.walls[wall]`` (any floor plan)."""
+        seg = self.walls[wall]
+        direction = (seg.end - seg.start) / seg.length
+        xy = seg.start + direction * along + seg.normal * (depth / 2 + WALL_GAP)
+        # the local front (+y) turns to the wall's inward normal n: (-sin yaw, cos yaw) = n
+        return float(np.arctan2(-seg.normal[0], seg.normal[1])), np.array([xy[0], xy[1], z])
+
     def _sample_against_wall(self, f: Furniture) -> tuple[PlacedObject, np.ndarray]:
-        wall = int(self.rng.integers(4))
-        length = self.size[wall % 2]
+        if self.plan.is_box:  # the original rooms: one of four walls, uniformly
+            wall = int(self.rng.integers(4))
+            length = self.size[wall % 2]
+            pose = self._wall_pose
+        else:  # any wall, in proportion to its length
+            lengths = np.array([s.length for s in self.walls])
+            wall = int(self.rng.choice(len(self.walls), p=lengths / lengths.sum()))
+            length = lengths[wall]
+            pose = self._segment_pose
         w, d, _ = f.size
         along = self.rng.uniform(w / 2 + 0.05, max(length - w / 2 - 0.05, w / 2 + 0.05))
-        yaw, pos = self._wall_pose(wall, along, d, f.elevation)
+        yaw, pos = pose(wall, along, d, f.elevation)
         obj = PlacedObject(f, yaw, pos)
         box = obj.bounds
         if f.name == "door":  # keep the floor in front of a door free
             clear = PlacedObject(
                 Furniture("door", [], (w, 0.7, f.size[2]), "mounted"),
                 yaw,
-                self._wall_pose(wall, along, 0.7, 0.0)[1],
+                pose(wall, along, 0.7, 0.0)[1],
             )
             box = clear.bounds
         return obj, box
@@ -143,13 +167,24 @@ class RoomLayout:
         obj.position = np.array([*self.rng.uniform(half + 0.05, self.size[:2] - half - 0.05), 0.0])
         return obj, obj.bounds
 
-    def _fits(self, box: np.ndarray) -> bool:
+    def _clear_of_cameras(self, box: np.ndarray) -> bool:
+        """Does every camera keep CAMERA_CLEARANCE from the xy footprint of ``box``?"""
+        if self.cameras is None:
+            return _separation(box, self.keep_out) >= 0.0
+        gap = np.maximum(np.maximum(box[0, :2] - self.cameras, self.cameras - box[1, :2]), 0.0)
+        return bool(np.min(np.einsum("nk,nk->n", gap, gap)) >= CAMERA_CLEARANCE**2)
+
+    def _fits(self, box: np.ndarray, footprint: np.ndarray | None = None) -> bool:
+        """Is ``box`` inside the room and clear of other objects, and ``footprint`` (the object's own
+        bounds; default ``box``) clear of the cameras?"""
         inside = (
             np.all(box[0] >= -1e-9)
             and np.all(box[1, :2] <= self.size[:2] + 1e-9)
             and box[1, 2] <= self.size[2] - 0.05
         )
-        if not inside or _separation(box, self.keep_out) < 0.0:
+        if not inside or not (self.plan.is_box or self.plan.box_inside(box)):
+            return False
+        if not self._clear_of_cameras(box if footprint is None or self.cameras is None else footprint):
             return False
         if not self._boxes:
             return True
@@ -191,7 +226,7 @@ class RoomLayout:
                 obj, box = self._sample_against_wall(f)
             else:
                 obj, box = self._sample_on_floor(f)
-            if self._fits(box):
+            if self._fits(box, obj.bounds):
                 return self._accept(obj, box)
         if f.name in ON_TOP_PROBABILITY:  # a full floor still leaves room on tables and shelves
             obj = self._try_on_top(f)
@@ -211,15 +246,18 @@ class RoomLayout:
         return obj
 
 
-def layout_room(config: SynthConfig, rng: np.random.Generator, thing_names: set[str]) -> list[PlacedObject]:
+def layout_room(
+    config: SynthConfig, rng: np.random.Generator, thing_names: set[str], cameras: np.ndarray | None = None
+) -> list[PlacedObject]:
     """Choose ``config.num_things`` objects and place them; thing classes get scene-consistent ids 1, 2, ...
 
     Doors and windows go first, then big objects against walls, free-standing ones, and objects on tops.
+    ``cameras`` (num_frames, 2 or 3): positions every object keeps clear of (None: the orbit's box).
     """
     names = choose_classes(config.num_things, rng)
     furniture = [BUILDERS[n](rng) for n in names]
     furniture.sort(key=lambda f: (MODE_ORDER[f.mode], -f.size[0] * f.size[1]))
-    layout = RoomLayout(config, rng)
+    layout = RoomLayout(config, rng, cameras)
     for f in furniture:
         layout.place(f)
     # Objects that found no spot are replaced by further draws (mostly small clutter) while any fit.

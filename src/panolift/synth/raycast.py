@@ -95,7 +95,14 @@ def shade_hits(caster: RayCaster, hits: RayHits, directions: np.ndarray, shadows
         points = hits.points[ok]
         visible = light_visibility(caster, points, normals) if shadows else None
         rgb[ok] = shade_points(
-            points, normals, mesh.face_material[hits.face[ok]], mesh.materials, mesh.lights, visible
+            points,
+            normals,
+            mesh.face_material[hits.face[ok]],
+            mesh.materials,
+            mesh.lights,
+            visible,
+            ambient=mesh.ambient,
+            intensities=mesh.light_intensity,
         )
     return rgb
 

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 PATTERNS = ("noise", "stripes", "checker", "planks", "cells")
+"""Patterns a material draws from (the original rooms' set; the draw depends on its length)."""
+ALL_PATTERNS = (*PATTERNS, "grain")
+"""Every pattern ``evaluate_pattern`` knows; "grain" (wood) is given by ``restyle_materials`` only."""
+WOODEN = ("floor", "table", "door", "shelves", "cabinet")
 
 # Base colours of slot 0 (the main surface) per class; a material jitters one of them.
 PALETTE: dict[str, tuple[tuple[float, float, float], ...]] = {
@@ -55,6 +59,7 @@ class MaterialTable:
     contrast: np.ndarray  # (M,) pattern contrast in [0, 1]
     direction: np.ndarray  # (M, 3) unit direction of stripes and planks
     seed: np.ndarray  # (M,) noise seed
+    detail: np.ndarray  # (M,) amplitude of the fine detail noise
 
 
 def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
@@ -84,7 +89,28 @@ def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
         "contrast": rng.uniform(0.3, 0.45) if big else rng.uniform(0.3, 0.55),
         "direction": direction,
         "seed": int(rng.integers(1 << 30)),
+        "detail": 0.5,
     }
+
+
+def restyle_materials(
+    materials: list[dict], kinds: list[tuple[str, int]], appearance, rng: np.random.Generator
+) -> None:
+    """Apply an ``AppearanceConfig`` to drawn materials in place; ``kinds``: (class name, slot) of each.
+
+    scale *= texture_density; contrast <- min(contrast * texture_contrast, 0.95); detail <- appearance.detail;
+    the main surface of wooden classes turns to wood grain with probability wood_grain; plain walls and
+    ceilings get contrast U(0.02, 0.05) and detail 0.03.
+    """
+    for material, (name, slot) in zip(materials, kinds, strict=True):
+        material["scale"] = material["scale"] * appearance.texture_density
+        material["contrast"] = min(material["contrast"] * appearance.texture_contrast, 0.95)
+        material["detail"] = appearance.detail
+        if slot == 0 and name in WOODEN and rng.random() < appearance.wood_grain:
+            material["pattern"] = ALL_PATTERNS.index("grain")
+        if appearance.plain_walls and name in ("wall", "ceiling"):
+            material["contrast"] = rng.uniform(0.02, 0.05)
+            material["detail"] = 0.03
 
 
 def stack_materials(materials: list[dict]) -> MaterialTable:
@@ -142,8 +168,8 @@ def evaluate_pattern(points: np.ndarray, material: np.ndarray, table: MaterialTa
     along = np.einsum("nk,nk->n", p, table.direction[material])
     kind = table.pattern[material]
     value = fractal_noise(p, seed)  # "noise"; also mixed into the other patterns
-    for name in PATTERNS[1:]:
-        sel = np.flatnonzero(kind == PATTERNS.index(name))
+    for name in ALL_PATTERNS[1:]:
+        sel = np.flatnonzero(kind == ALL_PATTERNS.index(name))
         if len(sel) == 0:
             continue
         if name == "stripes":
@@ -153,6 +179,11 @@ def evaluate_pattern(points: np.ndarray, material: np.ndarray, table: MaterialTa
         elif name == "planks":
             ix = np.floor(along[sel]).astype(np.int64)
             pattern = hash_lattice(ix, np.zeros_like(ix), np.zeros_like(ix), seed[sel])
+        elif name == "grain":  # growth rings around an axis along the direction, warped by noise
+            axis = table.direction[material[sel]]
+            across = p[sel] - along[sel, None] * axis
+            ring = 2.0 * np.linalg.norm(across, axis=1) + 1.5 * value[sel]
+            pattern = 0.5 + 0.5 * np.sin(2.0 * np.pi * ring)
         else:  # "cells": tiles of random brightness, whose corners make good features
             ip = np.floor(p[sel]).astype(np.int64)
             pattern = hash_lattice(ip[:, 0], ip[:, 1], ip[:, 2], seed[sel])
@@ -168,19 +199,24 @@ def shade_points(
     lights: np.ndarray,  # (num_lights, 3) point light positions
     visible: np.ndarray | None = None,  # (num_rays, num_lights) bool, False where a light is shadowed
     ambient: float = 0.35,
+    intensities: np.ndarray | None = None,  # (num_lights,); None: 1.4 (1 - ambient) / num_lights each
 ) -> np.ndarray:
-    """Colour (num_rays, 3) in [0, 1]: rgb = albedo * (ambient + sum_l v_l max(0, n.l) I / (1 + 0.1 d_l^2)),
+    """Colour (num_rays, 3) in [0, 1]: rgb = albedo * (ambient + sum_l v_l max(0, n.l) I_l / (1 + 0.1 d_l^2)),
 
-    with albedo = colour * ((1 - contrast) + contrast * pattern) * detail noise and v_l the light's visibility.
+    with albedo = colour * ((1 - contrast) + contrast * pattern) * ((1 - a / 2) + a * detail noise), a the
+    material's detail amplitude, and v_l the light's visibility.
     """
     pattern = evaluate_pattern(points, material, table)
     contrast = table.contrast[material]
+    amplitude = table.detail[material]
     # mid-frequency detail (a few pixels per cycle at room distances): features that do not alias
-    detail = 0.75 + 0.5 * fractal_noise(points * 12.0, table.seed[material] + 17, octaves=2)
+    detail = (1.0 - 0.5 * amplitude) + amplitude * fractal_noise(
+        points * 12.0, table.seed[material] + 17, octaves=2
+    )
     albedo = table.color[material] * (((1.0 - contrast) + contrast * pattern) * detail)[:, None]
     light = np.full(len(points), ambient)
-    intensity = (1.0 - ambient) * 1.4 / len(lights)
     for index, pos in enumerate(lights):
+        intensity = (1.0 - ambient) * 1.4 / len(lights) if intensities is None else intensities[index]
         to_light = pos - points
         dist2 = np.einsum("nk,nk->n", to_light, to_light)
         cos = np.einsum("nk,nk->n", normals, to_light) / np.sqrt(np.maximum(dist2, 1e-12))

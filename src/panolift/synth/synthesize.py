@@ -13,6 +13,7 @@ import numpy as np
 from panolift.scene import SCANNET21, Scene, SceneError, SceneWriter
 
 from .config import SynthConfig
+from .floorplan import FloorPlan
 from .geometry import build_scene_mesh
 from .labels import MachineLabelStats, simulate_machine_labels
 from .layout import PlacedObject, layout_room
@@ -37,14 +38,27 @@ class SynthResult:
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time
 
 
+def develop_image(rgb: np.ndarray, config: SynthConfig, index: int) -> np.ndarray:
+    """The camera's image pipeline on a rendered (H, W, 3) image: rgb * g + n, with a per-frame gain
+    g = exp(N(0, exposure_jitter)) and pixel noise n ~ N(0, sensor_noise) (frame ``index`` draws its own)."""
+    look = config.appearance
+    if look.exposure_jitter == 0.0 and look.sensor_noise == 0.0:
+        return rgb
+    rng = np.random.default_rng([config.seed, index, 0xE7905E])
+    gain = np.exp(rng.normal(0.0, look.exposure_jitter))
+    return np.clip(rgb * gain + rng.normal(0.0, look.sensor_noise, rgb.shape), 0.0, 1.0)
+
+
 def render_frames(
     writer: SceneWriter,
     caster: RayCaster,
     config: SynthConfig,
     names: list[str],
     progress: Callable[[str, int, int], None] | None = None,
+    poses: np.ndarray | None = None,
 ) -> tuple[set[int], dict[int, int]]:
-    """Ray-cast and write every frame (colour, pose, depth, ground truth) along the camera trajectory.
+    """Ray-cast and write every frame (colour, pose, depth, ground truth) along the camera trajectory
+    (``poses``, (num_frames, 4, 4); default ``camera_trajectory(config)``).
 
     Returns the classes seen and, per thing instance id, its pixel count over all frames.
     """
@@ -52,9 +66,18 @@ def render_frames(
     writer.write_intrinsics(K)
     present: set[int] = set()
     thing_pixels: dict[int, int] = {}
-    for i, (name, c2w) in enumerate(zip(names, camera_trajectory(config), strict=True)):
+    poses = camera_trajectory(config) if poses is None else poses
+    for i, (name, c2w) in enumerate(zip(names, poses, strict=True)):
         frame = render_frame(caster, K, c2w, config.width, config.height, config.supersample, config.shadows)
-        writer.write_frame(name, frame.rgb, c2w, depth=frame.depth, suffix=config.image_suffix)
+        rgb = develop_image(frame.rgb, config, i)
+        writer.write_frame(
+            name,
+            rgb,
+            c2w,
+            depth=frame.depth,
+            suffix=config.image_suffix,
+            quality=config.appearance.jpeg_quality,
+        )
         writer.write_ground_truth(name, frame.semantics, frame.instance)
         present |= set(np.unique(frame.semantics).tolist())
         ids, counts = np.unique(frame.instance[frame.instance > 0], return_counts=True)
@@ -80,12 +103,23 @@ def synthesize_scene(
     t0 = time.perf_counter()
     rng = np.random.default_rng([config.seed, 0xA11])
     class_set = SCANNET21
-    objects = layout_room(config, rng, {class_set.names[k] for k in class_set.thing_ids})
-    caster = RayCaster(build_scene_mesh(objects, config.room_size, class_set, rng))
+    poses = camera_trajectory(config)  # first: objects keep clear of the cameras of any path but the orbit
+    cameras = None if config.trajectory == "orbit" else poses[:, :2, 3]
+    objects = layout_room(config, rng, {class_set.names[k] for k in class_set.thing_ids}, cameras)
+    mesh = build_scene_mesh(
+        objects,
+        config.room_size,
+        class_set,
+        rng,
+        cutouts=FloorPlan.from_config(config).cutouts,
+        appearance=config.appearance,
+        style_rng=np.random.default_rng([config.seed, 0x57E1]),
+    )
+    caster = RayCaster(mesh)
     t1 = time.perf_counter()
     names = [str(i) for i in range(config.num_frames)]
     writer = SceneWriter(out)
-    present, thing_pixels = render_frames(writer, caster, config, names, progress)
+    present, thing_pixels = render_frames(writer, caster, config, names, progress, poses)
     test = names[:: config.test_every]
     writer.write_splits([n for n in names if n not in set(test)], test)
     instance_classes = {str(o.instance_id): class_set.names.index(o.name) for o in objects if o.instance_id}

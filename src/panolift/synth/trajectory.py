@@ -1,10 +1,13 @@
-"""Cameras: intrinsics for the image size and a smooth eye-height path that looks around the room."""
+"""Cameras: intrinsics for the image size, camera poses, and the camera path of a configuration: the original
+orbit (an ellipse around the room centre, looking inward and across) here, the other paths in ``paths``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .config import SynthConfig
+from .floorplan import FloorPlan
+from .paths import build_path
 
 
 def intrinsics_for(config: SynthConfig) -> np.ndarray:
@@ -13,36 +16,63 @@ def intrinsics_for(config: SynthConfig) -> np.ndarray:
     return np.array([[f, 0.0, config.width / 2], [0.0, f, config.height / 2], [0.0, 0.0, 1.0]])
 
 
-def look_pose(position: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
+def look_pose(position: np.ndarray, yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
     """4x4 camera-to-world (OpenCV: x right, y down, z forward) for a camera at ``position`` (z-up world)
-    looking along yaw (about z, from +x) and pitch (up positive):
+    looking along yaw (about z, from +x) and pitch (up positive), rolled by ``roll`` about its view axis:
 
-    forward f = (cos p cos y, cos p sin y, sin p), right r = f x up / |f x up|, down = f x r.
+    forward f = (cos p cos y, cos p sin y, sin p), right r = f x up / |f x up|, down = f x r, then
+    (r, d) <- (cos a r + sin a d, cos a d - sin a r) for the roll a (clockwise in the image for a > 0).
     """
     forward = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
     right = np.cross(forward, [0.0, 0.0, 1.0])
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
+    if roll != 0.0:
+        c, s = np.cos(roll), np.sin(roll)
+        right, down = c * right + s * down, c * down - s * right
     c2w = np.eye(4)
     c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, forward, position
     return c2w
 
 
 def camera_trajectory(config: SynthConfig) -> np.ndarray:
+    """(num_frames, 4, 4) camera-to-world poses along the configured path (``config.trajectory``).
+
+    Raises ValueError when an orbit leaves the room (its centre and radii are the configuration's to pick).
+    """
+    plan = FloorPlan.from_config(config)
+    if config.trajectory == "orbit":
+        poses = orbit_trajectory(config)
+        if plan.clearance(poses[:, :2, 3]).min() < 0.3:
+            raise ValueError(
+                f"synth: the orbit of {config.trajectory_radius} m leaves the room {config.room_size}"
+            )
+        return poses
+    path = build_path(config, plan)
+    return np.stack(
+        [
+            look_pose(p, y, q, r)
+            for p, y, q, r in zip(path.position, path.yaw, path.pitch, path.roll, strict=True)
+        ]
+    )
+
+
+def orbit_trajectory(config: SynthConfig) -> np.ndarray:
     """(num_frames, 4, 4) camera-to-world poses along an ellipse around the room centre.
 
-    At t = i / num_frames the camera sits at centre + (rx cos 2 pi t, ry sin 2 pi t, eye height + bob) and
-    turns ``turns`` times about z while its pitch oscillates slowly around ``pitch_deg``; yaw runs ahead
+    At t = i / num_frames the camera sits at c + (rx cos 2 pi t, ry sin 2 pi t, eye height + bob), with c
+    the ``trajectory_center`` (default the room's centre), and turns ``turns`` times about z while its pitch oscillates slowly around ``pitch_deg``; yaw runs ahead
     of the position on the ellipse so that the camera mostly looks across the room.
     """
     X, Y, _ = config.room_size
+    cx, cy = (X / 2, Y / 2) if config.trajectory_center is None else config.trajectory_center
     rx, ry = config.trajectory_radius
     t = np.arange(config.num_frames) / config.num_frames
     angle = 2.0 * np.pi * t
     pos = np.stack(
         [
-            X / 2 + rx * np.cos(angle),
-            Y / 2 + ry * np.sin(angle),
+            cx + rx * np.cos(angle),
+            cy + ry * np.sin(angle),
             config.eye_height + 0.05 * np.sin(3 * angle),
         ],
         axis=-1,

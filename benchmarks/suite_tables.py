@@ -1,0 +1,150 @@
+"""Tables of benchmarks/suite.py: per scene, per class, and a summary with the issue's pass/fail lines.
+
+Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_seconds and, for scenes that
+ran, miou_2d, miou, pq_2d, pq (PQ^scene), psnr, depth_error (m), depth_ratio (median rendered / true
+depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
+({name: IoU or None}) and the confusion matrices confusion_labels, confusion_lifted (true x predicted).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+# the issue's bars (points of mIoU, PQ^scene, dB)
+MIN_GAIN, MIN_MEDIAN_GAIN, MIN_PQ, MIN_PSNR = 10.0, 20.0, 0.6, 26.0
+
+
+def ran(row: dict) -> bool:
+    return row.get("status") == "ok" and "miou" in row
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def scene_table(rows: list[dict], header: bool = True) -> list[str]:
+    """Markdown table: one line per scene (2D labels vs lifted, PSNR, depth, training time)."""
+    out = []
+    if header:
+        out += [
+            "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | PSNR | depth err m "
+            "| depth ratio | short % | train s | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    for r in rows:
+        if ran(r):
+            cells = [
+                _f(100 * r["miou_2d"], ".1f"), _f(100 * r["miou"], ".1f"),
+                _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
+                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _f(r["psnr"], ".2f"),
+                _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
+            ]  # fmt: skip
+        else:
+            cells = ["-"] * 10
+        line = [
+            r["key"],
+            r["split"],
+            r["descriptor"],
+            str(r["frames"]),
+            *cells,
+            _f(r["train_seconds"], ".0f"),
+        ]
+        out.append("| " + " | ".join([*line, r["status"]]) + " |")
+    return out
+
+
+def class_table(rows: list[dict]) -> list[str]:
+    """Markdown table per class over the scenes that ran: mean IoU over the scenes whose test frames show
+    the class (2D labels vs lifted), and the share of its pixels labelled wall and what lifting mostly calls
+    it when not itself (pooled over scenes). Sorted by the lifted change, worst first."""
+    done = [r for r in rows if ran(r)]
+    if not done:
+        return ["(no scene ran)"]
+    names = done[0]["class_names"]
+    wall = names.index("wall") if "wall" in names else None
+    labels = sum(r["confusion_labels"] for r in done)
+    lifted = sum(r["confusion_lifted"] for r in done)
+    lines = []
+    for k, name in enumerate(names):
+        ious = [(r["class_iou_2d"].get(name), r["class_iou"].get(name)) for r in done]
+        ious = [(a, b) for a, b in ious if a is not None and b is not None]
+        total = lifted[k].sum()
+        if k == 0 or not ious or total == 0:
+            continue
+        a, b = float(np.mean([p[0] for p in ious])), float(np.mean([p[1] for p in ious]))
+        others = lifted[k].copy()
+        others[k] = 0
+        others[0] = 0
+        mostly = names[int(np.argmax(others))] if others.sum() > 0 else "-"
+        to_wall_2d = (
+            100 * labels[k, wall] / max(labels[k].sum(), 1) if wall is not None and k != wall else 0.0
+        )
+        to_wall = 100 * lifted[k, wall] / total if wall is not None and k != wall else 0.0
+        lines.append((b - a, f"| {name} | {len(ious)} | {100 * a:.1f} | {100 * b:.1f} | {100 * (b - a):+.1f} "
+                      f"| {to_wall_2d:.1f} | {to_wall:.1f} | {mostly} ({100 * others.max() / total:.0f}%) |"))  # fmt: skip
+    head = [
+        "| class | scenes | 2D IoU | lifted IoU | Δ | 2D → wall % | lifted → wall % | lifted mostly confused with |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    return head + [text for _, text in sorted(lines, key=lambda t: t[0])]
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def summary_lines(split: str, rows: list[dict]) -> list[str]:
+    """Median and worst changes, PSNR and depth for one group of scenes, and the issue's pass/fail lines
+    (scenes that failed to run count as failing every line)."""
+    done = [r for r in rows if ran(r)]
+    failed = len(rows) - len(done)
+    title = f"**{split}**: {len(rows)} scenes" + (f", {failed} failed to run" if failed else "")
+    if not done:
+        return [title]
+    gain = np.array([100 * (r["miou"] - r["miou_2d"]) for r in done])
+    pq_gain = np.array([100 * (r["pq"] - r["pq_2d"]) for r in done])
+    pq = np.array([r["pq"] for r in done])
+    psnr = np.array([r["psnr"] for r in done])
+    below = int((gain < MIN_GAIN).sum()) + failed
+    return [
+        title,
+        "",
+        "| | median | worst |",
+        "|---|---|---|",
+        f"| Δ mIoU (points) | {np.median(gain):+.1f} | {gain.min():+.1f} |",
+        f"| Δ PQ^scene (points) | {np.median(pq_gain):+.1f} | {pq_gain.min():+.1f} |",
+        f"| PQ^scene | {100 * np.median(pq):.1f} | {100 * pq.min():.1f} |",
+        f"| PSNR (dB) | {np.median(psnr):.2f} | {psnr.min():.2f} |",
+        f"| depth error (m, mean over scenes {np.mean([r['depth_error'] for r in done]):.2f}) "
+        f"| {np.median([r['depth_error'] for r in done]):.2f} | {max(r['depth_error'] for r in done):.2f} |",
+        f"| rendered / true depth | {np.median([r['depth_ratio'] for r in done]):.2f} "
+        f"| {min(r['depth_ratio'] for r in done):.2f} |",
+        "",
+        f"- {_verdict(below == 0)}: every scene lifted mIoU >= 2D + {MIN_GAIN:.0f} points "
+        f"({below} of {len(rows)} below)",
+        f"- {_verdict(not failed and np.median(gain) >= MIN_MEDIAN_GAIN)}: median Δ mIoU >= "
+        f"+{MIN_MEDIAN_GAIN:.0f} points ({np.median(gain):+.1f})",
+        f"- {_verdict(not failed and bool(np.all(pq >= MIN_PQ)))}: every scene PQ^scene >= {MIN_PQ} "
+        f"({int((pq < MIN_PQ).sum()) + failed} of {len(rows)} below)",
+        f"- {_verdict(not failed and bool(np.all(psnr >= MIN_PSNR)))}: every scene PSNR >= {MIN_PSNR:.0f} dB "
+        f"({int((psnr < MIN_PSNR).sum()) + failed} of {len(rows)} below)",
+    ]
+
+
+CSV_FIELDS = (
+    "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "psnr",
+    "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+)  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """One line per scene with the CSV_FIELDS (empty where a scene did not run)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: r.get(k, "") for k in CSV_FIELDS})

@@ -1,0 +1,136 @@
+"""The benchmark suite: deterministic configurations that cover the ranges, a tiny suite scene that reads
+back, label-noise levels, restyled materials, and the independent preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from panolift.evaluate.score import machine_label_miou
+from panolift.scene import Scene
+from panolift.scene.io import write_image
+from panolift.synth import (
+    HELD_OUT_SEEDS,
+    SUITE_SEEDS,
+    SYNTH_PRESETS,
+    TUNING_SEEDS,
+    LabelNoiseConfig,
+    describe_config,
+    suite_config,
+    synthesize_scene,
+)
+from panolift.synth.quality import check_scene
+from panolift.synth.shading import ALL_PATTERNS, evaluate_pattern, make_material, stack_materials
+from panolift.synth.suite import aspect_name
+from panolift.synth.trajectory import camera_trajectory
+
+CONFIGS = [suite_config(s) for s in SUITE_SEEDS]
+
+
+def test_suite_configs_are_deterministic_and_distinct():
+    assert all(suite_config(s) == c for s, c in zip(SUITE_SEEDS, CONFIGS, strict=True))
+    assert len({describe_config(c) for c in CONFIGS}) == len(CONFIGS)
+    assert all(c.seed == s for s, c in zip(SUITE_SEEDS, CONFIGS, strict=True))
+
+
+def test_suite_splits():
+    assert len(SUITE_SEEDS) >= 24 and not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+    assert set(TUNING_SEEDS) | set(HELD_OUT_SEEDS) == set(SUITE_SEEDS)
+    assert abs(len(HELD_OUT_SEEDS) / len(SUITE_SEEDS) - 1 / 3) < 0.05
+    held = [CONFIGS[s] for s in HELD_OUT_SEEDS]
+    assert {c.trajectory for c in held} == {"orbit", "outward", "walk", "forward"}
+    assert {c.room_shape for c in held} >= {"box", "L"}
+
+
+def test_suite_covers_the_ranges():
+    assert {c.room_shape for c in CONFIGS} == {"box", "L", "open"}
+    assert {c.trajectory for c in CONFIGS} == {"orbit", "outward", "walk", "forward"}
+    assert {aspect_name(c.width, c.height) for c in CONFIGS} == {"4:3", "16:9", "1:1", "3:4"}
+    assert {describe_config(c).split()[5] for c in CONFIGS} == {"mild", "moderate", "harsh", "severe"}
+    sizes = np.array([c.room_size for c in CONFIGS])
+    assert sizes[:, :2].min() >= 3.0 and sizes[:, :2].max() <= 9.0 and np.ptp(sizes[:, :2]) > 4.0
+    assert sizes[:, 2].min() >= 2.3 and sizes[:, 2].max() <= 3.5
+    frames = np.array([c.num_frames for c in CONFIGS])
+    assert frames.min() >= 30 and frames.max() <= 300 and 60 <= np.median(frames) <= 150
+    assert all(128 <= c.width <= 192 for c in CONFIGS)
+    assert all(55.0 <= c.hfov_deg <= 90.0 for c in CONFIGS)
+    looks = [c.appearance for c in CONFIGS]
+    assert all(80 <= a.jpeg_quality <= 97 and 1 <= len(a.lights) <= 3 for a in looks)
+    assert {a.plain_walls for a in looks} == {True, False} and {c.shadows for c in CONFIGS} == {True, False}
+    density = [a.texture_density for a in looks]
+    assert min(density) < 0.8 and max(density) > 2.0
+    assert all(c.image_suffix == ".jpg" for c in CONFIGS)
+
+
+def test_every_suite_path_is_drawn():
+    for config in CONFIGS:  # raises when a path cannot keep clear of the walls
+        poses = camera_trajectory(config)
+        assert poses.shape == (config.num_frames, 4, 4)
+
+
+def test_descriptor_reads_like_a_room():
+    text = describe_config(suite_config(5))
+    assert re.fullmatch(
+        r"(box|L|open) \d\.\dx\d\.\dx\d\.\d (orbit|outward|walk|forward) \d+f \S+ \w+( plain)?", text
+    )
+    assert describe_config(SYNTH_PRESETS["independent"]) == "box 6.2x5.6x2.6 outward 60f 4:3 harsh"
+
+
+def test_label_noise_levels():
+    assert LabelNoiseConfig.at_level(1.0) == LabelNoiseConfig()
+    mild, harsh, severe = (LabelNoiseConfig.at_level(v) for v in (0.5, 1.5, 2.0))
+    for name in ("flip_prob", "miss_small_prob", "split_prob", "merge_prob", "boundary_noise"):
+        assert (
+            getattr(mild, name)
+            < getattr(LabelNoiseConfig(), name)
+            < getattr(harsh, name)
+            < getattr(severe, name)
+        )
+    assert severe.flip_prob < 1.0 and severe.level == 2.0
+
+
+def test_grain_pattern_and_jpeg_quality(tmp_path):
+    rng = np.random.default_rng(0)
+    material = make_material("table", 0, rng)
+    material["pattern"] = ALL_PATTERNS.index("grain")
+    points = rng.uniform(0, 2, (500, 3))
+    value = evaluate_pattern(points, np.zeros(500, dtype=np.int64), stack_materials([material]))
+    assert value.min() >= 0.0 and value.max() <= 1.0 and value.std() > 0.1
+    image = (rng.uniform(0, 255, (64, 64, 3))).astype(np.uint8)
+    write_image(tmp_path / "low.jpg", image, quality=80)
+    write_image(tmp_path / "high.jpg", image, quality=97)
+    assert (tmp_path / "low.jpg").stat().st_size < (tmp_path / "high.jpg").stat().st_size
+
+
+def test_tiny_suite_scene_reads_back(tmp_path):
+    # an L-shaped room with a hand-held walk, cut down to a few small frames
+    config = suite_config(6)
+    assert config.room_shape == "L" and config.trajectory == "walk"
+    small = dataclasses.replace(config, width=48, height=36, num_frames=10, supersample=1, test_every=4)
+    result = synthesize_scene(tmp_path / "scene", small)
+    scene = Scene(tmp_path / "scene")
+    scene.validate()
+    assert scene.color_path("0").suffix == ".jpg" and len(scene.test_frames) == 3
+    assert (scene.width, scene.height) == (48, 36)
+    for name in scene.test_frames:
+        semantics, instance = scene.machine_label_maps(name)
+        gt = scene.ground_truth(name)
+        assert semantics.shape == gt.semantics.shape == (36, 48)
+        assert semantics.max() < scene.class_set.num_classes and (gt.semantics > 0).all()
+    problems, numbers = check_scene(scene, machine_label_miou(scene)[0])
+    assert not [p for p in problems if "not closed" in p or "ground truth" in p]
+    assert 0.0 < numbers["machine_miou"] < 1.0
+    assert len(result.objects) >= 3
+
+
+@pytest.mark.parametrize("preset", ["independent"])
+def test_independent_preset_matches_the_failing_scene(preset):
+    config = SYNTH_PRESETS[preset]
+    assert config.room_size == (6.2, 5.6, 2.6) and config.trajectory == "outward"
+    assert (config.width, config.height, config.num_frames, config.test_every) == (192, 144, 60, 4)
+    assert config.hfov_deg == 70.0 and config.image_suffix == ".jpg" and len(config.appearance.lights) == 2
+    heights = camera_trajectory(config)[:, 2, 3]
+    assert heights.min() >= 1.25 - 1e-9 and heights.max() <= 1.65 + 1e-9
