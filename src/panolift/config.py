@@ -102,6 +102,11 @@ class LossConfig:
     """lambda_ins."""
     weight_consistency: float = 1.35
     """lambda_con."""
+    contrast_reference: float = 0.0
+    """When > 0, the colour loss of a scene whose training pixels vary less than this (mean per-channel
+    variance) is scaled up by reference / variance (at most 10x): a dim, low-contrast room otherwise gives
+    the colour loss a tenth of its usual pull against the regularisers, which then blur the geometry into
+    a shell around the cameras. 0: no scaling (the authors)."""
     tv_density: float = 0.0
     """Total-variation weight on the density planes and lines."""
     tv_appearance: float = 0.0

@@ -39,6 +39,19 @@ CheckpointFn = Callable[["Trainer"], None]
 """checkpoint(trainer): called every ``checkpoint_every`` steps and at the end of :meth:`Trainer.run`."""
 
 
+def contrast_factor(rgb: torch.Tensor, reference: float, max_factor: float = 10.0) -> float:
+    """reference / v clipped to [1, max_factor], v = mean per-channel variance of ``rgb`` (..., 3) uint8
+    pixels (a strided subset); 1 when ``reference`` is 0."""
+    if reference <= 0:
+        return 1.0
+    pixels = rgb.reshape(-1, 3)
+    pixels = pixels[:: max(1, pixels.shape[0] // 200_000)].float() / 255.0
+    variance = float(pixels.var(dim=0).mean())
+    factor = min(max(reference / max(variance, 1e-6), 1.0), max_factor)
+    log.info("colour variance %.4f: colour loss weight x%.2f", variance, factor)
+    return factor
+
+
 class Trainer:
     """Owns the field, optimizers, batch generator and schedule position of one lifting.
 
@@ -58,6 +71,7 @@ class Trainer:
         self.data = load_training_data(scene, normalization, config.field.num_slots, config.loss.use_tta).to(
             self.device
         )
+        self.rgb_weight = config.loss.weight_rgb * contrast_factor(self.data.rgb, config.loss.contrast_reference)
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
@@ -169,6 +183,7 @@ class Trainer:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
         if weights["l1_density"] > 0:
             losses["l1_density"] = self.field.density_l1()
+        weights["rgb"] = self.rgb_weight
         losses["total"] = sum(weights[k] * v for k, v in losses.items())
         return losses
 
