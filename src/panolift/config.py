@@ -159,6 +159,9 @@ class TrainConfig:
     """Iterations at which the occupancy mask is recomputed."""
     shrink_step: int = 2000
     """Iteration at which the box shrinks to the occupied region (-1: never)."""
+    min_opaque_fraction: float = 0.0
+    """Occupancy updates and the shrink wait until this fraction of training rays is opaque (0: never wait,
+    as the authors): a grid computed from an early fog marks unformed walls empty for good."""
     shrink_to_surfaces: bool = False
     """Shrink the box to where the training rays end (the 0.2-99.8 percentiles of the points where rays
     become opaque, plus a margin) rather than to every occupied voxel: floaters at the border of the box,

@@ -71,10 +71,13 @@ class Trainer:
         self.data = load_training_data(scene, normalization, config.field.num_slots, config.loss.use_tta).to(
             self.device
         )
-        self.rgb_weight = config.loss.weight_rgb * contrast_factor(self.data.rgb, config.loss.contrast_reference)
+        self.rgb_weight = config.loss.weight_rgb * contrast_factor(
+            self.data.rgb, config.loss.contrast_reference
+        )
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
+        self.shrink_pending = False
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the global RNG
             torch.manual_seed(config.train.seed)
             field = PanopticField(config.field, scene.class_set.num_classes, bounded=config.loss.bounded)
@@ -105,6 +108,7 @@ class Trainer:
             "rng_device": str(self.generator.device),
             "history": self.history,
             "elapsed": self.elapsed,
+            "shrink_pending": self.shrink_pending,
         }
         return meta, tensors
 
@@ -115,6 +119,7 @@ class Trainer:
             load_optimizer(name, optimizer, meta, tensors)
         self.generator.set_state(tensors["rng.torch"])
         self.step, self.history = int(meta["step"]), list(meta["history"])
+        self.shrink_pending = bool(meta.get("shrink_pending", False))
         self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
 
     # ----------------------------------------------------------------- optimisation
@@ -207,7 +212,22 @@ class Trainer:
 
     @torch.no_grad()
     def apply_events(self, step: int) -> None:
-        for event in events_at(step, self.config):
+        """Occupancy updates, shrinking and upsampling due at ``step``. Occupancy and shrinking wait until
+        the geometry has formed (:meth:`opaque_fraction` >= ``min_opaque_fraction``): an occupancy grid
+        computed from a faint early fog marks the far walls empty, and skipped voxels never receive the
+        gradient that would let their density grow. A postponed shrink happens at the next occupancy update
+        that finds the geometry formed."""
+        events = events_at(step, self.config)
+        if self.shrink_pending and "occupancy" in events and "shrink" not in events:
+            events.append("shrink")
+        needed = self.config.train.min_opaque_fraction
+        if needed > 0 and ("occupancy" in events or "shrink" in events):
+            fraction = self.opaque_fraction()
+            if fraction < needed:
+                log.info("step %d: %.0f%% of rays opaque, occupancy and shrinking wait", step, 100 * fraction)
+                self.shrink_pending = self.shrink_pending or "shrink" in events
+                events = [e for e in events if e == "upsample"]
+        for event in events:
             if event == "occupancy":
                 self.update_occupancy()
             elif event == "shrink":
@@ -216,6 +236,7 @@ class Trainer:
                     new_aabb = self.surface_aabb(within=new_aabb)
                 self.field.resample(new_aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
+                self.shrink_pending = False
                 log.info(
                     "step %d: box shrunk to %s", step, [[round(v, 3) for v in r] for r in new_aabb.tolist()]
                 )
@@ -223,6 +244,13 @@ class Trainer:
                 self.field.resample(self.field.aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 log.info("step %d: grid upsampled to %s", step, self.field.resolution)
+
+    @torch.no_grad()
+    def opaque_fraction(self, num_rays: int = 2048) -> float:
+        """Fraction of random training rays whose opacity exceeds 1/2 (every ray of a room should)."""
+        batch = sample_scene_batch(self.data, num_rays, self.generator)
+        out = render_rays(self.field, batch["origins"], batch["dirs"], self.config.render)
+        return float((out["opacity"] > 0.5).float().mean())
 
     @torch.no_grad()
     def surface_aabb(
