@@ -18,24 +18,62 @@ import numpy as np
 import torch
 
 from panolift.edit import EDITS_FILE, Edit, EditList, apply_edits, estimate_up_axis
-from panolift.scene import Scene, SceneError
+from panolift.scene import SceneError
 
-from .folder import is_edited_run, read_edit_list, read_run_info, write_edit_list, write_run_info
+from .folder import RUN_FILE, is_edited_run, read_edit_list, read_run_info, write_edit_list, write_run_info
 from .loaded import LoadedRun, load_trained_run
 from .regions import resolve_region_settings, visibility_rays_of_run
 
 log = logging.getLogger(__name__)
 
 
+RUN_FIELDS = ("config", "class_set", "normalization", "image_size", "scene_fingerprint")
+
+
+def shorten(path: Path, limit: int = 200) -> str:
+    """A path for a message: a very long one cut in the middle."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-20:]} ({len(text)} characters)"
+
+
 def source_run_dir(run_dir: str | Path, edit_list: EditList) -> Path:
-    """The trained run an edit list refers to (``source_run`` is relative to the edited run's folder)."""
+    """The trained run an edit list refers to (``source_run`` is relative to the edited run's folder),
+    checked: a trained run (not an edited one, not this one), trained as it was when the edits were made
+    (the edited run's run.json is a copy of the source's: a source retrained since then differs)."""
+    run_dir = Path(run_dir)
+    edits_file = run_dir / EDITS_FILE
     source = Path(edit_list.source_run)
-    source = source if source.is_absolute() else Path(run_dir) / source
-    if not (source / "run.json").is_file():
-        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: source run {source} has no run.json")
+    source = source if source.is_absolute() else run_dir / source
+    try:
+        has_run_file = os.path.lexists(source / RUN_FILE)
+        same = source.resolve() == run_dir.resolve()
+    except (OSError, RuntimeError) as exc:  # a name too long, a loop of links
+        raise SceneError(f"{edits_file}: source run {shorten(source)}: {exc}") from None
+    if same:
+        raise SceneError(
+            f"{edits_file}: source_run points back at this edited run ({edit_list.source_run!r})"
+        )
+    if not has_run_file:
+        state = "has no run.json" if os.path.isdir(source) else "is missing"
+        raise SceneError(f"{edits_file}: source run {shorten(source)} {state}")
     if is_edited_run(source):
-        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: source run {source} is itself an edited run")
+        raise SceneError(f"{edits_file}: source run {source} is itself an edited run")
+    if os.path.lexists(run_dir / RUN_FILE):
+        check_source_unchanged(run_dir, source.resolve())
     return source.resolve()
+
+
+def check_source_unchanged(run_dir: Path, source: Path) -> None:
+    """The edited run's copy of run.json against the source's own: edits name instance ids of the field
+    they were made on, so a source retrained with another configuration or scene is refused."""
+    own, theirs = read_run_info(run_dir).to_dict(), read_run_info(source).to_dict()
+    changed = [k for k in RUN_FIELDS if own.get(k) != theirs.get(k)]
+    if changed:
+        raise SceneError(
+            f"{run_dir / RUN_FILE}: the source run {source} was retrained since these edits were made (its "
+            f"run.json differs in {', '.join(changed)}); its instance ids may not be the edited ones: edit it "
+            "anew"
+        )
 
 
 def wrap_with_edits(loaded: LoadedRun, edit_list: EditList, device=None) -> torch.nn.Module:
@@ -51,9 +89,17 @@ def load_edited_run(run_dir: str | Path, device: torch.device | str | None = Non
     """The source run with its field wrapped by the edits and ``run_dir`` set to the edited run's folder."""
     run_dir = Path(run_dir)
     edit_list = read_edit_list(run_dir)
+    read_run_info(run_dir)  # the edited run's own run.json, checked
     loaded = load_trained_run(source_run_dir(run_dir, edit_list), device)
     edit_list.region = resolve_region_settings(loaded, edit_list.region, device)  # a hand-written list
-    return loaded.with_field(wrap_with_edits(loaded, edit_list, device), run_dir=run_dir)
+    rays = visibility_rays_of_run(loaded, edit_list.region, device)
+    try:
+        field = apply_edits(
+            loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays
+        )
+    except SceneError as exc:  # an instance id the source run does not have
+        raise SceneError(f"{run_dir / EDITS_FILE}: {exc}") from None
+    return loaded.with_field(field.eval(), run_dir=run_dir)
 
 
 def load_run(run_dir: str | Path, device: torch.device | str | None = None) -> LoadedRun:
@@ -92,7 +138,7 @@ def create_edited_run(
     if up is not None:
         edit_list.up = tuple(float(v) for v in up)  # type: ignore[assignment]
     elif not is_edited_run(run_dir):
-        edit_list.up = tuple(float(v) for v in estimate_up_axis(np.asarray(Scene(loaded.scene_path).poses)))
+        edit_list.up = tuple(float(v) for v in estimate_up_axis(np.asarray(loaded.open_scene().poses)))
     edit_list.region = dataclasses.replace(edit_list.region, **region)
     edit_list.region = resolve_region_settings(loaded, edit_list.region, device)
     field = wrap_with_edits(loaded, edit_list, device)
