@@ -155,11 +155,6 @@ class TrainingRun:
         num_classes = info.class_set.num_classes
         meta, tensors = read_checkpoint(checkpoint, num_classes=num_classes) if checkpoint else ({}, {})
         own = LiftConfig.from_dict(meta["config"]) if meta else info.config
-        ignored = differing_fields(own, config)
-        if ignored:
-            log.warning(
-                "resuming %s with its own configuration; ignored: %s", self.run_dir, ", ".join(ignored)
-            )
         scene = Scene(self.scene_path, size=info.image_size)
         trainer = Trainer(scene, info.normalization, own, device)
         if meta:
@@ -175,6 +170,11 @@ class TrainingRun:
         else:
             log.info(
                 "resuming %s from the start (no checkpoint yet), with run.json's configuration", self.run_dir
+            )
+        ignored = differing_fields(own, config)
+        if ignored:
+            log.warning(
+                "resuming %s with its own configuration; ignored: %s", self.run_dir, ", ".join(ignored)
             )
         return trainer
 
