@@ -316,7 +316,7 @@ def _checkpoint_files() -> list[RunCase]:
         RunCase("ckpt:older-only", m.both(m.remove(LATEST), m.remove(C)), None, step=400),
         RunCase("ckpt:none-at-all", m.both(m.remove(LATEST), m.remove(C), m.remove(OLDER)), "run/checkpoints|no checkpoint yet"),
         RunCase("ckpt:folder-is-file", m.both(m.remove("run/checkpoints"), m.put("run/checkpoints", b"x")), "run/checkpoints|not a folder"),
-        RunCase("ckpt:stale-temporaries", m.both(m.put("run/checkpoints/.step_000800.ab12.safetensors", b"partial"), m.put("run/checkpoints/.latest.cd34.json", b"{")), None, step=600),
+        RunCase("ckpt:stale-temporaries", m.both(m.put("run/checkpoints/.step_000800.ab12.safetensors", b"partial"), m.put("run/checkpoints/.latest.cd34.json", b"{"), m.put("run/checkpoints/.tmpQ1w2E3", b"partial")), None, step=600),
         RunCase("ckpt:stray-files", m.both(m.put("run/checkpoints/notes.txt", b"x"), m.put("run/checkpoints/step_1.safetensors", b"x")), None, step=600),
         RunCase("ckpt:renamed-step", m.both(m.remove(C), lambda root: shutil.copy(root / OLDER, root / C)), f"{C}|step"),
     ]  # fmt: skip
@@ -380,7 +380,7 @@ def _resume() -> list[RunCase]:
     return [
         RunCase("resume:valid", lambda root: None, None, "resume", step=600),
         RunCase("resume:no-checkpoint-yet", m.remove("run/checkpoints"), None, "resume", step=0),
-        RunCase("resume:stale-temporaries", m.both(m.put("run/checkpoints/.step_000800.ab12.safetensors", b"partial"), m.make_dir("run/checkpoints/.step_000900.dir")), None, "resume", step=600),
+        RunCase("resume:stale-temporaries", m.both(m.put("run/checkpoints/.step_000800.ab12.safetensors", b"partial"), m.put("run/checkpoints/.tmpQ1w2E3", b"x"), m.make_dir("run/checkpoints/.step_000900.dir")), None, "resume", step=600),
         RunCase("resume:moment-shape", rewrite(C, tensors=_tensor("optim.mlp.1.exp_avg", lambda t: t[:-1])), f"{C}|optim.mlp.1.exp_avg|does not fit", "resume"),
         RunCase("resume:moment-transposed", rewrite(C, tensors=_tensor("optim.instance.0.exp_avg_sq", lambda t: t.T)), f"{C}|optim.instance.0.exp_avg_sq", "resume"),
         RunCase("resume:step-vector", rewrite(C, tensors=_tensor("optim.grid.3.step", lambda t: t.repeat(3))), f"{C}|optim.grid.3.step", "resume"),

@@ -8,7 +8,12 @@
 A checkpoint is written to a temporary file and renamed over its name, then latest.json is (the same
 way), then older checkpoints beyond ``keep`` are removed: a kill at any moment leaves the previous
 checkpoint intact and latest.json pointing at a complete file. Temporary files of a killed writer
-(``.step_*``, ``.latest.*``) are removed by :func:`remove_stale_temporaries`.
+(``.step_*``, ``.latest.*``, and ``.tmp*``: safetensors writes a temporary file of its own, which it renames
+onto ``.step_*``) are removed by :func:`remove_stale_temporaries`.
+
+Every reader checks what it reads (:mod:`panolift.runs.validate`): latest.json must name a step file of the
+folder, a checkpoint must be a regular safetensors file of sane size whose metadata, tensor names, shapes
+and dtypes fit its configuration (before any tensor is read) and whose values are finite.
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ def remove_stale_temporaries(run_dir: str | Path) -> list[Path]:
     """Delete the temporary files a killed writer left in checkpoints/; returns them. A folder of such a
     name is not ours: it is left alone (with a warning)."""
     folder = checkpoint_dir(run_dir)
-    stale = [*folder.glob(".step_*"), *folder.glob(".latest.*")] if folder.is_dir() else []
+    patterns = (".step_*", ".latest.*", ".tmp*")  # .tmp*: safetensors' own file, renamed onto .step_*
+    stale = [p for pattern in patterns for p in folder.glob(pattern)] if folder.is_dir() else []
     removed = []
     for path in stale:
         if path.is_dir() and not path.is_symlink():
