@@ -27,14 +27,11 @@ def test_a_full_disk_is_an_error_that_names_the_checkpoint_still_intact(tmp_path
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoints, "save_file", disk_full)
-    with pytest.raises(
-        SceneError, match=r"step_000008\.safetensors: cannot write checkpoint \(the disk is full\)"
-    ):
+    with pytest.raises(SceneError) as info:
         write_checkpoint(run, {"step": 8}, {"x": torch.zeros(3)})
-    try:
-        write_checkpoint(run, {"step": 8}, {"x": torch.zeros(3)})
-    except SceneError as exc:
-        assert "the last complete checkpoint is" in str(exc) and "step_000004" in str(exc)
+    message = str(info.value)
+    assert "step_000008.safetensors: cannot write checkpoint (the disk is full)" in message
+    assert "the last complete checkpoint is" in message and "step_000004.safetensors" in message
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "latest.json",
         "step_000004.safetensors",
