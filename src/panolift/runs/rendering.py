@@ -45,6 +45,7 @@ from .loaded import LoadedRun
 
 log = logging.getLogger(__name__)
 
+MAX_RENDER_WIDTH = 8192
 RenderProgress = Callable[[int, int, str], None]
 """progress(done, total, frame_name) after each rendered frame."""
 
@@ -143,6 +144,10 @@ def render_run(
     ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
     the native aspect ratio. Returns the output folder.
     """
+    if not 0 <= width <= MAX_RENDER_WIDTH:
+        raise OptionError(f"--width {width}: must be 0 (the scene's size) or 1..{MAX_RENDER_WIDTH} pixels")
+    if chunk_rays < 0:
+        raise OptionError(f"chunk_rays {chunk_rays}: must be 0 (the run's setting) or positive")
     run_dir = Path(run_dir)
     loaded = load_run(run_dir, device)
     field = loaded.field
