@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -18,8 +19,11 @@ import numpy as np
 import torch
 
 from panolift.edit import EDITS_FILE, Edit, EditList, apply_edits, estimate_up_axis
+from panolift.edit.edits import REGION_RANGES
+from panolift.errors import OptionError
 from panolift.scene import SceneError
 
+from .checkpoints import checkpoint_files
 from .folder import RUN_FILE, is_edited_run, read_edit_list, read_run_info, write_edit_list, write_run_info
 from .loaded import LoadedRun, load_trained_run
 from .regions import resolve_region_settings, visibility_rays_of_run
@@ -109,6 +113,21 @@ def load_run(run_dir: str | Path, device: torch.device | str | None = None) -> L
     return load_trained_run(run_dir, device)
 
 
+def check_edit_options(up, region: dict) -> None:
+    """The options of an edit (``--up``, the region settings), before any work; OptionError names them."""
+    if up is not None:
+        values = [float(v) for v in up]
+        if len(values) != 3 or not all(math.isfinite(v) for v in values) or not any(values):
+            raise OptionError(
+                f"--up {' '.join(str(v) for v in up)}: must be a non-zero vector of 3 finite numbers"
+            )
+    for key, value in region.items():
+        if key in REGION_RANGES:
+            ok, accepts = REGION_RANGES[key]
+            if isinstance(value, float) and not math.isfinite(value) or not ok(value):
+                raise OptionError(f"--{key.replace('_', '-')} {value}: must be {accepts}")
+
+
 def create_edited_run(
     run_dir: str | Path,
     out: str | Path,
@@ -127,6 +146,11 @@ def create_edited_run(
     run_dir, out = Path(run_dir), Path(out)
     if out.resolve() == run_dir.resolve():
         raise SceneError(f"{out}: the edited run must go to another folder than the run it edits")
+    check_edit_options(up, region)
+    if os.path.lexists(out) and not out.is_dir():
+        raise SceneError(f"{out}: not a folder (--out names the edited run's folder)")
+    if checkpoint_files(out) or (os.path.lexists(out / RUN_FILE) and not is_edited_run(out)):
+        raise SceneError(f"{out}: a trained run is there; write the edited run to a folder of its own")
     if is_edited_run(run_dir):
         previous = read_edit_list(run_dir)
         source = source_run_dir(run_dir, previous)
@@ -142,7 +166,10 @@ def create_edited_run(
     edit_list.region = dataclasses.replace(edit_list.region, **region)
     edit_list.region = resolve_region_settings(loaded, edit_list.region, device)
     field = wrap_with_edits(loaded, edit_list, device)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SceneError(f"{out}: cannot make the edited run's folder ({exc.strerror or exc})") from None
     edit_list.source_run = os.path.relpath(source, out.resolve())
     write_run_info(out, dataclasses.replace(read_run_info(source), edited_from=str(source)))
     write_edit_list(out, edit_list)

@@ -188,7 +188,10 @@ def read_edit_list(run_dir: str | Path) -> EditList:
 
 
 def write_edit_list(run_dir: str | Path, edit_list: EditList) -> None:
-    write_json(Path(run_dir) / EDITS_FILE, edit_list.to_dict())
+    try:
+        write_json(Path(run_dir) / EDITS_FILE, edit_list.to_dict())
+    except OSError as exc:
+        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: cannot write ({exc.strerror or exc})") from None
 
 
 def is_edited_run(run_dir: str | Path) -> bool:
