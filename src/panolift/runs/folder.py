@@ -128,8 +128,8 @@ def _normalization(value) -> SceneNormalization:
 
 
 def _fingerprint(value) -> dict:
-    if value is None:
-        return {}  # written by an older panolift
+    if value is None or value == {}:
+        return {}  # written by an older panolift, or without a scene to fingerprint
     if not isinstance(value, dict) or not all(
         isinstance(value.get(k), t) for k, t in FINGERPRINT_KEYS.items()
     ):
