@@ -4,13 +4,17 @@
   scene's fingerprint) before the first step, and a checkpoint every ``checkpoint_every`` steps.
 - ``resume`` continues from the latest checkpoint with the run's own configuration and normalisation
   (also when the run was killed before its first checkpoint: then it starts over from run.json's
-  configuration, never the command line's). A scene that is not the one in run.json is refused.
+  configuration, never the command line's). A scene that is not the one in run.json is refused; the same
+  scene at another place (moved) is accepted, and run.json is updated to its new place. Every file read
+  is checked (:mod:`panolift.runs.validate`): run.json, latest.json, the checkpoint, then the optimizer
+  and random state once loaded.
 - One writer at a time: RUN/.lock is held (flock) while training; the operating system releases it when
   the process ends, however it ends. Temporary files of a killed checkpoint write are removed on start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -151,6 +155,14 @@ class TrainingRun:
             return trainer
         info = read_run_info(self.run_dir)
         check_same_scene(info, native, self.run_dir)
+        if info.fingerprint and info.scene_path.resolve() != self.scene_path.resolve():  # moved: note where
+            log.info(
+                "%s: the scene is now at %s (was %s)",
+                self.run_dir / RUN_FILE,
+                self.scene_path,
+                info.scene_path,
+            )
+            write_run_info(self.run_dir, dataclasses.replace(info, scene_path=self.scene_path))
         checkpoint = latest_checkpoint(self.run_dir)
         num_classes = info.class_set.num_classes
         meta, tensors = read_checkpoint(checkpoint, num_classes=num_classes) if checkpoint else ({}, {})
