@@ -12,7 +12,7 @@ from panolift.config import PRESETS, tiny_config
 from panolift.errors import OptionError
 from panolift.runs import TrainingRun, latest_checkpoint, write_checkpoint
 from panolift.runs.checkpoints import checkpoint_files
-from panolift.runs.validate import check_config, config_problems
+from panolift.runs.validate import CONFIG_RANGES, check_config, config_problems
 from panolift.scene import SceneError
 
 
@@ -55,6 +55,11 @@ def test_step_files_are_ordered_by_step_and_pruned_to_keep(tmp_path):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_is_in_range(preset):
     assert config_problems(PRESETS[preset]()) == []
+
+
+def test_the_range_table_names_fields_of_the_config():
+    config = PRESETS["tiny"]()
+    assert [key for key in CONFIG_RANGES if not hasattr(getattr(config, key[0]), key[1])] == []
 
 
 def test_an_option_out_of_range_is_an_option_error_before_anything_is_written(tiny_scene, tmp_path):

@@ -89,7 +89,9 @@ def config_problems(config: LiftConfig) -> list[tuple[str, object, str]]:
     """(dotted field name, value, what it accepts) of every configuration value out of range."""
     problems = []
     for (group, name), (ok, accepts) in CONFIG_RANGES.items():
-        value = getattr(getattr(config, group), name)
+        value = getattr(getattr(config, group), name, None)
+        if value is None:  # a field this table has not caught up with (tests check that none is missing)
+            continue
         if isinstance(value, float) and not math.isfinite(value) or not ok(value):
             problems.append((f"{group}.{name}", value, accepts))
     return problems
