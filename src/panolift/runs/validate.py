@@ -48,18 +48,23 @@ def _fraction():
 
 
 # (group, field) -> (predicate, what it accepts). What is not listed takes any value of its type.
+def _within(low, high):
+    return lambda v: low <= v <= high, f"in {low}..{high}"
+
+
+# Sizes are bounded too, so that a field of a configuration read from a file can be built to compare with.
 CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
-    **{("field", k): _at_least(2) for k in ("grid_resolution_init", "grid_resolution_final", "head_grid_resolution")},
-    **{("field", k): _at_least(1) for k in (
-        "density_components", "appearance_components", "appearance_features", "color_mlp_width",
-        "semantic_width", "semantic_layers", "instance_width", "instance_layers",
-    )},
-    **{("field", k): _at_least(0) for k in ("color_pe_features", "color_pe_view", "head_pe_freqs", "head_grid_components")},
-    ("field", "num_slots"): (lambda v: 1 <= v <= 65535, "in 1..65535 (instance ids are 16-bit)"),
+    **{("field", k): _within(2, 4096) for k in ("grid_resolution_init", "grid_resolution_final", "head_grid_resolution")},
+    **{("field", k): _within(1, 1024) for k in ("density_components", "appearance_components", "appearance_features")},
+    **{("field", k): _within(1, 4096) for k in ("color_mlp_width", "semantic_width", "instance_width")},
+    **{("field", k): _within(1, 16) for k in ("semantic_layers", "instance_layers")},
+    **{("field", k): _within(0, 32) for k in ("color_pe_features", "color_pe_view", "head_pe_freqs")},
+    ("field", "head_grid_components"): _within(0, 1024),
+    ("field", "num_slots"): _within(1, 4096),
     ("field", "distance_scale"): _positive(),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
-    ("render", "occupancy_resolution"): _at_least(2),
+    ("render", "occupancy_resolution"): _within(2, 4096),
     ("render", "occupancy_threshold"): _fraction(),
     ("render", "weight_threshold"): _fraction(),
     ("render", "max_evaluated_per_ray"): _at_least(0),
@@ -180,7 +185,8 @@ def _grid_resolution(path: Path, headers: Headers, prefix: str, voxels: int) -> 
         if len(shape) != 4 or shape[0] != 1:
             raise SceneError(f"{path}: checkpoint tensor {name} has shape {shape}, not (1, C, H, W)")
     resolution = (p0[0][3], p0[0][2], p1[0][2])
-    if min(resolution) < 2 or math.prod(resolution) > 8 * max(voxels, 2) ** 3:
+    n = max(voxels, 2)
+    if min(resolution) < 2 or max(resolution) > 8 * n or math.prod(resolution) > 8 * n**3:
         raise SceneError(
             f"{path}: the {prefix} of the checkpoint is {resolution[0]}x{resolution[1]}x{resolution[2]}, "
             f"not a grid of about {voxels}^3 voxels as its configuration says"
@@ -192,19 +198,23 @@ def expected_field_tensors(
     path: Path, config: LiftConfig, num_classes: int, headers: Headers
 ) -> dict[str, tuple[tuple[int, ...], str]]:
     """name -> (shape, safetensors dtype) of every field tensor a checkpoint of ``config`` holds, with the
-    grid resolutions it was saved at (after upsampling or shrinking). Built on the meta device: nothing is
-    allocated, whatever the file claims."""
+    grid resolutions it was saved at (after upsampling or shrinking). The field is built on the CPU (the
+    meta device would import torch._dynamo: seconds): its grids are bounded by the file's size (safetensors
+    checks that the data covers the shapes of its header), its MLPs by :data:`CONFIG_RANGES`."""
     field_config = config.field
     voxels = max(field_config.grid_resolution_init, field_config.grid_resolution_final)
     resolution = _grid_resolution(path, headers, "density_grid", voxels)
     head_resolution = (2, 2, 2)  # unused without head grids
     if field_config.head_grid_components > 0:
         head_resolution = _grid_resolution(path, headers, "semantic_grid", field_config.head_grid_resolution)
-    with torch.device("meta"):
-        field = PanopticField(
-            field_config, num_classes, aabb=torch.zeros(2, 3), resolution=resolution,
-            bounded=config.loss.bounded, head_resolution=head_resolution,
-        )  # fmt: skip
+    try:
+        with torch.random.fork_rng(devices=[]):  # the field's initialisation draws from the global RNG
+            field = PanopticField(
+                field_config, num_classes, aabb=torch.tensor([[-1.0] * 3, [1.0] * 3]), resolution=resolution,
+                bounded=config.loss.bounded, head_resolution=head_resolution,
+            )  # fmt: skip
+    except (RuntimeError, ValueError) as exc:  # memory
+        raise SceneError(f"{path}: cannot make a field of its configuration ({exc})") from None
     expected = {
         f"field.{k}": (tuple(v.shape), SAFETENSORS_DTYPE[v.dtype]) for k, v in field.state_dict().items()
     }
