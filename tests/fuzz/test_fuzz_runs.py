@@ -1,4 +1,4 @@
-"""~230 malformed (and a few unusual but valid) run folders, through the library's run readers.
+"""~240 malformed (and a few unusual but valid) run folders, through the library's run readers.
 
 For each case (tests/fuzz/run_corpus.py) one reader runs on a mutated copy of the session's tiny run and
 its edited run: ``load_run``, ``render_run`` (16 pixels wide), ``export_run`` (16 voxels),
