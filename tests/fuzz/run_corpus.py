@@ -409,8 +409,8 @@ def _resume() -> list[RunCase]:
 
 def _edits() -> list[RunCase]:
     E = EDITS
-    return _files(E, "edits", "edited/checkpoints|no checkpoint yet")[1:] + [
-        RunCase("edits.json:missing", m.remove(E), "edited/checkpoints|no checkpoint yet", "load-edited"),
+    return _files(E, "edits")[1:] + [
+        RunCase("edits.json:missing", m.remove(E), f"{E}|missing|edited run of", "load-edited"),
         RunCase("edits.json:valid", lambda root: None, None, "edits"),
         RunCase("edits.json:text", m.put_text(E, "delete 8"), f"{E}|invalid JSON", "edits"),
         RunCase("edits.json:list", m.put_json(E, []), f"{E}|JSON object", "edits"),

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from panolift.config import LiftConfig
+from panolift.edit import EDITS_FILE
 from panolift.lift import field_from_tensors
 from panolift.render import thing_mask_of
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization, generate_rays, scale_intrinsics
@@ -79,6 +80,10 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
     ``device`` (cpu by default). A checkpoint that does not fit its own config is reported, not loaded."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    if info.edited_from is not None:  # an edited run's run.json, without its edits.json
+        raise SceneError(
+            f"{run_dir / EDITS_FILE}: missing (run.json says this is an edited run of {info.edited_from})"
+        )
     path = latest_checkpoint(run_dir)
     if path is None:
         raise SceneError(
