@@ -249,3 +249,22 @@ def test_stale_temporary_files_of_a_killed_checkpoint_write_are_removed(tiny_sce
         path.write_bytes(b"partial")
     with TrainingRun(tiny_scene, tmp_path / "run", resume=True):
         assert not any(path.exists() for path in stale)
+
+
+def test_resume_from_a_moved_scene_updates_run_json(tiny_scene, tmp_path, one_thread):
+    import shutil
+
+    config = _small_config()
+    config.train.iterations = 4
+    scene = tmp_path / "scene"
+    shutil.copytree(tiny_scene, scene)
+    with TrainingRun(scene, tmp_path / "run", config) as training:
+        training.run()
+    moved = tmp_path / "moved"
+    scene.rename(moved)
+    with pytest.raises(SceneError, match=r"run\.json: the scene the run was trained on, .*scene, is gone"):
+        render_run(tmp_path / "run", width=16, out=tmp_path / "out")
+    with TrainingRun(moved, tmp_path / "run", resume=True):
+        pass
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["scene"] == str(moved.resolve())
+    render_run(tmp_path / "run", width=16, out=tmp_path / "out")

@@ -62,7 +62,9 @@ def info(path: Path, /, deep: bool = False) -> None:
 
 def _run_info_or_none(path: Path):
     """A run folder (has run.json) is described by `panolift info RUN` (its step, edits and 3D instances)."""
-    if not (Path(path) / "run.json").exists():
+    import os
+
+    if not os.path.lexists(Path(path) / "run.json"):  # a broken link or a FIFO is a run's, and reported
         return None
     from panolift.commands.run_info import run_info
 

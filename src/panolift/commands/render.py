@@ -34,11 +34,16 @@ def render(
     from panolift.runs import render_run
 
     set_threads(threads)
-    with tqdm(unit="frame", dynamic_ncols=True) as bar:
+    bars = []  # made at the first rendered frame: a run that cannot be read ends with one line, no bar
 
-        def progress(done: int, total: int, name: str) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done: int, total: int, name: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="frame", dynamic_ncols=True))
+        bars[0].update(done - bars[0].n)
 
+    try:
         folder = render_run(run, split, out, trajectory, width, pick_device(device), progress)
+    finally:
+        for bar in bars:
+            bar.close()
     print(f"rendered to {folder}")

@@ -90,36 +90,95 @@ def parse_transform(text: str) -> tuple[tuple[float, float, float], float]:
     return (values[0], values[1], values[2]), yaw
 
 
-def _parse_edit(d: dict, path: Path) -> Edit:
-    if not isinstance(d, dict) or d.get("op") not in OPS or not isinstance(d.get("instance"), int):
-        raise SceneError(f"{path}: each edit needs an 'op' in {OPS} and an integer 'instance', got {d!r}")
+MAX_EDITS = 1000
+MAX_INSTANCE_ID = 65535  # ids are slot + 1, stored as 16-bit
+# RegionConfig field -> (check, what it accepts); the grid and the rays are bounded so that a
+# hand-written list cannot ask for hours of work or all the memory.
+REGION_RANGES = {
+    "resolution": (lambda v: 4 <= v <= 512, "in 4..512"),
+    "density_threshold": (lambda v: v >= 0, "at least 0 (0: measured on the run)"),
+    "dilation": (lambda v: 0 <= v <= 16, "in 0..16"),
+    "visibility_rays": (lambda v: 0 <= v <= 1 << 22, "in 0..4194304"),
+    "min_component_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_vector3(value) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 3 and all(_is_number(v) for v in value)
+
+
+def _parse_edit(n: int, d, path: Path) -> Edit:
+    where = f"{path}: edit {n}"
+    if not isinstance(d, dict):
+        raise SceneError(f"{where} is {type(d).__name__}, not an object with 'op' and 'instance'")
+    if d.get("op") not in OPS:
+        raise SceneError(f"{where}: 'op' {d.get('op')!r} is not one of {', '.join(OPS)}")
+    instance = d.get("instance")
+    if not isinstance(instance, int) or isinstance(instance, bool) or not 1 <= instance <= MAX_INSTANCE_ID:
+        raise SceneError(
+            f"{where}: 'instance' {instance!r} is not an instance id (an integer in 1..{MAX_INSTANCE_ID})"
+        )
     translation = d.get("translation", [0.0, 0.0, 0.0])
-    if len(translation) != 3:
-        raise SceneError(f"{path}: 'translation' must have 3 numbers, got {translation!r}")
+    if not _is_vector3(translation):
+        raise SceneError(f"{where}: 'translation' {translation!r} is not 3 finite numbers (world units)")
+    yaw = d.get("yaw_degrees", 0.0)
+    if not _is_number(yaw):
+        raise SceneError(f"{where}: 'yaw_degrees' {yaw!r} is not a finite number")
     return Edit(
         op=d["op"],
-        instance=int(d["instance"]),
+        instance=instance,
         translation=tuple(float(v) for v in translation),  # type: ignore[arg-type]
-        yaw_degrees=float(d.get("yaw_degrees", 0.0)),
+        yaw_degrees=float(yaw),
     )
 
 
+def _parse_region(value, path: Path) -> RegionConfig:
+    if not isinstance(value, dict):
+        raise SceneError(f"{path}: 'region' is {type(value).__name__}, not an object")
+    defaults = RegionConfig()
+    unknown = sorted(set(value) - set(vars(defaults)))
+    if unknown:
+        raise SceneError(
+            f"{path}: unknown 'region' setting {unknown[0]!r} (known: {', '.join(vars(defaults))})"
+        )
+    for key, v in value.items():
+        default = getattr(defaults, key)
+        kind_ok = (
+            isinstance(v, int) and not isinstance(v, bool) if isinstance(default, int) else _is_number(v)
+        )
+        ok, accepts = REGION_RANGES[key]
+        if not kind_ok or not ok(v):
+            raise SceneError(f"{path}: region setting {key} {v!r} must be {type(default).__name__} {accepts}")
+    return RegionConfig(**{k: type(getattr(defaults, k))(v) for k, v in value.items()})
+
+
 def edit_list_from_dict(data, path: str | Path) -> EditList:
-    """Check and read the contents of an ``edits.json`` (errors name ``path`` and the problem)."""
+    """Check and read the contents of an ``edits.json`` (errors name ``path`` and the problem): the ops
+    and ids of the edits, finite transforms, a non-zero up axis, region settings of the right types and
+    ranges, a source run path."""
     path = Path(path)
     if not isinstance(data, dict) or "source_run" not in data:
         raise SceneError(f"{path}: not an edit list (no 'source_run')")
-    if data.get("version", EDITS_VERSION) != EDITS_VERSION:
-        raise SceneError(f"{path}: edit list version {data.get('version')} is not {EDITS_VERSION}")
+    version = data.get("version", EDITS_VERSION)
+    if version != EDITS_VERSION or isinstance(version, bool):
+        raise SceneError(f"{path}: edit list version {version!r} is not {EDITS_VERSION}")
+    source = data["source_run"]
+    if not isinstance(source, str) or not source or "\0" in source:
+        raise SceneError(f"{path}: 'source_run' {source!r} is not the path of a run folder")
     up = data.get("up", [0.0, 0.0, 1.0])
-    if not isinstance(up, list) or len(up) != 3 or float(np.linalg.norm(up)) == 0.0:
-        raise SceneError(f"{path}: 'up' must be a non-zero 3-vector, got {up!r}")
-    try:
-        region = RegionConfig(**data.get("region", {}))
-    except TypeError as exc:
-        raise SceneError(f"{path}: bad 'region' settings ({exc})") from exc
-    edits = [_parse_edit(d, path) for d in data.get("edits", [])]
-    return EditList(source_run=str(data["source_run"]), edits=edits, up=tuple(up), region=region)
+    if not _is_vector3(up) or float(np.linalg.norm(np.asarray(up, dtype=np.float64))) == 0.0:
+        raise SceneError(f"{path}: 'up' must be a non-zero 3-vector of finite numbers, got {up!r}")
+    region = _parse_region(data.get("region", {}), path)
+    edits = data.get("edits", [])
+    if not isinstance(edits, list) or len(edits) > MAX_EDITS:
+        what = f"{len(edits)} edits" if isinstance(edits, list) else type(edits).__name__
+        raise SceneError(f"{path}: 'edits' must be a list of at most {MAX_EDITS} edits, got {what}")
+    parsed = [_parse_edit(n, d, path) for n, d in enumerate(edits, 1)]
+    return EditList(source_run=source, edits=parsed, up=tuple(float(v) for v in up), region=region)  # type: ignore[arg-type]
 
 
 def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from panolift.evaluate.agreement import InputAgreement, agreement_with_inputs
 from panolift.render import panoptic_from_rendering, render_image
-from panolift.scene import Scene, fit_size
+from panolift.scene import fit_size
 
 from .loaded import LoadedRun
 
@@ -14,9 +14,9 @@ from .loaded import LoadedRun
 def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96) -> InputAgreement:
     """Render up to ``max_frames`` evenly spaced training views at ``width`` pixels and compare them with
     the 2D labels and images they were trained on (:mod:`panolift.evaluate.agreement`)."""
-    native = Scene(loaded.scene_path)
+    native = loaded.open_scene()
     size = fit_size(native.native_size, width=min(width, native.native_size[0]))
-    scene = Scene(loaded.scene_path, size=size)
+    scene = loaded.open_scene(size)
     frames = scene.train_frames
     picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))]
     K = scene.intrinsics

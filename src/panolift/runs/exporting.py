@@ -7,11 +7,13 @@ RUN/export/scene_<what>/<part>.ply           one file per part with ``split_inst
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from panolift.errors import OptionError
 from panolift.export import LabelledSurface, extract_labelled_surface, split_by_instance, write_glb, write_ply
 
 from .edited import load_run
@@ -35,6 +37,21 @@ def part_name(instance_id: int, surface: LabelledSurface, class_names) -> str:
     return f"instance_{instance_id:03d}_{class_names[cls]}"
 
 
+MAX_EXPORT_RESOLUTION = 1024
+
+
+def check_export_options(format: str, what: str, resolution: int, level: float) -> None:
+    """The options of an export, before the run is read (OptionError names the option)."""
+    if format not in ("ply", "glb"):
+        raise OptionError(f"--format {format}: must be ply or glb")
+    if what not in ("mesh", "points"):
+        raise OptionError(f"--what {what}: must be mesh or points")
+    if not 2 <= resolution <= MAX_EXPORT_RESOLUTION:
+        raise OptionError(f"--resolution {resolution}: must be 2..{MAX_EXPORT_RESOLUTION} voxels")
+    if not (math.isfinite(level) and level >= 0):
+        raise OptionError(f"--level {level}: must be 0 (measured on the run) or a positive density")
+
+
 def export_run(
     run_dir: str | Path,
     format: str = "ply",
@@ -48,6 +65,7 @@ def export_run(
     """Marching cubes at ``level`` (0: the run's surface density, where its training rays reach
     transmittance 1/2) over the field's box, labelled per vertex; written as ``format`` (ply|glb), the
     mesh or (``what="points"``) its vertices, whole or one part per 3D instance plus "stuff"."""
+    check_export_options(format, what, resolution, level)
     run_dir = Path(run_dir)
     loaded = load_run(run_dir, device)
     if level <= 0:

@@ -11,6 +11,8 @@ run, edits.json. Every reader checks what it reads and names the file and the pr
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from panolift.edit import EDITS_FILE, EditList, edit_list_from_dict
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization
 from panolift.scene.io import read_json, write_json
 
+from .validate import config_from_dict, is_int, is_number
+
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
 MAX_JSON_BYTES = 16 << 20
@@ -29,11 +33,11 @@ MAX_JSON_BYTES = 16 << 20
 def read_json_file(path: Path, what: str) -> dict:
     """A JSON object from a regular file of at most 16 MiB (:func:`panolift.scene.io.read_json`: FIFOs and
     devices refused, size and nesting capped; errors name the file and the problem)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         raise SceneError(f"{path}: missing ({what})")
     data = read_json(path, what, max_bytes=MAX_JSON_BYTES)
     if not isinstance(data, dict):
-        raise SceneError(f"{path}: a {what} is a JSON object, got {type(data).__name__}")
+        raise SceneError(f"{path}: expected a JSON object ({what}), got {type(data).__name__}")
     return data
 
 
@@ -78,48 +82,103 @@ class RunInfo:
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    write_json(Path(run_dir) / RUN_FILE, info.to_dict())
+    try:
+        write_json(Path(run_dir) / RUN_FILE, info.to_dict())
+    except OSError as exc:
+        raise SceneError(f"{Path(run_dir) / RUN_FILE}: cannot write ({exc.strerror or exc})") from None
+
+
+FINGERPRINT_KEYS = {
+    "num_frames": int,
+    "native_size": list,
+    "frames_sha1": str,
+    "train_sha1": str,
+    "poses_sha1": str,
+}
+
+
+def _class_set(value) -> ClassSet:
+    if not isinstance(value, dict):
+        raise ValueError(f"class_set is {type(value).__name__}, not an object")
+    names, things = value.get("names"), value.get("thing_ids")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("class_set.names is not a list of strings")
+    if not 2 <= len(names) <= 4096:
+        raise ValueError(f"{len(names)} classes (2 to 4096, void included)")
+    if not isinstance(things, list) or not all(is_int(k) and 0 < k < len(names) for k in things):
+        raise ValueError(f"class_set.thing_ids {things!r} are not class indices in 1..{len(names) - 1}")
+    if len(set(things)) != len(things):
+        raise ValueError(f"class_set.thing_ids {things!r} repeat a class")
+    return ClassSet(names=tuple(names), thing_ids=tuple(things))
+
+
+def _normalization(value) -> SceneNormalization:
+    if not isinstance(value, dict):
+        raise ValueError(f"normalization is {type(value).__name__}, not an object")
+    center, scale = value.get("center"), value.get("scale")
+    if not (
+        isinstance(center, list)
+        and len(center) == 3
+        and all(is_number(v) and math.isfinite(v) for v in center)
+    ):
+        raise ValueError(f"normalization center {center!r} is not a finite 3-vector")
+    if not (is_number(scale) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"normalization scale {scale!r} is not a positive number")
+    return SceneNormalization(center=np.asarray(center, dtype=np.float64), scale=float(scale))
+
+
+def _fingerprint(value) -> dict:
+    if value is None or value == {}:
+        return {}  # written by an older panolift, or without a scene to fingerprint
+    if not isinstance(value, dict) or not all(
+        isinstance(value.get(k), t) for k, t in FINGERPRINT_KEYS.items()
+    ):
+        raise ValueError(f"scene_fingerprint is not an object with {', '.join(FINGERPRINT_KEYS)}")
+    return dict(value)
+
+
+def _scene_path(value) -> Path:
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ValueError(f"scene {value!r} is not a path")
+    return Path(value)
 
 
 def read_run_info(run_dir: str | Path) -> RunInfo:
-    """run.json of a run folder, checked field by field."""
-    path = Path(run_dir) / RUN_FILE
-    if not Path(run_dir).is_dir():
-        raise SceneError(f"{run_dir}: not a run folder (no such folder)")
-    if not path.exists():
+    """run.json of a run folder, checked field by field (types, ranges, the configuration's values)."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        state = "not a folder" if os.path.lexists(run_dir) else "no such folder"
+        raise SceneError(f"{run_dir}: not a run folder ({state})")
+    if not os.path.lexists(path):
         raise SceneError(f"{path}: not a run folder (no run.json; train one with `panolift train`)")
     data = read_json_file(path, "run description")
     version = data.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not is_int(version) or version > FORMAT_VERSION:
         raise SceneError(f"{path}: format version {version!r} is not one this panolift reads")
+    missing = [k for k in ("scene", "config", "class_set", "normalization", "image_size") if k not in data]
+    if missing:
+        raise SceneError(f"{path}: malformed run description (no '{missing[0]}')")
     try:
-        classes = data["class_set"]
-        class_set = ClassSet(
-            names=tuple(str(n) for n in classes["names"]), thing_ids=tuple(classes["thing_ids"])
-        )
-        if not 2 <= class_set.num_classes <= 4096 or not all(
-            isinstance(k, int) and 0 < k < class_set.num_classes for k in class_set.thing_ids
+        class_set = _class_set(data["class_set"])
+        normalization = _normalization(data["normalization"])
+        size = data["image_size"]
+        if not (
+            isinstance(size, list) and len(size) == 2 and all(is_int(v) and 0 < v <= 65536 for v in size)
         ):
-            raise ValueError(f"bad class set ({class_set.num_classes} classes, things {class_set.thing_ids})")
-        norm = data["normalization"]
-        normalization = SceneNormalization(
-            center=np.asarray(norm["center"], dtype=np.float64), scale=float(norm["scale"])
-        )
-        if normalization.center.shape != (3,) or not np.all(np.isfinite(normalization.center)):
-            raise ValueError(f"normalization center {norm['center']!r} is not a finite 3-vector")
-        if not (np.isfinite(normalization.scale) and normalization.scale > 0):
-            raise ValueError(f"normalization scale {normalization.scale} is not positive")
-        width, height = (int(v) for v in data["image_size"])
-        if not (0 < width <= 65536 and 0 < height <= 65536):
-            raise ValueError(f"image_size {data['image_size']!r}")
-        config = LiftConfig.from_dict(data["config"])
-        return RunInfo(
-            scene_path=Path(str(data["scene"])), config=config, class_set=class_set,
-            normalization=normalization, image_size=(width, height),
-            fingerprint=dict(data.get("scene_fingerprint") or {}), edited_from=data.get("edited_from"),
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SceneError(f"{path}: malformed run description ({type(exc).__name__}: {exc})") from exc
+            raise ValueError(f"image_size {size!r} is not [width, height]")
+        edited_from = data.get("edited_from")
+        if edited_from is not None and not isinstance(edited_from, str):
+            raise ValueError(f"edited_from {edited_from!r} is not a path")
+        scene_path = _scene_path(data["scene"])
+        fingerprint = _fingerprint(data.get("scene_fingerprint"))
+    except ValueError as exc:
+        raise SceneError(f"{path}: malformed run description ({exc})") from None
+    config = config_from_dict(data["config"], path)
+    return RunInfo(
+        scene_path=scene_path, config=config, class_set=class_set, normalization=normalization,
+        image_size=(size[0], size[1]), fingerprint=fingerprint, edited_from=edited_from,
+    )  # fmt: skip
 
 
 def read_edit_list(run_dir: str | Path) -> EditList:
@@ -129,8 +188,12 @@ def read_edit_list(run_dir: str | Path) -> EditList:
 
 
 def write_edit_list(run_dir: str | Path, edit_list: EditList) -> None:
-    write_json(Path(run_dir) / EDITS_FILE, edit_list.to_dict())
+    try:
+        write_json(Path(run_dir) / EDITS_FILE, edit_list.to_dict())
+    except OSError as exc:
+        raise SceneError(f"{Path(run_dir) / EDITS_FILE}: cannot write ({exc.strerror or exc})") from None
 
 
 def is_edited_run(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / EDITS_FILE).exists()
+    """An edits.json is there (whatever it is: a broken one is reported when it is read)."""
+    return os.path.lexists(Path(run_dir) / EDITS_FILE)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,12 +12,15 @@ import torch
 from torch import nn
 
 from panolift.config import LiftConfig
+from panolift.edit import EDITS_FILE
 from panolift.lift import field_from_tensors
 from panolift.render import thing_mask_of
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization, generate_rays, scale_intrinsics
 
 from .checkpoints import latest_checkpoint, read_checkpoint
-from .folder import read_run_info
+from .folder import RUN_FILE, read_run_info, scene_fingerprint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +36,8 @@ class LoadedRun:
     normalization: SceneNormalization
     step: int
     image_size: tuple[int, int]  # (width, height) the run was trained at
+    run_file: Path | None = None  # the run.json the scene path comes from (the trained run's)
+    fingerprint: dict = dataclasses.field(default_factory=dict)  # of the scene it was trained on
 
     @property
     def thing_mask(self) -> torch.Tensor:
@@ -40,18 +47,49 @@ class LoadedRun:
     def with_field(self, field: nn.Module, run_dir: Path | None = None) -> LoadedRun:
         return dataclasses.replace(self, field=field, run_dir=run_dir or self.run_dir)
 
+    def open_scene(self, size: tuple[int, int] | None = None) -> Scene:
+        """The scene the run was trained on (``size``: as in :class:`~panolift.scene.Scene`). A scene that
+        is gone is reported with the run.json that names it; one that is not the trained-on scene any more
+        (its frames or poses changed) is used with a warning."""
+        run_file = self.run_file or self.run_dir / RUN_FILE
+        if not self.scene_path.is_dir():
+            state = "is not a folder" if os.path.lexists(self.scene_path) else "is gone (moved or deleted?)"
+            raise SceneError(
+                f"{run_file}: the scene the run was trained on, {self.scene_path}, {state}; put it back, or "
+                f'write its new place into the "scene" entry of {run_file}'
+            )
+        scene = Scene(self.scene_path, size=size)
+        key = (str(run_file), str(self.scene_path))
+        if self.fingerprint and key not in _CHECKED:
+            _CHECKED.add(key)
+            fingerprint = scene_fingerprint(scene)
+            changed = sorted(k for k in fingerprint if fingerprint[k] != self.fingerprint.get(k))
+            if changed:
+                log.warning(
+                    "%s: the scene %s changed since the run was trained on it (%s differ); the renderings "
+                    "use its cameras as they are now", run_file, self.scene_path, ", ".join(changed),
+                )  # fmt: skip
+        return scene
+
+
+_CHECKED: set[tuple[str, str]] = set()  # (run.json, scene) pairs compared in this process
+
 
 def load_trained_run(run_dir: str | Path, device: torch.device | str | None = None) -> LoadedRun:
     """run.json and the latest checkpoint of a trained run; the field comes back in eval mode on
     ``device`` (cpu by default). A checkpoint that does not fit its own config is reported, not loaded."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    if info.edited_from is not None:  # an edited run's run.json, without its edits.json
+        raise SceneError(
+            f"{run_dir / EDITS_FILE}: missing (run.json says this is an edited run of {info.edited_from})"
+        )
     path = latest_checkpoint(run_dir)
     if path is None:
         raise SceneError(
             f"{run_dir / 'checkpoints'}: no checkpoint yet (is the run still at its first steps?)"
         )
-    meta, tensors = read_checkpoint(path)
+    meta, tensors = read_checkpoint(path, num_classes=info.class_set.num_classes)
     try:
         config = LiftConfig.from_dict(meta["config"])
         field = field_from_tensors(meta, tensors, info.class_set.num_classes)
@@ -64,7 +102,7 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
     return LoadedRun(
         run_dir=run_dir, field=field.to(device or "cpu").eval(), config=config, scene_path=info.scene_path,
         class_set=info.class_set, normalization=info.normalization, step=int(meta["step"]),
-        image_size=info.image_size,
+        image_size=info.image_size, run_file=run_dir / RUN_FILE, fingerprint=info.fingerprint,
     )  # fmt: skip
 
 
@@ -72,7 +110,7 @@ def training_rays(
     loaded: LoadedRun, max_rays: int = 8192, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``max_rays`` random rays (field coordinates, CPU) of a run's training views at its image size."""
-    scene = Scene(loaded.scene_path)
+    scene = loaded.open_scene()
     width, height = loaded.image_size
     K = torch.as_tensor(scale_intrinsics(scene.intrinsics, scene.size, (width, height)), dtype=torch.float32)
     frames = scene.train_frames or scene.frame_names

@@ -16,8 +16,8 @@ with OUT = RUN/render/<split> by default (RUN/render/trajectory for a trajectory
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from panolift.errors import OptionError
 from panolift.evaluate.prediction import PredictionSource
 from panolift.render import (
     colorize_panoptic,
@@ -35,8 +36,8 @@ from panolift.render import (
     render_image,
     unwrap_field,
 )
-from panolift.scene import Scene, SceneError, fit_size, scale_intrinsics
-from panolift.scene.io import atomic_path, read_matrix, write_image
+from panolift.scene import SceneError, fit_size, scale_intrinsics
+from panolift.scene.io import atomic_path, read_json, read_matrix, write_image
 
 from .edited import load_run
 from .folder import RUN_FILE, is_edited_run, read_run_info
@@ -44,6 +45,7 @@ from .loaded import LoadedRun
 
 log = logging.getLogger(__name__)
 
+MAX_RENDER_WIDTH = 8192
 RenderProgress = Callable[[int, int, str], None]
 """progress(done, total, frame_name) after each rendered frame."""
 
@@ -56,11 +58,11 @@ def read_trajectory(path: str | Path) -> list[np.ndarray]:
         if not files:
             raise SceneError(f"{path}: no pose .txt files in trajectory folder")
         return [read_matrix(f) for f in files]
+    raw = read_json(path, "trajectory")  # a regular file of capped size: a FIFO never blocks
     try:
-        raw = json.loads(path.read_text())
         poses = [np.asarray(m, dtype=np.float64) for m in raw] if isinstance(raw, list) else []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise SceneError(f"{path}: cannot read trajectory ({exc})") from exc
+    except (TypeError, ValueError) as exc:
+        raise SceneError(f"{path}: cannot read trajectory ({exc})") from None
     bad = [i for i, m in enumerate(poses) if m.shape != (4, 4) or not np.all(np.isfinite(m))]
     if not poses or bad:
         raise SceneError(
@@ -142,10 +144,14 @@ def render_run(
     ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
     the native aspect ratio. Returns the output folder.
     """
+    if not 0 <= width <= MAX_RENDER_WIDTH:
+        raise OptionError(f"--width {width}: must be 0 (the scene's size) or 1..{MAX_RENDER_WIDTH} pixels")
+    if chunk_rays < 0:
+        raise OptionError(f"chunk_rays {chunk_rays}: must be 0 (the run's setting) or positive")
     run_dir = Path(run_dir)
     loaded = load_run(run_dir, device)
     field = loaded.field
-    scene = Scene(loaded.scene_path)
+    scene = loaded.open_scene()
     w, h = fit_size(scene.native_size, width=width)
     K = scale_intrinsics(scene.intrinsics, scene.size, (w, h))
     config = dataclasses.replace(loaded.config.render, **({"chunk_rays": chunk_rays} if chunk_rays else {}))
@@ -156,7 +162,7 @@ def render_run(
         out = Path(out) if out is not None else run_dir / "render" / "trajectory"
     else:
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got '{split}'")
+            raise OptionError(f"--split {split}: must be train or test")
         names = scene.train_frames if split == "train" else scene.test_frames
         poses = [scene.pose(n) for n in names]
         out = Path(out) if out is not None else run_dir / "render" / split
@@ -185,7 +191,7 @@ def resolve_prediction(path: str | Path, scene: str | Path | None = None) -> Pre
     up, as in RUN/render/<split>/)."""
     path = Path(path)
     run_dir = None
-    if (path / RUN_FILE).is_file():
+    if os.path.lexists(path / RUN_FILE):
         folder, run_dir = path / "render" / "test", path
         if not (folder / "semantics").is_dir():
             raise SceneError(f"{folder}: no rendered test predictions (run `panolift render {path}` first)")
@@ -199,4 +205,11 @@ def resolve_prediction(path: str | Path, scene: str | Path | None = None) -> Pre
         if run_dir is None:
             raise SceneError(f"{path}: no run.json to take the scene from; pass --scene")
         scene = read_run_info(run_dir).scene_path
+        if not scene.is_dir():
+            run_file = run_dir / RUN_FILE
+            state = "is not a folder" if os.path.lexists(scene) else "is gone (moved or deleted?)"
+            raise SceneError(
+                f"{run_file}: the scene the run was trained on, {scene}, {state}; put it back, write its "
+                f'new place into the "scene" entry of {run_file}, or pass --scene'
+            )
     return PredictionSource(folder=folder, scene_root=Path(scene), run_dir=run_dir)
