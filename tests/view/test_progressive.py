@@ -8,8 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from panolift.view import ProgressiveConfig, ProgressiveRenderer, RenderedView, Throughput, ViewRequest
-from panolift.view import plan_bands, plan_passes
+from panolift.view import (
+    ProgressiveConfig,
+    ProgressiveRenderer,
+    RenderedView,
+    Throughput,
+    ViewRequest,
+    plan_bands,
+    plan_passes,
+)
 from panolift.view.progressive import band_intrinsics, pause_after
 
 

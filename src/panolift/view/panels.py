@@ -9,7 +9,6 @@ that no longer exists, a folder that is taken) are shown, not raised.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from panolift.edit import Edit
@@ -42,7 +41,7 @@ class Panels:
         self._build_view()
         self._build_instances()
         self._build_edits()
-        threading.Thread(target=self.refresh_instances, name="panolift-view-instances", daemon=True).start()
+        viewer.spawn(self.refresh_instances)
 
     # ------------------------------------------------------------------ view
     def _build_view(self) -> None:
@@ -162,7 +161,7 @@ class Panels:
         self.save.on_click(lambda event: self._in_background(self._save, event.client))
 
     def _in_background(self, action, *args) -> None:
-        threading.Thread(target=action, args=args, name="panolift-view-action", daemon=True).start()
+        self.viewer.spawn(action, *args)
 
     def _notify(self, client, title: str, body: str, error: bool = False, loading: bool = False):
         if client is None:

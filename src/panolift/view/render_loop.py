@@ -67,18 +67,18 @@ class ProgressiveRenderer:
         self._request: ViewRequest | None = None
         self._wake = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> ProgressiveRenderer:
-        self._thread.start()
+        self.thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
 
     def request(self, view: ViewRequest) -> int:
         """Render ``view`` (a new camera); returns its generation."""

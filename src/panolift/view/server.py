@@ -153,6 +153,7 @@ class Viewer:
         self.cameras = session.cameras()
         self.status = ""
         self._layer_version = 0
+        self._threads: list[threading.Thread] = []
         try:
             with contextlib.redirect_stdout(
                 io.StringIO()
@@ -167,7 +168,7 @@ class Viewer:
         self.server.on_client_connect(self._connect)
         self.server.on_client_disconnect(self._disconnect)
         self.server.scene.on_click()(self._clicked)
-        threading.Thread(target=self.update_layer, name="panolift-view-layer", daemon=True).start()
+        self.spawn(self.update_layer)
 
     @property
     def url(self) -> str:
@@ -321,7 +322,24 @@ class Viewer:
         self.update_layer()
         return True
 
-    def close(self) -> None:
-        for view in list(self.clients.values()):
-            view.close()
-        self.server.stop()
+    def spawn(self, target, *args) -> threading.Thread:
+        """Run ``target(*args)`` in a worker thread that :meth:`close` waits for."""
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(
+            target=target, args=args, name=f"panolift-view-{target.__name__}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop serving, then wait for the renderers and workers: a thread killed inside torch at the
+        interpreter's exit aborts the process."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.server.stop()
+        views = list(self.clients.values())
+        for view in views:
+            view.renderer.stop(timeout=0.0)
+        deadline = time.monotonic() + timeout
+        for thread in [v.renderer.thread for v in views] + self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
