@@ -64,3 +64,33 @@ def view(
         print("viewer stopped")
     finally:
         viewer.close()
+
+
+def start_live_viewer(training, port: int, host: str = "127.0.0.1"):
+    """`panolift train --viewer`: a viewer of the field being trained (prints its URL)."""
+    from panolift.view import LiveViewer, import_viser, live_viewer_config
+
+    import_viser()
+    live = LiveViewer(training, live_viewer_config(host, port))
+    print(f"viewer of the training: {live.url}   (updated every few seconds; read-only)", flush=True)
+    return live
+
+
+def keep_live_viewer_open(live) -> None:
+    """After training: show the final field and serve until Ctrl-C."""
+    import time
+
+    live.update(force=True)
+    live.refresh_layer()
+    print(
+        f"training finished; the viewer shows the final field at {live.url} (Ctrl-C to stop; "
+        f"`panolift view {live.training.run_dir}` to edit it)",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("viewer stopped")
+    finally:
+        live.close()

@@ -14,6 +14,7 @@ from .cameras import (
 )
 from .images import MODES, RenderedView, draw_view, render_view
 from .layer import LAYER_COLORINGS, LAYER_MODES, compute_layer, layer_colors
+from .live import LiveViewer, live_viewer_config, snapshot_field
 from .picking import Pick, pick_along_ray, pick_pixel
 from .progressive import ProgressiveConfig, Throughput, plan_bands, plan_passes
 from .render_loop import Frame, ProgressiveRenderer, ViewRequest
@@ -26,6 +27,7 @@ __all__ = [
     "MODES",
     "Frame",
     "InstanceRow",
+    "LiveViewer",
     "Pick",
     "ProgressiveConfig",
     "ProgressiveRenderer",
@@ -42,6 +44,7 @@ __all__ = [
     "import_viser",
     "intrinsics_from_fov",
     "layer_colors",
+    "live_viewer_config",
     "matrix_to_quaternion",
     "pick_along_ray",
     "pick_pixel",
@@ -50,6 +53,7 @@ __all__ = [
     "pose_from_viser",
     "quaternion_to_matrix",
     "render_view",
+    "snapshot_field",
     "viser_from_pose",
     "world_ray_to_field",
 ]

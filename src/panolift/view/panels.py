@@ -104,6 +104,8 @@ class Panels:
             if not self.session.editable:
                 find = gui.add_button("Find instances (on the field being trained)")
                 find.on_click(lambda _: self._in_background(self.refresh_instances))
+                layer = gui.add_button("Refresh the 3D layer")
+                layer.on_click(lambda _: self._in_background(self.viewer.update_layer))
 
     def refresh_instances(self) -> None:
         """Recompute the instance list (after an edit) and rebuild its entries."""

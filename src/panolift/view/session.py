@@ -267,16 +267,16 @@ class ViewerSession:
         path = latest_checkpoint(self.base.run_dir)
         return path is not None and path.name != f"step_{self.base.step:06d}.safetensors"
 
-    def reload(self, base: LoadedRun | None = None) -> None:
+    def reload(self, base: LoadedRun | None = None, remeasure: bool = True) -> None:
         """Show a newer state of the trained run (``base``, else its latest checkpoint), with the run's and
-        the pending edits reapplied (an edit whose instance is gone is dropped, with a warning)."""
+        the pending edits reapplied (an edit whose instance is gone is dropped, with a warning). With
+        ``remeasure``, a trained run's region threshold is measured again on the new field."""
         base = base if base is not None else load_trained_run(self.base.run_dir, self.device)
         with self.lock:
             self.base = base
-            if not self.edit_list.edits and not is_edited_run(self.run_dir):  # measured on the run: again
+            if remeasure and not self.edit_list.edits and not is_edited_run(self.run_dir):
                 region = dataclasses.replace(self.edit_list.region, density_threshold=0.0)
                 self.edit_list.region = resolve_region_settings(base, region, self.device)
-            self._rays = self._visibility_rays()
             self._fields = [self._wrap(base.field, self.edit_list.edits)]
             kept = []
             for edit in self.pending:
