@@ -9,9 +9,9 @@ renders the run's training views in turn, each as a fresh camera move over a can
 with the sharpest pass at that size; printed: the median time to the first image and to the sharp one,
 their sizes, and a plain `render_image` of the same size with the run's settings.
 
-Training (--training): the `fast` preset trains on SCENE for --iterations steps twice, without and with
-the live viewer (`panolift train --viewer`) while headless Chromium has it open; printed: seconds per
-iteration of each and the slowdown. Not part of the tests (minutes of CPU); times depend on the machine.
+Training (--training): the `fast` preset trains on SCENE with the live viewer (`panolift train --viewer`)
+open in headless Chromium, in alternating blocks with and without its updates; printed: the median seconds
+per iteration of each and the slowdown. Not part of the tests (minutes of CPU); times depend on the machine.
 """
 
 from __future__ import annotations
@@ -107,8 +107,10 @@ def browse(url: str, seconds: float, stop: threading.Event) -> None:
         browser.close()
 
 
-def train_once(scene: Path, iterations: int, device, with_viewer: bool, port: int) -> tuple[float, dict]:
-    """Seconds per iteration of `fast` training for ``iterations`` steps (after 20 warm-up steps)."""
+def measure_training(scene: Path, iterations: int, block: int, device, port: int) -> dict:
+    """Seconds per iteration of `fast` training in alternating blocks of ``block`` steps: with the live
+    viewer updating (a browser connected) and without (updates off, renderers idle before the block
+    starts), in one process, so that both see the same machine and the same phases of training."""
     from dataclasses import replace
 
     from panolift.config import get_preset
@@ -116,30 +118,33 @@ def train_once(scene: Path, iterations: int, device, with_viewer: bool, port: in
     from panolift.view import LiveViewer, live_viewer_config
 
     config = get_preset("fast")
-    config = replace(config, train=replace(config.train, iterations=iterations + 20, checkpoint_every=10**6))
+    config = replace(config, train=replace(config.train, iterations=iterations + 50))
     out = Path(tempfile.mkdtemp(prefix="viewer_bench_")) / "run"
-    stats: dict = {}
+    times: dict[bool, list[float]] = {False: [], True: []}
+    stop = threading.Event()
     with TrainingRun(scene, out, config, device=device) as training:
-        live, stop = None, threading.Event()
-        if with_viewer:
-            live = LiveViewer(training, live_viewer_config("127.0.0.1", port))
-            threading.Thread(target=browse, args=(live.url, 3600, stop), daemon=True).start()
-            while not live.viewer.clients:
-                time.sleep(0.2)
-        progress = (lambda step, total, metrics: live.update()) if live else None
-        training.run(progress, stop_at=20)
-        start = time.perf_counter()
-        training.run(progress)
-        seconds = (time.perf_counter() - start) / iterations
-        if live is not None:
-            stats = {
-                "snapshots": live.snapshots,
-                "snapshot_seconds": live.snapshot_seconds / max(live.snapshots, 1),
-            }
-            stop.set()
-            live.close()
+        trainer = training.trainer
+        live = LiveViewer(training, live_viewer_config("127.0.0.1", port))
+        threading.Thread(target=browse, args=(live.url, 3600, stop), daemon=True).start()
+        while not live.viewer.clients:
+            time.sleep(0.2)
+        trainer.run(None, stop_at=50)  # warm up (first occupancy update, allocations)
+        busy = [v.renderer for v in live.viewer.clients.values()]
+        for number in range(iterations // block):
+            viewing = number % 2 == 1
+            while not viewing and not all(r.idle for r in busy):
+                time.sleep(0.05)
+            start = time.perf_counter()
+            trainer.run((lambda *_: live.update()) if viewing else None, stop_at=trainer.step + block)
+            times[viewing].append((time.perf_counter() - start) / block)
+        stats = {
+            "snapshots": live.snapshots,
+            "snapshot_ms": 1000 * live.snapshot_seconds / max(live.snapshots, 1),
+        }
+        stop.set()
+        live.close()
     shutil.rmtree(out.parent, ignore_errors=True)
-    return seconds, stats
+    return {"off": statistics.median(times[False]), "on": statistics.median(times[True]), **stats}
 
 
 def main() -> None:
@@ -149,7 +154,8 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=5, help="camera moves per size")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--training", type=Path, default=None, help="also measure live viewing on this scene")
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=400, help="training steps measured (--training)")
+    parser.add_argument("--block", type=int, default=50, help="steps per block with / without the viewer")
     parser.add_argument("--port", type=int, default=8097)
     add_device_argument(parser)
     args = parser.parse_args()
@@ -169,12 +175,11 @@ def main() -> None:
             f"| {size[0]}x{size[1]} | {r['first']:.2f} s | {w}x{h} | {r['sharp']:.2f} s | {r['plain']:.2f} s |"
         )
     if args.training is not None:
-        plain, _ = train_once(args.training, args.iterations, device, False, args.port)
-        live, stats = train_once(args.training, args.iterations, device, True, args.port)
+        r = measure_training(args.training, args.iterations, args.block, device, args.port)
         print(
-            f"training without viewer: {plain:.4f} s/it; with the live viewer open in Chromium: {live:.4f} s/it "
-            f"({100 * (live / plain - 1):+.1f}%); {stats.get('snapshots', 0)} snapshots of "
-            f"{stats.get('snapshot_seconds', 0) * 1000:.0f} ms each"
+            f"training (fast preset, blocks of {args.block} steps): {r['off']:.4f} s/it without viewer updates, "
+            f"{r['on']:.4f} s/it with the live viewer updating in Chromium ({100 * (r['on'] / r['off'] - 1):+.1f}%); "
+            f"{r['snapshots']} snapshots of {r['snapshot_ms']:.0f} ms"
         )
 
 

@@ -68,9 +68,12 @@ def view(
 
 def start_live_viewer(training, port: int, host: str = "127.0.0.1"):
     """`panolift train --viewer`: a viewer of the field being trained (prints its URL)."""
+    import logging
+
     from panolift.view import LiveViewer, import_viser, live_viewer_config
 
     import_viser()
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     live = LiveViewer(training, live_viewer_config(host, port))
     print(f"viewer of the training: {live.url}   (updated every few seconds; read-only)", flush=True)
     return live
