@@ -5,22 +5,28 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU build from a local file here; a looser pin pulls CUDA packages.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,viewer]"
 	touch $(STAMP)
+
+# Debian's Chromium for the viewer's browser test (tests/view/test_browser.py skips, saying why, without it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+		echo "chromium could not be installed: the viewer's browser test will be skipped"
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/panolift demo $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest tests
 
 lint: $(STAMP)

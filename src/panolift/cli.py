@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate"),
     "edit": ("edit", "edit"),
     "export": ("export", "export"),
+    "view": ("view", "view"),
 }
 DESCRIPTION = (
     "Lift noisy 2D panoptic labels of posed photos into a 3D panoptic radiance field. Bad input ends a "

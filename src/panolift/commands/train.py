@@ -25,6 +25,8 @@ def make_train_command(preset: str = DEFAULT_PRESET) -> Callable[..., None]:
         resume: bool = False,
         device: str = "auto",
         threads: int = 0,
+        viewer: bool = False,
+        viewer_port: int = 8080,
         config: Annotated[LiftConfig, tyro.conf.arg(name="")] = defaults,
     ) -> None:
         """Train a panoptic radiance field on SCENE and write the run folder OUT (checkpoints, run.json).
@@ -42,8 +44,12 @@ def make_train_command(preset: str = DEFAULT_PRESET) -> Callable[..., None]:
             resume: continue a killed run in OUT from its latest checkpoint, with its own configuration.
             device: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...
             threads: CPU threads for torch (0: torch's default).
+            viewer: serve a 3D viewer of the field being trained (`panolift view`, read-only, updated
+                every few seconds; needs pip install 'panolift[viewer]'); it stays open after training
+                until Ctrl-C.
+            viewer_port: the port of --viewer.
         """
-        run_training(scene, out, config, resume, device, threads)
+        run_training(scene, out, config, resume, device, threads, viewer_port if viewer else None)
 
     return train
 
@@ -57,7 +63,15 @@ def describe_config(config: LiftConfig) -> list[str]:
     return lines
 
 
-def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, device: str, threads: int) -> None:
+def run_training(
+    scene: Path,
+    out: Path,
+    config: LiftConfig,
+    resume: bool,
+    device: str,
+    threads: int,
+    viewer_port: int | None = None,
+) -> None:
     import logging
 
     from tqdm import tqdm
@@ -68,6 +82,11 @@ def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, devic
     set_threads(threads)
     with TrainingRun(scene, out, config, device=pick_device(device), resume=resume) as training:
         trainer = training.trainer
+        live = None
+        if viewer_port is not None:
+            from panolift.commands.view import start_live_viewer
+
+            live = start_live_viewer(training, viewer_port)
         total = trainer.config.train.iterations
         logging.getLogger("panolift").info(
             "training %s -> %s (%s preset, %d iterations, %s)", scene, out, trainer.config.preset, total,
@@ -81,11 +100,22 @@ def run_training(scene: Path, out: Path, config: LiftConfig, resume: bool, devic
             def progress(step: int, total: int, metrics: dict) -> None:
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{metrics['total']:.3f}", psnr=f"{metrics['psnr']:.2f}")
+                if live is not None:
+                    live.update()
 
-            training.run(progress)
+            try:
+                training.run(progress)
+            except BaseException:
+                if live is not None:  # its threads must not die inside torch at exit
+                    live.close()
+                raise
             bar.update(total - bar.n)
     print(f"run written to {out} (step {trainer.step}, {trainer.elapsed:.0f} s)")
     report_agreement(check_against_inputs(load_run(out, trainer.device)))
+    if live is not None:
+        from panolift.commands.view import keep_live_viewer_open
+
+        keep_live_viewer_open(live)
 
 
 def report_agreement(agreement) -> None:

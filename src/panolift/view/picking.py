@@ -1,0 +1,74 @@
+"""Picking: which 3D instance is under a click, from the image shown or from the field along the ray.
+
+A click in the browser arrives as a world ray (viser's scene click) and as a screen position in [0, 1]^2
+(OpenCV image coordinates: (0, 0) the top-left corner, (1, 1) the bottom-right). The rendered image
+already holds a class and an id per pixel (:func:`pick_pixel`), which is what the person sees; the ray
+rendered through the field (:func:`pick_along_ray`) answers wherever the image is stale or coarse (while
+the camera moves, on the 3D layer), with the same labelling convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from panolift.render import compute_panoptic_ids, field_device, render_rays
+from panolift.scene import SceneNormalization
+
+from .cameras import world_ray_to_field
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What lies under a click: class, 3D instance id (0 for stuff) and, from the field, its depth along
+    the ray (world units; None when picked from an image) and the ray's opacity."""
+
+    class_id: int
+    instance_id: int
+    distance: float | None = None
+    opacity: float = 1.0
+
+    @property
+    def is_instance(self) -> bool:
+        return self.instance_id > 0
+
+
+def pixel_of(screen_pos: tuple[float, float], width: int, height: int) -> tuple[int, int]:
+    """The pixel (x, y) of an image ``width`` x ``height`` under ``screen_pos`` in [0, 1]^2 (clipped)."""
+    x = min(width - 1, max(0, int(float(screen_pos[0]) * width)))
+    y = min(height - 1, max(0, int(float(screen_pos[1]) * height)))
+    return x, y
+
+
+def pick_pixel(classes: np.ndarray, ids: np.ndarray, screen_pos: tuple[float, float]) -> Pick:
+    """The class and id of the pixel under ``screen_pos`` in (H, W) label maps."""
+    height, width = classes.shape
+    x, y = pixel_of(screen_pos, width, height)
+    return Pick(int(classes[y, x]), int(ids[y, x]))
+
+
+@torch.no_grad()
+def pick_along_ray(
+    field,
+    origin: np.ndarray,  # (3,) world
+    direction: np.ndarray,  # (3,) world, any length
+    normalization: SceneNormalization,
+    thing_mask: torch.Tensor,  # (num_classes,) bool
+    min_opacity: float = 0.5,
+) -> Pick | None:
+    """Render the one ray through ``field`` (the run's render settings) and label it; None when the ray
+    stays mostly transparent (opacity < ``min_opacity``: it hits nothing)."""
+    config = field.render_config
+    o, d = world_ray_to_field(origin, direction, normalization)
+    device = field_device(field)
+    origins = torch.as_tensor(o, dtype=torch.float32, device=device)[None]
+    dirs = torch.as_tensor(d, dtype=torch.float32, device=device)[None]
+    out = render_rays(field, origins, dirs, config)
+    opacity = float(out["opacity"][0])
+    if opacity < min_opacity:
+        return None
+    classes, ids = compute_panoptic_ids(out["semantics"], out.get("instance"), thing_mask)
+    distance = float(out["depth"][0]) / max(opacity, 1e-6) / normalization.scale
+    return Pick(int(classes[0]), int(ids[0]), distance, opacity)
