@@ -213,7 +213,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("/tmp/suite-runs"), help="folder of training runs")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for training and rendering")
     parser.add_argument("--reuse", action="store_true", help="skip scenes whose metrics.json exists")
-    parser.add_argument("--extra-train-args", default="", help='passed to `panolift train`, e.g. "--loss.no-use-tta"')
+    parser.add_argument(
+        "--extra-train-args", default="", help='passed to `panolift train`, e.g. "--loss.no-use-tta"'
+    )
     parser.add_argument(
         "--tag", default="", help="name of this variant's run folder (default: preset + args)"
     )

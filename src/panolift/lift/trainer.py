@@ -55,9 +55,10 @@ class Trainer:
     ):
         self.scene, self.normalization, self.config = scene, normalization, config
         self.device = torch.device(device or "cpu")
-        self.data = load_training_data(scene, normalization, config.field.num_slots, config.loss.use_tta).to(
-            self.device
-        )
+        self.data = load_training_data(
+            scene, normalization, config.field.num_slots, config.loss.use_tta,
+            max_memory=config.train.max_memory, seed=config.train.seed,
+        ).to(self.device)  # fmt: skip
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
