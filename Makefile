@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU build from a local file here; a looser pin pulls CUDA packages.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	# the cluster extra (Ray, about 10 s to install) so that the tests exercise `panolift batch`
+	$(PY) -m pip install -q -e ".[dev,cluster]"
 	touch $(STAMP)
 
 install: $(STAMP)
