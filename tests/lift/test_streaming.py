@@ -105,7 +105,7 @@ def test_streamed_rows_hold_exactly_the_in_memory_targets(both):
     assert_rows_hold_their_frames(memory, streamed)
     gen = torch.Generator().manual_seed(0)
     held = set()
-    for _ in range(200):  # six refreshes
+    for _ in range(200):  # three refreshes
         batch = sample_scene_batch(streamed, 64, gen)
         held |= set(streamed.frames.tolist())
         assert torch.isin(batch["origins"][:, 0], memory.c2w[streamed.frames][:, 0, 3]).all()
@@ -124,7 +124,7 @@ def test_streamed_batches_have_the_statistics_of_in_memory_ones(tiny_scene):
         gen = torch.Generator().manual_seed(7)
         frames = np.zeros(data.num_frames)
         totals = {"rgb": 0.0, "probability": 0.0, "confidence": 0.0, "thing": 0.0}
-        steps = 32 * 40  # a pass over the nine frames takes 9 refreshes of 32 batches
+        steps = 3 * 512  # three passes over the nine frames
         for _ in range(steps):
             batch = sample_scene_batch(data, 32, gen)
             totals["rgb"] += batch["rgb"].mean(0)
@@ -143,7 +143,7 @@ def test_streamed_batches_have_the_statistics_of_in_memory_ones(tiny_scene):
 
 
 def test_working_schedule_is_a_function_of_its_position():
-    schedule = WorkingSchedule(num_frames=30, num_rows=10, seed=2, refresh_every=3)
+    schedule = WorkingSchedule(num_frames=30, num_rows=10, seed=2, pass_steps=90)
     rows_of = []
     resident = np.zeros(30)
     for _ in range(600):
@@ -152,7 +152,7 @@ def test_working_schedule_is_a_function_of_its_position():
         assert len(set(schedule.held)) == 10  # a frame is held once
         resident[schedule.held] += 1
     assert resident.min() > 0.7 * resident.mean()  # every frame held about equally long
-    other = WorkingSchedule(num_frames=30, num_rows=10, seed=2, refresh_every=3)
+    other = WorkingSchedule(num_frames=30, num_rows=10, seed=2, pass_steps=90)
     for position in (0, 1, 3, 299, 600):
         assert other.seek(position) == (
             rows_of[position - 1] if position else WorkingSchedule(30, 10, 2).held

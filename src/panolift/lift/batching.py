@@ -138,7 +138,8 @@ def load_training_data(
     ``max_memory``: GiB the targets may take (0: a quarter of the machine's memory). When every frame fits,
     all are held; else every frame is written to an anonymous temporary file (in ``cache_dir``, default the
     system's temporary folder) and a working set of as many frames as fit (at least 8) is held, a sixteenth
-    of it replaced every 32 scene batches by the next frames of shuffled passes over all frames (``seed``).
+    of it replaced at a time by the next frames of shuffled passes over all frames (``seed``), a pass about
+    every 512 scene batches (:class:`panolift.lift.frame_store.WorkingSchedule`).
     """
     if not (np.isfinite(max_memory) and max_memory >= 0):
         raise OptionError(
@@ -163,13 +164,13 @@ def load_training_data(
     )
     gib = bytes_per_pixel * num_pixels * len(names) / (1 << 30)
     if rows >= len(names):
-        log.info("training targets: %d frames in memory (%.2f GiB)", len(names), gib)
+        log.info("training targets: %d frames in memory (%.0f MiB)", len(names), gib * 1024)
         for row, name in enumerate(names):
             _set_row(data, row, read_frame_targets(scene, name, num_slots, use_tta))
     else:
         log.info(
-            "training targets: %.2f GiB > budget %.2f GiB: streaming %d frames from disk through a working "
-            "set of %d", gib, budget / (1 << 30), len(names), rows,
+            "training targets: %.0f MiB > budget %.0f MiB: streaming %d frames from disk through a working "
+            "set of %d", gib * 1024, budget / (1 << 20), len(names), rows,
         )  # fmt: skip
         _load_stream(data, scene, num_slots, use_tta, seed, cache_dir)
     if data.usable is not None and not bool(data.usable.any()) and data.stream is None:

@@ -18,8 +18,8 @@ import numpy as np
 
 from .targets import PixelTargets
 
-REFRESH_EVERY = 32
-"""Scene batches between two refreshes of the working set."""
+PASS_STEPS = 512
+"""Scene batches in which the working set goes through every frame once (refreshes are spaced for it)."""
 REFRESH_SHARE = 16
 """A refresh replaces 1/REFRESH_SHARE of the rows (at least one): a frame stays for 16 refreshes."""
 MIN_ROWS = 8
@@ -69,12 +69,12 @@ class FrameStore:
 class WorkingSchedule:
     """Which frame each of ``num_rows`` rows holds after ``position`` scene batches (see the module)."""
 
-    def __init__(self, num_frames: int, num_rows: int, seed: int, refresh_every: int = REFRESH_EVERY):
+    def __init__(self, num_frames: int, num_rows: int, seed: int, pass_steps: int = PASS_STEPS):
         if not 0 < num_rows < num_frames:
             raise ValueError(f"a working set of {num_rows} rows needs more than {num_rows} frames")
         self.num_frames, self.num_rows, self.seed = num_frames, num_rows, seed
-        self.refresh_every = refresh_every
         self.refresh_rows = max(1, num_rows // REFRESH_SHARE)
+        self.refresh_every = max(1, pass_steps * self.refresh_rows // num_frames)
         self.seek(0)
 
     def _next_frame(self) -> int:
