@@ -4,8 +4,9 @@ through a working set, and (optionally) the loader before compact targets.
     .venv/bin/python benchmarks/memory.py [--frames 60,300,900] [--size 512] [--iterations 20]
         [--stream-gib 1] [--old-src DIR] [--cache DIR]
 
-Scenes are the `room` preset at --size x --size with --frames frames, synthesized without supersampling or
-shadows (`panolift synth --light`) into --cache and reused. Each mode runs `panolift train SCENE --train.iterations
+The largest scene is the `room` preset at --size x --size with the most --frames frames, synthesized without
+supersampling or shadows (`panolift synth --light`) into --cache and reused; the smaller ones are its first
+frames (hard links, with splits.json cut to them). Each mode runs `panolift train SCENE --train.iterations
 N --threads 1 --device cpu` as a child process and reports its peak resident memory (the kernel's ru_maxrss
 of the child) and wall time; training a few iterations is enough, since the targets are loaded before the
 first one and the fast preset's field is a few megabytes. `--old-src DIR` adds the loader of an older
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,26 @@ def synthesize(cache: Path, frames: int, size: int, env: dict) -> tuple[Path, fl
     return scene, seconds
 
 
+def first_frames(source: Path, frames: int) -> Path:
+    """A scene of the first ``frames`` frames of ``source`` (hard links; splits.json restricted to them)."""
+    scene = source.parent / source.name.replace(source.name.split("-")[1], f"{frames}f")
+    if (scene / "splits.json").exists():
+        return scene
+    keep = {str(i) for i in range(frames)}
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        (scene / folder.name).mkdir(parents=True, exist_ok=True)
+        for file in folder.iterdir():
+            if file.stem in keep or folder.name == "intrinsic":
+                target = scene / folder.name / file.name
+                if not target.exists():
+                    os.link(file, target)
+    shutil.copy(source / "segmentation_data.json", scene / "segmentation_data.json")
+    splits = json.loads((source / "splits.json").read_text())
+    cut = {key: [n for n in names if n in keep] for key, names in splits.items()}
+    (scene / "splits.json").write_text(json.dumps(cut))
+    return scene
+
+
 def available_gib() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -84,8 +106,11 @@ def main() -> None:
     if args.old_src is not None:
         modes.insert(0, ("before (float16)", args.old_src.resolve(), []))
     rows = []
-    for frames in [int(f) for f in args.frames.split(",")]:
-        scene, synth_seconds = synthesize(args.cache, frames, args.size, env)
+    counts = [int(f) for f in args.frames.split(",")]
+    largest, largest_seconds = synthesize(args.cache, max(counts), args.size, env)
+    for frames in counts:
+        scene = largest if frames == max(counts) else first_frames(largest, frames)
+        synth_seconds = largest_seconds * frames / max(counts) if largest_seconds else None
         train_frames = len(json.loads((scene / "splits.json").read_text())["train"])
         pixels = train_frames * args.size * args.size
         row = {"frames": frames, "train": train_frames, "pixels": pixels, "synth": synth_seconds}
@@ -109,7 +134,7 @@ def main() -> None:
 
 def print_table(rows: list[dict], modes: list[str], args) -> None:
     header = ["frames (train)", "pixels", "targets before", "targets now"]
-    header += [f"peak RSS {m}" for m in modes] + ["synth"]
+    header += [f"peak RSS {m}" for m in modes] + ["synth (share of the largest)"]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         gib = row["pixels"] / (1 << 30)

@@ -185,3 +185,22 @@ def test_a_streamed_run_resumes_exactly(tiny_scene, tmp_path):
     for ha, hb in zip(a, b, strict=True):
         for key in ("rgb", "semantic", "total"):
             assert hb[key] == pytest.approx(ha[key], rel=1e-4, abs=1e-6), (ha["step"], key)
+
+
+def test_frame_store_reads_back_what_it_wrote_at_any_size():
+    from panolift.lift.frame_store import FrameStore
+
+    rng = np.random.default_rng(0)
+    store = FrameStore(num_frames=3, num_pixels=2961, num_classes=300, num_slots=300)  # odd; wide dtypes
+    frames = []
+    for index in range(3):
+        frame = {
+            name: rng.integers(0, 2 if dtype.kind == "b" else 250, size=shape).astype(dtype)
+            for name, dtype, shape in store.layout
+        }
+        store.write(index, frame)
+        frames.append(frame)
+    for index in (2, 0, 1):
+        read = store.read(index)
+        for name, value in frames[index].items():
+            assert read[name].flags.aligned and np.array_equal(read[name], value), name

@@ -34,7 +34,11 @@ class FrameStore:
         example = PixelTargets.empty(1, num_pixels, num_classes, num_slots).tensors()
         self.layout = [(name, t.numpy().dtype, tuple(t.shape[1:])) for name, t in example.items()]
         self.layout.append(("usable", np.dtype(bool), (num_pixels,)))
-        self.frame_bytes = sum(dtype.itemsize * int(np.prod(shape)) for _, dtype, shape in self.layout)
+        self.offsets, offset = [], 0
+        for _, dtype, shape in self.layout:  # each field 8-byte aligned, so that reads are plain views
+            self.offsets.append(offset)
+            offset += -(-dtype.itemsize * int(np.prod(shape)) // 8) * 8
+        self.frame_bytes = offset
         self.num_frames = num_frames
         self.any_unusable = False
         self._file = tempfile.TemporaryFile(prefix="panolift-frames-", dir=directory)
@@ -42,12 +46,14 @@ class FrameStore:
     def write(self, index: int, frame: dict[str, np.ndarray]) -> None:
         """Store frame ``index`` (the arrays of :func:`panolift.lift.targets.encode_frame`)."""
         self.any_unusable |= not bool(frame["usable"].all())
-        self._file.seek(index * self.frame_bytes)
-        for name, dtype, shape in self.layout:
+        record = np.zeros(self.frame_bytes, dtype=np.uint8)
+        for (name, dtype, shape), offset in zip(self.layout, self.offsets, strict=True):
             array = np.ascontiguousarray(frame[name], dtype=dtype)
             if array.shape != shape:
                 raise ValueError(f"frame {index}: {name} has shape {array.shape}, expected {shape}")
-            self._file.write(array.tobytes())
+            record[offset : offset + array.nbytes] = array.reshape(-1).view(np.uint8)
+        self._file.seek(index * self.frame_bytes)
+        self._file.write(record.data)
 
     def read(self, index: int) -> dict[str, np.ndarray]:
         """Frame ``index`` as written (one read of ``frame_bytes``)."""
@@ -55,11 +61,10 @@ class FrameStore:
         self._file.seek(index * self.frame_bytes)
         if self._file.readinto(memoryview(buffer)) != self.frame_bytes:
             raise OSError(f"frame store: short read of frame {index}")
-        arrays, offset = {}, 0
-        for name, dtype, shape in self.layout:
+        arrays = {}
+        for (name, dtype, shape), offset in zip(self.layout, self.offsets, strict=True):
             size = dtype.itemsize * int(np.prod(shape))
             arrays[name] = buffer[offset : offset + size].view(dtype).reshape(shape)
-            offset += size
         return arrays
 
     def close(self) -> None:
