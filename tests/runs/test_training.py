@@ -156,13 +156,13 @@ def test_cli_train_resume_and_render(tiny_scene, tmp_path, one_thread):
 
 
 def test_ablation_switches_run(tiny_scene, tmp_path, one_thread):
-    from panolift.lift.batching import held_frame_targets, load_training_data
+    from panolift.lift.batching import frame_targets, load_training_data
 
     scene = Scene(tiny_scene)
     data = load_training_data(scene, scene.normalization(), num_slots=16, use_tta=False)
     labels = scene.machine_labels(scene.train_frames[0], tta=False)
     usable = labels.semantics.reshape(-1) > 0
-    targets = held_frame_targets(data, 0)
+    targets = frame_targets(data, 0)
     assert torch.equal(
         targets["probability"].argmax(-1)[usable], torch.from_numpy(labels.semantics.reshape(-1))[usable]
     )

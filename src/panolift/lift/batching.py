@@ -3,8 +3,9 @@
 Only colour images and machine labels are read (``Scene.machine_labels``); ground truth never is.
 Rays are made on the fly from (frame, pixel) indices so memory grows with pixels, not with rays x floats.
 Targets are held compactly (:mod:`panolift.lift.targets`, 15 bytes a pixel). When every training frame fits
-the memory budget they are all in memory; above it, they stream from disk through a working set of frames
-(:mod:`panolift.lift.frame_store`): R_S is drawn from the frames of the working set, R_I from one of them.
+the memory budget they are all in memory; above it, every frame is on disk and a random share of each
+frame's pixels is in memory, rotating (:mod:`panolift.lift.frame_store`): R_S is drawn across all frames as
+in memory, R_I reads its one frame whole.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, SceneNormalization, rays_through_pixels
 
-from .frame_store import MIN_ROWS, FrameStore, WorkingSchedule, memory_budget
+from .frame_store import MIN_HELD, FrameStore, RefreshSchedule, draw_held_pixels, memory_budget
 from .targets import PixelTargets, decode_targets, encode_frame
 
 log = logging.getLogger(__name__)
@@ -26,27 +27,29 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingData:
-    """Compact per-pixel targets of the training frames held in memory (all of them, or a working set of
-    rows when streaming), with what makes their rays."""
+    """Compact per-pixel targets of every training frame, with what makes their rays: all pixels, or (when
+    streaming) ``num_held`` pixels of each frame, ``pixels`` saying which."""
 
     frame_names: list[str]
     width: int
     height: int
     num_classes: int
     K: torch.Tensor  # (3, 3) at the working size
-    c2w: torch.Tensor  # (num_frames, 4, 4) normalised poses of every training frame
-    targets: PixelTargets  # (num_rows, H*W, ...) of the frames held
-    frames: torch.Tensor  # (num_rows,) long: the training frame each row holds
-    usable: torch.Tensor | None  # (num_rows, H*W) bool, None when every pixel of every frame is usable
-    stream: FrameStream | None = None  # the frames on disk and the working set's schedule (streaming)
+    c2w: torch.Tensor  # (num_frames, 4, 4) normalised poses
+    targets: PixelTargets  # (num_frames, num_held, ...); num_held = H*W in memory
+    usable: torch.Tensor | None  # (num_frames, H*W) bool in memory; None when every pixel is usable
+    pixels: torch.Tensor | None = None  # (num_frames, num_held) int32 flat pixel of each held target
+    weights: torch.Tensor | None = None  # (num_frames,) usable pixels per frame (streaming)
+    stream: FrameStream | None = None  # the frames on disk and the refresh schedule (streaming)
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_names)
 
     @property
-    def num_rows(self) -> int:
-        return self.targets.num_rows
+    def num_held(self) -> int:
+        """Pixels of each frame in memory."""
+        return self.targets.rgb.shape[1]
 
     @property
     def streaming(self) -> bool:
@@ -61,39 +64,52 @@ class TrainingData:
 
     def nbytes(self) -> int:
         """Bytes of the targets held in memory."""
-        tensors = [*self.targets.tensors().values()] + ([self.usable] if self.usable is not None else [])
-        return sum(t.numel() * t.element_size() for t in tensors)
+        tensors = [*self.targets.tensors().values(), self.usable, self.pixels]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     def state(self) -> dict:
-        """Where the working set is (streaming; empty otherwise): give it to :meth:`load_state` on resume."""
-        return {"position": self.stream.schedule.position} if self.stream is not None else {}
+        """How far the held pixels rotated (streaming; empty otherwise): for :meth:`load_state` on resume."""
+        return {"position": self.stream.position} if self.stream is not None else {}
 
     def load_state(self, state: dict) -> None:
-        """Put back the working set of :meth:`state` (streaming; nothing to do otherwise)."""
+        """Hold the pixels of :meth:`state` again (streaming; nothing to do otherwise)."""
         if self.stream is not None and "position" in state:
-            held = self.stream.schedule.seek(int(state["position"]))
-            for row, frame in enumerate(held):
-                self.stream.load_row(self, row, frame)
+            self.stream.seek(self, int(state["position"]))
 
 
 @dataclass
 class FrameStream:
-    """The frames on disk and the schedule of the working set that holds some of them."""
+    """Every frame on disk, and which of their pixels are held (:mod:`panolift.lift.frame_store`)."""
 
     store: FrameStore
-    schedule: WorkingSchedule
+    schedule: RefreshSchedule
+    seed: int
+    position: int = 0  # scene batches drawn
 
-    def load_row(self, data: TrainingData, row: int, frame: int) -> None:
-        arrays = self.store.read(frame)
-        data.targets.set_row(row, arrays)
-        data.frames[row] = frame
-        if data.usable is not None:
-            data.usable[row].copy_(torch.from_numpy(arrays["usable"]))
+    def hold(self, data: TrainingData, frame: int, generation: int, arrays=None) -> None:
+        """Hold the pixels of ``frame``'s ``generation`` (``arrays``: the frame as the store has it)."""
+        arrays = self.store.read(frame) if arrays is None else arrays
+        held = draw_held_pixels(arrays["usable"], data.num_held, self.seed, frame, generation)
+        data.targets.set_row(frame, {k: v[held] for k, v in arrays.items() if k != "usable"})
+        data.pixels[frame].copy_(torch.from_numpy(held))
 
     def advance(self, data: TrainingData) -> None:
-        """One scene batch further: load the frames that enter the working set now."""
-        for row, frame in self.schedule.advance():
-            self.load_row(data, row, frame)
+        """One scene batch further: the frames due draw fresh pixels."""
+        self.position += 1
+        for frame, generation in self.schedule.refreshes(self.position):
+            self.hold(data, frame, generation)
+
+    def seek(self, data: TrainingData, position: int) -> None:
+        """Hold what was held after ``position`` scene batches."""
+        self.position = position
+        for frame in range(data.num_frames):
+            self.hold(data, frame, self.schedule.generation(frame, position))
+
+    def frame_targets(self, frame: int, device: torch.device) -> PixelTargets:
+        """Every pixel of ``frame`` (one row) from the store, on ``device``."""
+        arrays = self.store.read(frame)
+        rows = {k: torch.from_numpy(v)[None] for k, v in arrays.items() if k != "usable"}
+        return PixelTargets(**rows).to(device)
 
 
 def drop_extra_instances(instance: np.ndarray, num_slots: int, frame: str) -> np.ndarray:
@@ -137,9 +153,9 @@ def load_training_data(
     targets with the no-TTA confidences (the paper's TTA ablation; see ``Scene.machine_labels``).
     ``max_memory``: GiB the targets may take (0: a quarter of the machine's memory). When every frame fits,
     all are held; else every frame is written to an anonymous temporary file (in ``cache_dir``, default the
-    system's temporary folder) and a working set of as many frames as fit (at least 8) is held, a sixteenth
-    of it replaced at a time by the next frames of shuffled passes over all frames (``seed``), a pass about
-    every 512 scene batches (:class:`panolift.lift.frame_store.WorkingSchedule`).
+    system's temporary folder) and as many random usable pixels of each frame as fit (at least 256) are
+    held, each frame drawing fresh ones about every 1024 scene batches, from ``seed``
+    (:mod:`panolift.lift.frame_store`).
     """
     if not (np.isfinite(max_memory) and max_memory >= 0):
         raise OptionError(
@@ -147,9 +163,10 @@ def load_training_data(
         )
     names = list(scene.train_frames)
     num_pixels, num_classes = scene.width * scene.height, scene.class_set.num_classes
-    bytes_per_pixel = PixelTargets.empty(1, 1, num_classes, num_slots).bytes_per_pixel + 1  # + usable
+    compact = PixelTargets.empty(1, 1, num_classes, num_slots).bytes_per_pixel
     budget = memory_budget(max_memory)
-    rows = max(MIN_ROWS, budget // (bytes_per_pixel * num_pixels))
+    in_memory = len(names) * num_pixels * (compact + 1) <= budget  # + 1: a usable mask, if needed
+    held = num_pixels if in_memory else min(num_pixels, max(MIN_HELD, budget // (len(names) * (compact + 4))))
     c2w = normalization.apply_to_poses(np.stack([scene.pose(n) for n in names]))
     data = TrainingData(
         frame_names=names,
@@ -158,43 +175,49 @@ def load_training_data(
         num_classes=num_classes,
         K=torch.as_tensor(scene.intrinsics, dtype=torch.float32),
         c2w=torch.as_tensor(c2w, dtype=torch.float32),
-        targets=PixelTargets.empty(min(rows, len(names)), num_pixels, num_classes, num_slots),
-        frames=torch.arange(min(rows, len(names))),
+        targets=PixelTargets.empty(len(names), held, num_classes, num_slots),
         usable=None,
     )
-    gib = bytes_per_pixel * num_pixels * len(names) / (1 << 30)
-    if rows >= len(names):
-        log.info("training targets: %d frames in memory (%.0f MiB)", len(names), gib * 1024)
-        for row, name in enumerate(names):
-            _set_row(data, row, read_frame_targets(scene, name, num_slots, use_tta))
+    mib = len(names) * num_pixels * compact / (1 << 20)
+    if in_memory:
+        log.info("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
+        for frame, name in enumerate(names):
+            _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta))
+        if data.usable is not None and not bool(data.usable.any()):
+            raise SceneError(
+                f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)"
+            )
     else:
         log.info(
-            "training targets: %.0f MiB > budget %.0f MiB: streaming %d frames from disk through a working "
-            "set of %d", gib * 1024, budget / (1 << 20), len(names), rows,
+            "training targets: %.0f MiB > budget %.0f MiB: all %d frames on disk, %d of each frame's %d "
+            "pixels in memory", mib, budget / (1 << 20), len(names), held, num_pixels,
         )  # fmt: skip
         _load_stream(data, scene, num_slots, use_tta, seed, cache_dir)
-    if data.usable is not None and not bool(data.usable.any()) and data.stream is None:
-        raise SceneError(f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)")
     return data
 
 
-def _set_row(data: TrainingData, row: int, frame: dict[str, np.ndarray]) -> None:
-    data.targets.set_row(row, frame)
-    if data.usable is None and not frame["usable"].all():  # the first frame with unusable pixels
+def _set_frame(data: TrainingData, frame: int, arrays: dict[str, np.ndarray]) -> None:
+    data.targets.set_row(frame, arrays)
+    if data.usable is None and not arrays["usable"].all():  # the first frame with unusable pixels
         data.usable = torch.ones(data.targets.confidence.shape, dtype=torch.bool)
     if data.usable is not None:
-        data.usable[row].copy_(torch.from_numpy(frame["usable"]))
+        data.usable[frame].copy_(torch.from_numpy(arrays["usable"]))
 
 
 def _load_stream(data: TrainingData, scene: Scene, num_slots: int, use_tta: bool, seed: int, cache_dir):
     store = FrameStore(data.num_frames, data.width * data.height, data.num_classes, num_slots, cache_dir)
-    for index, name in enumerate(data.frame_names):
-        store.write(index, read_frame_targets(scene, name, num_slots, use_tta))
-    if store.any_unusable:
-        data.usable = torch.ones(data.targets.confidence.shape, dtype=torch.bool)
-    data.stream = FrameStream(store, WorkingSchedule(data.num_frames, data.num_rows, seed))
-    for row, frame in enumerate(data.stream.schedule.held):
-        data.stream.load_row(data, row, frame)
+    data.stream = FrameStream(store, RefreshSchedule(data.num_frames), seed)
+    data.pixels = torch.zeros(data.num_frames, data.num_held, dtype=torch.int32)
+    weights = []
+    for frame, name in enumerate(data.frame_names):
+        arrays = read_frame_targets(scene, name, num_slots, use_tta)
+        store.write(frame, arrays)
+        data.stream.hold(data, frame, 0, arrays)
+        weights.append(int(arrays["usable"].sum()))
+    if not any(weights):
+        raise SceneError(f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)")
+    if len(set(weights)) > 1:  # frames are drawn as often as they have usable pixels, as in memory
+        data.weights = torch.tensor(weights, dtype=torch.float32)
 
 
 def rays_for_pixels(
@@ -207,11 +230,17 @@ def rays_for_pixels(
     return rays_through_pixels(data.K, data.c2w[frames], x, y)
 
 
-def gather_rays(data: TrainingData, rows: torch.Tensor, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Rays and targets of flat ``pixels`` of the held frames ``rows``: origins, dirs, rgb, probability
-    (num_rays, num_classes), confidence, instance, segments."""
-    origins, dirs = rays_for_pixels(data, data.frames[rows], pixels)
-    return {"origins": origins, "dirs": dirs, **decode_targets(data.targets, rows, pixels, data.num_classes)}
+def gather_rays(
+    data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor, targets: PixelTargets | None = None,
+    rows: torch.Tensor | None = None, columns: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Rays of flat ``pixels`` of ``frames`` with their targets, ``targets[rows, columns]`` (default: the
+    held targets at (frames, pixels)): origins, dirs, rgb, probability (num_rays, num_classes), confidence,
+    instance, segments."""
+    origins, dirs = rays_for_pixels(data, frames, pixels)
+    targets = data.targets if targets is None else targets
+    rows, columns = (frames if rows is None else rows), (pixels if columns is None else columns)
+    return {"origins": origins, "dirs": dirs, **decode_targets(targets, rows, columns, data.num_classes)}
 
 
 MAX_REJECTION_ROUNDS = 64
@@ -220,12 +249,12 @@ MAX_REJECTION_ROUNDS = 64
 def draw_usable_pixels(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, pixels) of ``num_rays`` pixels drawn uniformly from the usable pixels of the held frames
+    """(frames, pixels) of ``num_rays`` pixels drawn uniformly from the usable pixels of all frames in memory
     (rejection sampling over all pixels when some are unusable)."""
     num_pixels = data.width * data.height
-    total, device = data.num_rows * num_pixels, generator.device
+    total, device = data.num_frames * num_pixels, generator.device
     if data.usable is None:
-        flat = torch.randint(total, (num_rays,), generator=generator, device=device).to(data.frames.device)
+        flat = torch.randint(total, (num_rays,), generator=generator, device=device).to(data.K.device)
         return flat // num_pixels, flat % num_pixels
     usable, picks, count = data.usable.view(-1), [], 0
     for _ in range(MAX_REJECTION_ROUNDS):
@@ -237,35 +266,53 @@ def draw_usable_pixels(
             break
     else:  # nearly nothing is usable: draw among the usable pixels themselves
         valid = torch.nonzero(usable)[:, 0]
-        if valid.numel() == 0:
-            raise SceneError("no usable pixel in the training frames held (invalid/ masks cover them)")
         idx = torch.randint(valid.shape[0], (num_rays,), generator=generator, device=device)
         picks = [valid[idx.to(valid.device)]]
     flat = torch.cat(picks)[:num_rays]
     return flat // num_pixels, flat % num_pixels
 
 
+def draw_held(
+    data: TrainingData, num_rays: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, columns) of ``num_rays`` held targets (streaming): frames as often as they have usable
+    pixels, a held pixel of each uniformly."""
+    device, held = generator.device, data.num_held
+    if data.weights is None:
+        flat = torch.randint(data.num_frames * held, (num_rays,), generator=generator, device=device)
+        return flat // held, flat % held
+    frames = torch.multinomial(data.weights.to(device), num_rays, replacement=True, generator=generator)
+    return frames, torch.randint(held, (num_rays,), generator=generator, device=device)
+
+
 def sample_scene_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of the training frames held (all of
-    them in memory; the working set when streaming, which this call advances)."""
-    if data.stream is not None:
-        data.stream.advance(data)
-    rows, pixels = draw_usable_pixels(data, num_rays, generator)
-    return gather_rays(data, rows, pixels)
+    """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames (when streaming,
+    from the pixels held of each frame; the call advances their rotation)."""
+    if data.stream is None:
+        frames, pixels = draw_usable_pixels(data, num_rays, generator)
+        return gather_rays(data, frames, pixels)
+    data.stream.advance(data)
+    frames, columns = draw_held(data, num_rays, generator)
+    frames, columns = frames.to(data.K.device), columns.to(data.K.device)
+    return gather_rays(data, frames, data.pixels[frames, columns].long(), rows=frames, columns=columns)
 
 
 def sample_image_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    """R_I: rays of one random training frame held, half on thing pixels (instance loss), half on labelled
-    pixels.
+    """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
+    (when streaming, the frame is read whole from disk: the same batch as in memory).
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
-    device, targets = generator.device, data.targets
-    row = int(torch.randint(data.num_rows, (1,), generator=generator, device=device))
+    device = generator.device
+    frame = int(torch.randint(data.num_frames, (1,), generator=generator, device=device))
+    if data.stream is None:
+        targets, row = data.targets, frame
+    else:
+        targets, row = data.stream.frame_targets(frame, data.K.device), 0
     labelled = torch.nonzero(targets.confidence[row] > 0)[:, 0]
     things = torch.nonzero((targets.instance[row] > 0) & (targets.confidence[row] > 0))[:, 0]
     pools = [p for p in (things, labelled) if p.numel() > 0]
@@ -278,10 +325,14 @@ def sample_image_batch(
         picks.append(pool[idx.to(pool.device)])
     pixels = torch.cat(picks)
     pixels = pixels[torch.argsort(targets.segments[row, pixels], stable=True)]
-    return gather_rays(data, torch.full_like(pixels, row), pixels)
+    return gather_rays(data, torch.full_like(pixels, frame), pixels, targets, torch.full_like(pixels, row))
 
 
-def held_frame_targets(data: TrainingData, row: int) -> dict[str, torch.Tensor]:
-    """Every pixel's decoded targets of held row ``row`` (as a batch carries them), for inspection."""
-    pixels = torch.arange(data.width * data.height, device=data.frames.device)
-    return decode_targets(data.targets, torch.full_like(pixels, row), pixels, data.num_classes)
+def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:
+    """Every pixel's decoded targets of training frame ``frame`` (as a batch carries them), for inspection;
+    from the store when streaming."""
+    targets, row = (
+        (data.targets, frame) if data.stream is None else (data.stream.frame_targets(frame, "cpu"), 0)
+    )
+    pixels = torch.arange(data.width * data.height, device=targets.rgb.device)
+    return decode_targets(targets, torch.full_like(pixels, row), pixels, data.num_classes)

@@ -1,11 +1,13 @@
-"""Streaming training frames: the compact targets of every frame on disk, and a working set of them in memory.
+"""Streaming training frames: every frame's compact targets on disk, a share of each frame's pixels in memory.
 
 Above the memory budget, :func:`panolift.lift.batching.load_training_data` writes each training frame's
-compact targets (:mod:`panolift.lift.targets`) to a :class:`FrameStore` and keeps ``num_rows`` of them in
-memory. :class:`WorkingSchedule` says which: every ``refresh_every`` scene batches, the ``refresh_rows`` rows
-held longest take the next frames of a sequence of shuffled passes over all frames. The schedule is a pure
-function of the seed and of how many scene batches were drawn (its *position*), so that a resumed run can
-put back the working set it had (:meth:`WorkingSchedule.seek`), and every frame is held equally long.
+compact targets (:mod:`panolift.lift.targets`) to a :class:`FrameStore` and keeps ``num_held`` random usable
+pixels of *every* frame in memory, so that each R_S batch is drawn across all frames as in memory. The held
+pixels rotate: frame after frame, in order, draws a fresh subset of its pixels (a *refresh*), so that every
+frame is refreshed once every ``pass_steps`` scene batches. :class:`RefreshSchedule` is a pure function of
+how many scene batches were drawn (the *position*) and the subsets of a frame are drawn from
+``(seed, frame, generation)``, so that a resumed run puts back exactly the pixels it held. R_I reads its one
+frame whole from the store.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ import numpy as np
 
 from .targets import PixelTargets
 
-PASS_STEPS = 512
-"""Scene batches in which the working set goes through every frame once (refreshes are spaced for it)."""
-REFRESH_SHARE = 16
-"""A refresh replaces 1/REFRESH_SHARE of the rows (at least one): a frame stays for 16 refreshes."""
-MIN_ROWS = 8
-"""The fewest frames a working set holds, whatever the budget (R_S rays come from several frames)."""
+PASS_STEPS = 1024
+"""Scene batches in which every frame draws a fresh subset of its pixels once."""
+MIN_HELD = 256
+"""The fewest pixels of each frame held, whatever the budget."""
 
 
 class FrameStore:
@@ -71,60 +71,36 @@ class FrameStore:
         self._file.close()
 
 
-class WorkingSchedule:
-    """Which frame each of ``num_rows`` rows holds after ``position`` scene batches (see the module)."""
+class RefreshSchedule:
+    """Which frames draw fresh pixels when: refresh number r (0, 1, 2, ...) is of frame r mod num_frames, its
+    generation r // num_frames + 1 (generation 0 is the first subset), and c(p) = p * num_frames // pass_steps
+    refreshes are done after p scene batches."""
 
-    def __init__(self, num_frames: int, num_rows: int, seed: int, pass_steps: int = PASS_STEPS):
-        if not 0 < num_rows < num_frames:
-            raise ValueError(f"a working set of {num_rows} rows needs more than {num_rows} frames")
-        self.num_frames, self.num_rows, self.seed = num_frames, num_rows, seed
-        self.refresh_rows = max(1, num_rows // REFRESH_SHARE)
-        self.refresh_every = max(1, pass_steps * self.refresh_rows // num_frames)
-        self.seek(0)
+    def __init__(self, num_frames: int, pass_steps: int = PASS_STEPS):
+        self.num_frames, self.pass_steps = num_frames, max(1, pass_steps)
 
-    def _next_frame(self) -> int:
-        """The next frame of the sequence of shuffled passes that no row holds."""
-        while True:
-            if self._cursor == len(self._order):
-                rng = np.random.default_rng([self.seed, self._passes, 0x57EA])
-                self._order, self._cursor, self._passes = (
-                    rng.permutation(self.num_frames),
-                    0,
-                    self._passes + 1,
-                )
-            frame = int(self._order[self._cursor])
-            self._cursor += 1
-            if frame not in self._held_set:
-                return frame
+    def done(self, position: int) -> int:
+        return position * self.num_frames // self.pass_steps
 
-    def seek(self, position: int) -> list[int]:
-        """Replay the schedule from the start to ``position``; returns the frame of every row."""
-        self._order, self._cursor, self._passes = np.zeros(0, dtype=np.int64), 0, 0
-        self._held_set: set[int] = set()
-        self.held: list[int] = []
-        for _ in range(self.num_rows):
-            self.held.append(self._next_frame())
-            self._held_set.add(self.held[-1])
-        self.position, self._next_row = 0, 0
-        for _ in range(position):
-            self.advance()
-        return list(self.held)
+    def refreshes(self, position: int) -> list[tuple[int, int]]:
+        """(frame, generation) of the refreshes of scene batch ``position`` (1 for the first)."""
+        return [(r % self.num_frames, r // self.num_frames + 1)
+                for r in range(self.done(position - 1), self.done(position))]  # fmt: skip
 
-    def advance(self) -> list[tuple[int, int]]:
-        """One scene batch further; returns the (row, frame) pairs to load now (none between refreshes)."""
-        self.position += 1
-        if self.position % self.refresh_every:
-            return []
-        changes = []
-        for _ in range(self.refresh_rows):
-            row = self._next_row
-            self._next_row = (row + 1) % self.num_rows
-            self._held_set.discard(self.held[row])
-            frame = self._next_frame()
-            self.held[row] = frame
-            self._held_set.add(frame)
-            changes.append((row, frame))
-        return changes
+    def generation(self, frame: int, position: int) -> int:
+        """The generation of ``frame``'s pixels after ``position`` scene batches."""
+        return max(0, -(-(self.done(position) - frame) // self.num_frames))
+
+
+def draw_held_pixels(usable: np.ndarray, num_held: int, seed: int, frame: int, generation: int) -> np.ndarray:
+    """(num_held,) int32 flat pixel indices of a frame: a random subset of its usable pixels (with repeats
+    only when it has fewer), from ``(seed, frame, generation)`` alone."""
+    rng = np.random.default_rng([seed, frame, generation, 0x5E1D])
+    candidates = np.flatnonzero(usable)
+    if candidates.size == 0:
+        candidates = np.arange(usable.size)  # no usable pixel: draw any (its confidence is 0)
+    pick = rng.choice(candidates.size, num_held, replace=candidates.size < num_held)
+    return candidates[pick].astype(np.int32)
 
 
 def memory_limit() -> int:
@@ -155,4 +131,4 @@ def memory_budget(max_memory_gib: float) -> int:
     return memory_limit() // AUTO_SHARE
 
 
-__all__ = ["FrameStore", "WorkingSchedule", "memory_budget", "memory_limit"]
+__all__ = ["FrameStore", "RefreshSchedule", "draw_held_pixels", "memory_budget", "memory_limit"]
