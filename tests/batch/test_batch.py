@@ -18,7 +18,7 @@ import pytest
 from panolift.batch import RESULT_FILE, TASK_FILE, format_markdown, plan_jobs, read_result
 from panolift.errors import PanoliftError
 
-ITERATIONS = 40
+ITERATIONS = 30
 TRAIN = ["--preset", "tiny", "--train.iterations", str(ITERATIONS), "--train.checkpoint-every", "10"]
 
 

@@ -125,8 +125,13 @@ def summary_metrics(results: dict) -> dict[str, float]:
 
 def record_task(job: SceneJob) -> int:
     """Write task.json (this process, its attempt number); returns the attempt (1 for the first)."""
-    previous = read_json(job.run_dir / TASK_FILE, "task file") if (job.run_dir / TASK_FILE).is_file() else {}
-    attempt = int(previous.get("attempt", 0)) + 1 if isinstance(previous, dict) else 1
+    try:
+        previous = (
+            read_json(job.run_dir / TASK_FILE, "task file") if (job.run_dir / TASK_FILE).is_file() else {}
+        )
+        attempt = int(previous.get("attempt", 0)) + 1
+    except (PanoliftError, AttributeError, TypeError, ValueError):  # unreadable: count from here
+        attempt = 1
     job.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         job.run_dir / TASK_FILE,
