@@ -1,7 +1,7 @@
 """The package's layers: imports flow one way (docs: README "Layout of the code").
 
     errors  <-  config  <-  scene  <-  {synth, segment, capture}  <-  field  <-  render  <-  lift
-        <-  {edit, export, evaluate}  <-  runs  <-  view  <-  {commands, cli}
+        <-  {edit, export, evaluate}  <-  runs  <-  {view, batch}  <-  {commands, cli}
 
 A module may import from its own package and from packages in lower layers only; packages of one layer
 never import each other; no module imports another inside a function except in commands/ (which does so
@@ -26,7 +26,7 @@ LAYERS = [
     {"lift"},
     {"edit", "export", "evaluate"},
     {"runs"},
-    {"view"},
+    {"view", "batch"},
     {"commands"},
     {"cli"},
 ]

@@ -25,12 +25,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("segment", "segment"),
     "import": ("capture", "import_capture"),
     "train": ("train", "make_train_command"),
+    "batch": ("batch", "make_batch_command"),
     "render": ("render", "render"),
     "eval": ("evaluate", "evaluate"),
     "edit": ("edit", "edit"),
     "export": ("export", "export"),
     "view": ("view", "view"),
 }
+PRESET_COMMANDS = ("train", "batch")
 DESCRIPTION = (
     "Lift noisy 2D panoptic labels of posed photos into a 3D panoptic radiance field. Bad input ends a "
     "command with one line 'error: ...' (exit status 2); add --debug anywhere for a traceback."
@@ -57,12 +59,13 @@ def preset_of(argv: list[str]) -> str:
 
 
 def load_commands(argv: list[str]) -> dict:
-    """Subcommand name -> function; `train` is made with the defaults of the preset on the command line."""
+    """Subcommand name -> function; `train` and `batch` are made with the defaults of the preset on the
+    command line."""
     funcs = {}
     for name, (module, attr) in COMMANDS.items():
         func = getattr(importlib.import_module(f"panolift.commands.{module}"), attr)
-        if name == "train":
-            func = func(preset_of(argv) if argv[:1] == ["train"] else "fast")
+        if name in PRESET_COMMANDS:  # made with the defaults of the preset on the command line
+            func = func(preset_of(argv) if argv[:1] == [name] else "fast")
         funcs[name] = func
     return funcs
 

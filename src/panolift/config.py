@@ -170,6 +170,10 @@ class TrainConfig:
     """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
     image_width: int = 0
     """Working image width (0: the scene's native size; the height follows the aspect ratio)."""
+    max_memory: float = 0.0
+    """GiB that the training frames' targets may take in memory (15 bytes a pixel; 0: a quarter of the
+    machine's memory). Above it they stream from disk through a working set of frames that rotates (R_S
+    from its frames, R_I from one), so that a scene of any size trains in bounded memory."""
     checkpoint_every: int = 5000
     """Write a checkpoint every this many iterations (and at the end)."""
     keep_checkpoints: int = 2

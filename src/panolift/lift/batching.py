@@ -1,7 +1,11 @@
-"""Training rays: the machine labels of the training frames in memory, and the R_S / R_I batches.
+"""Training rays: the machine labels of the training frames, and the R_S / R_I batches.
 
 Only colour images and machine labels are read (``Scene.machine_labels``); ground truth never is.
 Rays are made on the fly from (frame, pixel) indices so memory grows with pixels, not with rays x floats.
+Targets are held compactly (:mod:`panolift.lift.targets`, 15 bytes a pixel). When every training frame fits
+the memory budget they are all in memory; above it, every frame is on disk and a random share of each
+frame's pixels is in memory, rotating (:mod:`panolift.lift.frame_store`): R_S is drawn across all frames as
+in memory, R_I reads its one frame whole.
 """
 
 from __future__ import annotations
@@ -12,34 +16,100 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from panolift.scene import Scene, SceneNormalization, rays_through_pixels
+from panolift.errors import OptionError
+from panolift.scene import Scene, SceneError, SceneNormalization, rays_through_pixels
+
+from .frame_store import MIN_HELD, FrameStore, RefreshSchedule, draw_held_pixels, memory_budget
+from .targets import PixelTargets, decode_targets, encode_frame
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainingData:
-    """Per-pixel training targets of all training frames, flattened to (num_frames, H*W, ...)."""
+    """Compact per-pixel targets of every training frame, with what makes their rays: all pixels, or (when
+    streaming) ``num_held`` pixels of each frame, ``pixels`` saying which."""
 
     frame_names: list[str]
     width: int
     height: int
+    num_classes: int
     K: torch.Tensor  # (3, 3) at the working size
     c2w: torch.Tensor  # (num_frames, 4, 4) normalised poses
-    rgb: torch.Tensor  # (num_frames, H*W, 3) uint8
-    probability: torch.Tensor  # (num_frames, H*W, num_classes) float16, soft machine labels
-    confidence: torch.Tensor  # (num_frames, H*W) float16, 0 on void / invalid pixels
-    instance: torch.Tensor  # (num_frames, H*W) int32 2D instance id, 0 = stuff / void / dropped
-    segments: torch.Tensor  # (num_frames, H*W) int32, 0 = none
-    valid: torch.Tensor  # (num_valid,) long flat indices frame * H*W + pixel of usable pixels
+    targets: PixelTargets  # (num_frames, num_held, ...); num_held = H*W in memory
+    usable: torch.Tensor | None  # (num_frames, H*W) bool in memory; None when every pixel is usable
+    pixels: torch.Tensor | None = None  # (num_frames, num_held) int32 flat pixel of each held target
+    weights: torch.Tensor | None = None  # (num_frames,) usable pixels per frame (streaming)
+    stream: FrameStream | None = None  # the frames on disk and the refresh schedule (streaming)
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_names)
 
+    @property
+    def num_held(self) -> int:
+        """Pixels of each frame in memory."""
+        return self.targets.rgb.shape[1]
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None
+
     def to(self, device: torch.device) -> TrainingData:
-        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        moved = {
+            k: (v.to(device) if isinstance(v, torch.Tensor | PixelTargets) else v)
+            for k, v in vars(self).items()
+        }
         return TrainingData(**moved)
+
+    def nbytes(self) -> int:
+        """Bytes of the targets held in memory."""
+        tensors = [*self.targets.tensors().values(), self.usable, self.pixels]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+    def state(self) -> dict:
+        """How far the held pixels rotated (streaming; empty otherwise): for :meth:`load_state` on resume."""
+        return {"position": self.stream.position} if self.stream is not None else {}
+
+    def load_state(self, state: dict) -> None:
+        """Hold the pixels of :meth:`state` again (streaming; nothing to do otherwise)."""
+        if self.stream is not None and "position" in state:
+            self.stream.seek(self, int(state["position"]))
+
+
+@dataclass
+class FrameStream:
+    """Every frame on disk, and which of their pixels are held (:mod:`panolift.lift.frame_store`)."""
+
+    store: FrameStore
+    schedule: RefreshSchedule
+    seed: int
+    position: int = 0  # scene batches drawn
+
+    def hold(self, data: TrainingData, frame: int, generation: int, arrays=None) -> None:
+        """Hold the pixels of ``frame``'s ``generation`` (``arrays``: the frame as the store has it)."""
+        arrays = self.store.read(frame) if arrays is None else arrays
+        held = draw_held_pixels(arrays["usable"], data.num_held, self.seed, frame, generation)
+        data.targets.set_row(frame, {k: v[held] for k, v in arrays.items() if k != "usable"})
+        data.pixels[frame].copy_(torch.from_numpy(held))
+
+    def advance(self, data: TrainingData) -> None:
+        """One scene batch further: the frames due draw fresh pixels."""
+        self.position += 1
+        for frame, generation in self.schedule.refreshes(self.position):
+            self.hold(data, frame, generation)
+
+    def seek(self, data: TrainingData, position: int) -> None:
+        """Hold what was held after ``position`` scene batches."""
+        self.position = position
+        for frame in range(data.num_frames):
+            self.hold(data, frame, self.schedule.generation(frame, position))
+
+    def frame_targets(self, frame: int, device: torch.device) -> PixelTargets:
+        """Every pixel of ``frame`` (one row) from the store, on ``device``."""
+        arrays = self.store.read(frame)
+        rows = {k: torch.from_numpy(v)[None] for k, v in arrays.items() if k != "usable"}
+        return PixelTargets(**rows).to(device)
 
 
 def drop_extra_instances(instance: np.ndarray, num_slots: int, frame: str) -> np.ndarray:
@@ -58,96 +128,211 @@ def drop_extra_instances(instance: np.ndarray, num_slots: int, frame: str) -> np
     return np.where(np.isin(instance, dropped), 0, instance)
 
 
+def read_frame_targets(scene: Scene, name: str, num_slots: int, use_tta: bool) -> dict[str, np.ndarray]:
+    """One training frame's compact targets and usable mask (:func:`panolift.lift.targets.encode_frame`)."""
+    labels = scene.machine_labels(name, tta=use_tta)
+    usable = ~scene.invalid_mask(name)
+    instance = drop_extra_instances(np.where(usable, labels.instance, 0), num_slots, name)
+    return encode_frame(
+        scene.rgb(name), labels, usable, instance, scene.class_set.num_classes, num_slots, name
+    )
+
+
 def load_training_data(
-    scene: Scene, normalization: SceneNormalization, num_slots: int, use_tta: bool = True
+    scene: Scene,
+    normalization: SceneNormalization,
+    num_slots: int,
+    use_tta: bool = True,
+    max_memory: float = 0.0,
+    seed: int = 0,
+    cache_dir: str | None = None,
 ) -> TrainingData:
-    """Read colour and machine labels of ``scene.train_frames``.
+    """Read colour and machine labels of ``scene.train_frames`` into compact targets.
 
     ``use_tta``: the TTA-fused class distributions and confidences; else the no-TTA labels as one-hot
     targets with the no-TTA confidences (the paper's TTA ablation; see ``Scene.machine_labels``).
+    ``max_memory``: GiB the targets may take (0: a quarter of the machine's memory). When every frame fits,
+    all are held; else every frame is written to an anonymous temporary file (in ``cache_dir``, default the
+    system's temporary folder) and as many random usable pixels of each frame as fit (at least 256) are
+    held, each frame drawing fresh ones about every 1024 scene batches, from ``seed``
+    (:mod:`panolift.lift.frame_store`).
     """
+    if not (np.isfinite(max_memory) and max_memory >= 0):
+        raise OptionError(
+            f"--train.max-memory must be >= 0 GiB (0: a quarter of the memory), got {max_memory}"
+        )
     names = list(scene.train_frames)
-    rgb, prob, conf, inst, segs, valid = [], [], [], [], [], []
-    num_pixels = scene.width * scene.height
-    for i, name in enumerate(names):
-        labels = scene.machine_labels(name, tta=use_tta)
-        usable = ~scene.invalid_mask(name)
-        rgb.append(np.round(scene.rgb(name) * 255).astype(np.uint8).reshape(-1, 3))
-        prob.append(labels.probability.astype(np.float16).reshape(num_pixels, -1))
-        confidence = np.where(usable & (labels.semantics > 0), labels.confidence, 0.0)
-        conf.append(confidence.astype(np.float16).reshape(-1))
-        instance = drop_extra_instances(np.where(usable, labels.instance, 0), num_slots, name)
-        inst.append(instance.astype(np.int32).reshape(-1))
-        segs.append(np.where(usable, labels.segments, 0).astype(np.int32).reshape(-1))
-        valid.append(np.flatnonzero(usable.reshape(-1)) + i * num_pixels)
+    num_pixels, num_classes = scene.width * scene.height, scene.class_set.num_classes
+    compact = PixelTargets.empty(1, 1, num_classes, num_slots).bytes_per_pixel
+    budget = memory_budget(max_memory)
+    in_memory = len(names) * num_pixels * (compact + 1) <= budget  # + 1: a usable mask, if needed
+    held = num_pixels if in_memory else min(num_pixels, max(MIN_HELD, budget // (len(names) * (compact + 4))))
     c2w = normalization.apply_to_poses(np.stack([scene.pose(n) for n in names]))
-    return TrainingData(
+    data = TrainingData(
         frame_names=names,
         width=scene.width,
         height=scene.height,
+        num_classes=num_classes,
         K=torch.as_tensor(scene.intrinsics, dtype=torch.float32),
         c2w=torch.as_tensor(c2w, dtype=torch.float32),
-        rgb=torch.from_numpy(np.stack(rgb)),
-        probability=torch.from_numpy(np.stack(prob)),
-        confidence=torch.from_numpy(np.stack(conf)),
-        instance=torch.from_numpy(np.stack(inst)),
-        segments=torch.from_numpy(np.stack(segs)),
-        valid=torch.from_numpy(np.concatenate(valid)).long(),
+        targets=PixelTargets.empty(len(names), held, num_classes, num_slots),
+        usable=None,
     )
+    mib = len(names) * num_pixels * compact / (1 << 20)
+    if in_memory:
+        log.info("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
+        for frame, name in enumerate(names):
+            _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta))
+        if data.usable is not None and not bool(data.usable.any()):
+            raise SceneError(
+                f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)"
+            )
+    else:
+        log.info(
+            "training targets: %.0f MiB > budget %.0f MiB: all %d frames on disk, %d of each frame's %d "
+            "pixels in memory", mib, budget / (1 << 20), len(names), held, num_pixels,
+        )  # fmt: skip
+        _load_stream(data, scene, num_slots, use_tta, seed, cache_dir)
+    return data
+
+
+def _set_frame(data: TrainingData, frame: int, arrays: dict[str, np.ndarray]) -> None:
+    data.targets.set_row(frame, arrays)
+    if data.usable is None and not arrays["usable"].all():  # the first frame with unusable pixels
+        data.usable = torch.ones(data.targets.confidence.shape, dtype=torch.bool)
+    if data.usable is not None:
+        data.usable[frame].copy_(torch.from_numpy(arrays["usable"]))
+
+
+def _load_stream(data: TrainingData, scene: Scene, num_slots: int, use_tta: bool, seed: int, cache_dir):
+    store = FrameStore(data.num_frames, data.width * data.height, data.num_classes, num_slots, cache_dir)
+    data.stream = FrameStream(store, RefreshSchedule(data.num_frames), seed)
+    data.pixels = torch.zeros(data.num_frames, data.num_held, dtype=torch.int32)
+    weights = []
+    for frame, name in enumerate(data.frame_names):
+        arrays = read_frame_targets(scene, name, num_slots, use_tta)
+        store.write(frame, arrays)
+        data.stream.hold(data, frame, 0, arrays)
+        weights.append(int(arrays["usable"].sum()))
+    if not any(weights):
+        raise SceneError(f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)")
+    if len(set(weights)) > 1:  # frames are drawn as often as they have usable pixels, as in memory
+        data.weights = torch.tensor(weights, dtype=torch.float32)
 
 
 def rays_for_pixels(
     data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays (num_rays, 3) origins and unit directions through the centres of flat ``pixels`` of ``frames``
-    (normalised coordinates; :func:`panolift.scene.rays_through_pixels`)."""
+    """Rays (num_rays, 3) origins and unit directions through the centres of flat ``pixels`` of training
+    frames ``frames`` (normalised coordinates; :func:`panolift.scene.rays_through_pixels`)."""
     x = (pixels % data.width).to(data.K.dtype) + 0.5
     y = (pixels // data.width).to(data.K.dtype) + 0.5
     return rays_through_pixels(data.K, data.c2w[frames], x, y)
 
 
-def _gather(data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+def gather_rays(
+    data: TrainingData, frames: torch.Tensor, pixels: torch.Tensor, targets: PixelTargets | None = None,
+    rows: torch.Tensor | None = None, columns: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Rays of flat ``pixels`` of ``frames`` with their targets, ``targets[rows, columns]`` (default: the
+    held targets at (frames, pixels)): origins, dirs, rgb, probability (num_rays, num_classes), confidence,
+    instance, segments."""
     origins, dirs = rays_for_pixels(data, frames, pixels)
-    return {
-        "origins": origins,
-        "dirs": dirs,
-        "rgb": data.rgb[frames, pixels].float() / 255.0,
-        "probability": data.probability[frames, pixels].float(),
-        "confidence": data.confidence[frames, pixels].float(),
-        "instance": data.instance[frames, pixels].long(),
-        "segments": data.segments[frames, pixels].long(),
-    }
+    targets = data.targets if targets is None else targets
+    rows, columns = (frames if rows is None else rows), (pixels if columns is None else columns)
+    return {"origins": origins, "dirs": dirs, **decode_targets(targets, rows, columns, data.num_classes)}
+
+
+MAX_REJECTION_ROUNDS = 64
+
+
+def draw_usable_pixels(
+    data: TrainingData, num_rays: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, pixels) of ``num_rays`` pixels drawn uniformly from the usable pixels of all frames in memory
+    (rejection sampling over all pixels when some are unusable)."""
+    num_pixels = data.width * data.height
+    total, device = data.num_frames * num_pixels, generator.device
+    if data.usable is None:
+        flat = torch.randint(total, (num_rays,), generator=generator, device=device).to(data.K.device)
+        return flat // num_pixels, flat % num_pixels
+    usable, picks, count = data.usable.view(-1), [], 0
+    for _ in range(MAX_REJECTION_ROUNDS):
+        candidates = torch.randint(total, (2 * (num_rays - count) + 16,), generator=generator, device=device)
+        candidates = candidates.to(usable.device)
+        picks.append(candidates[usable[candidates]])
+        count += picks[-1].shape[0]
+        if count >= num_rays:
+            break
+    else:  # nearly nothing is usable: draw among the usable pixels themselves
+        valid = torch.nonzero(usable)[:, 0]
+        idx = torch.randint(valid.shape[0], (num_rays,), generator=generator, device=device)
+        picks = [valid[idx.to(valid.device)]]
+    flat = torch.cat(picks)[:num_rays]
+    return flat // num_pixels, flat % num_pixels
+
+
+def draw_held(
+    data: TrainingData, num_rays: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, columns) of ``num_rays`` held targets (streaming): frames as often as they have usable
+    pixels, a held pixel of each uniformly."""
+    device, held = generator.device, data.num_held
+    if data.weights is None:
+        flat = torch.randint(data.num_frames * held, (num_rays,), generator=generator, device=device)
+        return flat // held, flat % held
+    frames = torch.multinomial(data.weights.to(device), num_rays, replacement=True, generator=generator)
+    return frames, torch.randint(held, (num_rays,), generator=generator, device=device)
 
 
 def sample_scene_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames."""
-    pick = torch.randint(data.valid.shape[0], (num_rays,), generator=generator, device=generator.device)
-    flat = data.valid[pick.to(data.valid.device)]
-    num_pixels = data.width * data.height
-    return _gather(data, flat // num_pixels, flat % num_pixels)
+    """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames (when streaming,
+    from the pixels held of each frame; the call advances their rotation)."""
+    if data.stream is None:
+        frames, pixels = draw_usable_pixels(data, num_rays, generator)
+        return gather_rays(data, frames, pixels)
+    data.stream.advance(data)
+    frames, columns = draw_held(data, num_rays, generator)
+    frames, columns = frames.to(data.K.device), columns.to(data.K.device)
+    return gather_rays(data, frames, data.pixels[frames, columns].long(), rows=frames, columns=columns)
 
 
 def sample_image_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels.
+    """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
+    (when streaming, the frame is read whole from disk: the same batch as in memory).
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
     device = generator.device
     frame = int(torch.randint(data.num_frames, (1,), generator=generator, device=device))
-    labelled = torch.nonzero(data.confidence[frame] > 0)[:, 0]
-    things = torch.nonzero((data.instance[frame] > 0) & (data.confidence[frame] > 0))[:, 0]
+    if data.stream is None:
+        targets, row = data.targets, frame
+    else:
+        targets, row = data.stream.frame_targets(frame, data.K.device), 0
+    labelled = torch.nonzero(targets.confidence[row] > 0)[:, 0]
+    things = torch.nonzero((targets.instance[row] > 0) & (targets.confidence[row] > 0))[:, 0]
     pools = [p for p in (things, labelled) if p.numel() > 0]
     if not pools:
-        pools = [torch.arange(data.width * data.height, device=data.instance.device)]
+        pools = [torch.arange(data.width * data.height, device=targets.instance.device)]
     picks = []
     for k, pool in enumerate(pools):
         count = num_rays // len(pools) if k < len(pools) - 1 else num_rays - sum(p.shape[0] for p in picks)
         idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device)
         picks.append(pool[idx.to(pool.device)])
     pixels = torch.cat(picks)
-    pixels = pixels[torch.argsort(data.segments[frame, pixels], stable=True)]
-    return _gather(data, torch.full_like(pixels, frame), pixels)
+    pixels = pixels[torch.argsort(targets.segments[row, pixels], stable=True)]
+    return gather_rays(data, torch.full_like(pixels, frame), pixels, targets, torch.full_like(pixels, row))
+
+
+def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:
+    """Every pixel's decoded targets of training frame ``frame`` (as a batch carries them), for inspection;
+    from the store when streaming."""
+    targets, row = (
+        (data.targets, frame) if data.stream is None else (data.stream.frame_targets(frame, "cpu"), 0)
+    )
+    pixels = torch.arange(data.width * data.height, device=targets.rgb.device)
+    return decode_targets(targets, torch.full_like(pixels, row), pixels, data.num_classes)

@@ -68,11 +68,12 @@ class Trainer:
     ):
         self.scene, self.normalization, self.config = scene, normalization, config
         self.device = torch.device(device or "cpu")
-        self.data = load_training_data(scene, normalization, config.field.num_slots, config.loss.use_tta).to(
-            self.device
-        )
+        self.data = load_training_data(
+            scene, normalization, config.field.num_slots, config.loss.use_tta,
+            max_memory=config.train.max_memory, seed=config.train.seed,
+        ).to(self.device)  # fmt: skip
         self.rgb_weight = config.loss.weight_rgb * contrast_factor(
-            self.data.rgb, config.loss.contrast_reference
+            self.data.targets.rgb, config.loss.contrast_reference
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.history: list[dict] = []

@@ -173,6 +173,7 @@ class TrainingRun:
             check_resumable(checkpoint, meta, tensors, trainer)
             try:
                 trainer.load_state(meta, tensors)
+                trainer.data.load_state(meta.get("batching", {}))  # a streamed working set as it was
             except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
                 raise SceneError(
                     f"{checkpoint}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})"
@@ -192,6 +193,7 @@ class TrainingRun:
 
     def checkpoint(self, trainer: Trainer) -> Path:
         meta, tensors = trainer.state()
+        meta["batching"] = trainer.data.state()  # where a streamed working set is (empty in memory)
         return write_checkpoint(self.run_dir, meta, tensors, keep=trainer.config.train.keep_checkpoints)
 
     def run(self, progress: ProgressFn | None = None, stop_at: int | None = None) -> Path:
