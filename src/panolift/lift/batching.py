@@ -180,7 +180,7 @@ def load_training_data(
     )
     mib = len(names) * num_pixels * compact / (1 << 20)
     if in_memory:
-        log.info("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
+        log.debug("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
         for frame, name in enumerate(names):
             _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta))
         if data.usable is not None and not bool(data.usable.any()):
