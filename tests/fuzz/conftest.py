@@ -21,6 +21,11 @@ def load_fuzz_module(name: str):
     return sys.modules[key]
 
 
+# The helper modules, loaded once for the test modules of this folder (which find them in sys.modules).
+for _name in ("mutations", "corpus", "run_corpus"):
+    load_fuzz_module(_name)
+
+
 @pytest.fixture(scope="session")
 def fuzz_base(tiny_scene, tmp_path_factory) -> Path:
     """Six frames of the tiny synthetic scene, colour as JPEG (read-only: cases copy it)."""

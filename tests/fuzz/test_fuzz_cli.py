@@ -3,7 +3,6 @@ exit status 2, exactly one line on stderr (`error: ...` naming the file), no tra
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,18 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _load(name: str):
-    key = f"panolift_fuzz_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-_load("mutations")
-CASES = {c.name: c for c in _load("corpus").all_cases()}
+CASES = {c.name: c for c in sys.modules["panolift_fuzz_corpus"].all_cases()}
 # (case, needs --deep): the harmful and the hanging inputs of issue 12, and one of each kind of file
 SAMPLE = [
     ("pickle-hostile-os-system", False),

@@ -3,7 +3,6 @@ a PanoliftError naming the file, or a correct result; never another exception, n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -17,17 +16,7 @@ from panolift.errors import PanoliftError
 from panolift.evaluate.prediction import open_scene_for, read_prediction
 from panolift.runs import resolve_prediction
 
-
-def _load(name: str):
-    key = f"panolift_fuzz_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-m = _load("mutations")
+m = sys.modules["panolift_fuzz_mutations"]
 H, W = 48, 64
 SEM, INS, RGB = "pred/semantics/4.png", "pred/instance/4.png", "pred/rgb/4.png"
 

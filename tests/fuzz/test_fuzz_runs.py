@@ -12,7 +12,6 @@ and removes the temporary files of a killed checkpoint write).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import stat
@@ -27,18 +26,8 @@ from panolift.config import RegionConfig
 from panolift.errors import PanoliftError
 from panolift.runs import TrainingRun, describe_instances, export_run, load_run, read_edit_list, render_run
 
-
-def _load(name: str):
-    key = f"panolift_fuzz_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-mutations = _load("mutations")
-corpus = _load("run_corpus")
+mutations = sys.modules["panolift_fuzz_mutations"]
+corpus = sys.modules["panolift_fuzz_run_corpus"]
 CASES = corpus.all_cases()
 SMALL_REGIONS = RegionConfig(resolution=16, visibility_rays=512)
 

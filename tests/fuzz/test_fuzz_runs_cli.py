@@ -4,7 +4,6 @@ status 2 and exactly one line on stderr (`error: ...` naming the file), no trace
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,18 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _load(name: str):
-    key = f"panolift_fuzz_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-_load("mutations")
-corpus = _load("run_corpus")
+corpus = sys.modules["panolift_fuzz_run_corpus"]
 CASES = {c.name: c for c in corpus.all_cases()}
 
 

@@ -8,7 +8,6 @@ nothing written into the scene folder.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import traceback
@@ -19,18 +18,8 @@ import pytest
 from panolift.errors import PanoliftError
 from panolift.scene import Scene
 
-
-def _load(name: str):
-    key = f"panolift_fuzz_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-mutations = _load("mutations")
-CASES = _load("corpus").all_cases()
+mutations = sys.modules["panolift_fuzz_mutations"]
+CASES = sys.modules["panolift_fuzz_corpus"].all_cases()
 STAGES = ("construct", "validate", "deep", "read")  # each case runs under the 30 s alarm of conftest.py
 
 
