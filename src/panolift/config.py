@@ -162,10 +162,11 @@ class TrainConfig:
     min_opaque_fraction: float = 0.0
     """Occupancy updates and the shrink wait until this fraction of training rays is opaque (0: never wait,
     as the authors): a grid computed from an early fog marks unformed walls empty for good."""
-    shrink_to_surfaces: bool = False
-    """Shrink the box to where the training rays end (the 0.2-99.8 percentiles of the points where rays
-    become opaque, plus a margin) rather than to every occupied voxel: floaters at the border of the box,
-    where views barely reach, then no longer keep it large (the authors shrink to the occupied voxels)."""
+    shrink_to_reached: bool = False
+    """Shrink the box to the occupied voxels that light from the training cameras reaches (transmittance
+    still >= 0.1; 99.6% of random training rays' farthest such points, plus three voxels), rather than to
+    every occupied voxel (the authors): density left behind the walls, which no view sees and no loss
+    clears, then no longer keeps the box at its initial size, and the grids' voxels stay fine."""
     max_depth: float = 5.0
     """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
     image_width: int = 0

@@ -15,7 +15,7 @@ import torch
 
 from panolift.config import LiftConfig
 from panolift.field import PanopticField, compute_occupancy, occupied_aabb, resolution_from_voxels
-from panolift.render import render_rays, sampling_domain
+from panolift.render import reach_ends, render_rays, sampling_domain
 from panolift.scene import Scene, SceneNormalization
 
 from .batching import load_training_data, sample_image_batch, sample_scene_batch
@@ -233,8 +233,8 @@ class Trainer:
                 self.update_occupancy()
             elif event == "shrink":
                 new_aabb = occupied_aabb(self.field.occupancy)
-                if self.config.train.shrink_to_surfaces:
-                    new_aabb = self.surface_aabb(within=new_aabb)
+                if self.config.train.shrink_to_reached:
+                    new_aabb = self.reached_aabb(within=new_aabb)
                 self.field.resample(new_aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 self.shrink_pending = False
@@ -254,27 +254,25 @@ class Trainer:
         return float((out["opacity"] > 0.5).float().mean())
 
     @torch.no_grad()
-    def surface_aabb(
+    def reached_aabb(
         self, within: torch.Tensor, num_rays: int = 8192, quantile: float = 0.002, margin_voxels: int = 3
     ) -> torch.Tensor:
-        """The box (2, 3) around where training rays become opaque: x = o + d * depth / opacity for rays of
-        opacity > 1/2, the ``quantile`` and 1 - ``quantile`` of each coordinate, grown by ``margin_voxels``
-        and clipped to ``within``. ``within`` itself when too few rays are opaque yet."""
+        """The box (2, 3) that light from the training cameras reaches: the ``quantile`` and 1 - ``quantile``
+        of each coordinate of :func:`~panolift.render.reach_ends` of random training rays (transmittance
+        still >= 0.1), grown by ``margin_voxels`` and clipped to ``within``. What lies outside, behind the
+        room's surfaces, no view can confirm or clear."""
         batch = sample_scene_batch(self.data, num_rays, self.generator)
-        chunk = self.config.render.chunk_rays
-        points = []
-        for i in range(0, num_rays, chunk):
-            o, d = batch["origins"][i : i + chunk], batch["dirs"][i : i + chunk]
-            out = render_rays(self.field, o, d, self.config.render)
-            opaque = out["opacity"] > 0.5
-            points.append(o[opaque] + d[opaque] * (out["depth"][opaque] / out["opacity"][opaque])[:, None])
-        points = torch.cat(points)
-        if points.shape[0] < num_rays // 4:
+        samples = 2 * int(self.config.render.occupancy_resolution * 3**0.5)  # ~2 per occupancy voxel
+        ends = reach_ends(
+            self.field, batch["origins"], batch["dirs"], within, samples,
+            chunk_rays=self.config.render.chunk_rays,
+        )  # fmt: skip
+        if ends.shape[0] < num_rays // 2:
             return within
-        q = torch.tensor([quantile, 1.0 - quantile], device=points.device, dtype=points.dtype)
-        lo, hi = torch.quantile(points, q, dim=0)
+        q = torch.tensor([quantile, 1.0 - quantile], device=ends.device, dtype=ends.dtype)
+        low, high = torch.quantile(ends, q, dim=0)
         margin = margin_voxels * self.field.voxel_size
-        return torch.stack([torch.maximum(lo - margin, within[0]), torch.minimum(hi + margin, within[1])])
+        return torch.stack([torch.maximum(low - margin, within[0]), torch.minimum(high + margin, within[1])])
 
     @torch.no_grad()
     def update_occupancy(self) -> None:

@@ -17,7 +17,7 @@ from .rays import intersect_aabb
 from .reference import render_rays_reference
 from .renderer import SamplingDomain, render_rays, sampling_domain
 from .sampling import sample_along_rays, sample_evenly
-from .visibility import compute_visibility, estimate_surface_density
+from .visibility import compute_visibility, estimate_surface_density, reach_ends
 from .volume import accumulate_along_rays, accumulate_sparse, render_weights_from_density
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "render_image",
     "render_rays",
     "render_rays_reference",
+    "reach_ends",
     "render_weights_from_density",
     "sample_along_rays",
     "sample_evenly",

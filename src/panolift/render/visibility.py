@@ -131,4 +131,28 @@ def compute_visibility(
     return visible
 
 
-__all__ = ["MarchedRays", "compute_visibility", "estimate_surface_density", "march_evenly"]
+@torch.no_grad()
+def reach_ends(
+    field,
+    origins: torch.Tensor,  # (num_rays, 3) field coordinates
+    dirs: torch.Tensor,  # (num_rays, 3) unit
+    aabb: torch.Tensor,  # (2, 3)
+    num_samples: int = 256,
+    min_transmittance: float = 0.1,
+    chunk_rays: int = 1024,
+) -> torch.Tensor:
+    """(num_hit, 3): for each ray that enters ``aabb``, the farthest of ``num_samples`` evenly spaced
+    samples that light from the ray's camera still reaches, T_i >= ``min_transmittance``.
+
+    Behind an opaque surface, e.g. outside the walls of a room, nothing is reached whatever density the
+    field keeps there; a fog that has not yet become a surface lets the rays through, so the points err on
+    the far side while the geometry forms.
+    """
+    ends = []
+    for marched in march_evenly(field, origins, dirs, aabb, num_samples, chunk_rays):
+        last = (marched.transmittance >= min_transmittance).sum(dim=-1).clamp_min(1) - 1
+        ends.append(marched.points[torch.arange(last.shape[0], device=last.device), last])
+    return torch.cat(ends) if ends else origins.new_zeros(0, 3)
+
+
+__all__ = ["MarchedRays", "compute_visibility", "estimate_surface_density", "march_evenly", "reach_ends"]
