@@ -7,6 +7,7 @@ import re
 import pytest
 
 from panolift.commands.synth import synth
+from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError
 
 
@@ -22,3 +23,10 @@ def test_synth_command_tiny(tmp_path, capsys):
         synth(out, preset="tiny", seed=1)
     synth(out, preset="tiny", seed=2, overwrite=True)
     assert "(seed 2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_synth_seed_out_of_range_is_an_option_error(tmp_path, seed):
+    with pytest.raises(OptionError, match="--seed"):
+        synth(tmp_path / "scene", preset="tiny", seed=seed)
+    assert not (tmp_path / "scene").exists()  # nothing written

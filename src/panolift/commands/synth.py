@@ -63,6 +63,10 @@ def synth(
     from panolift.synth.quality import check_scene
     from panolift.synth.suite import describe_config, seed_split, suite_config
 
+    from panolift.errors import OptionError
+
+    if not 0 <= seed < 2**32:
+        raise OptionError(f"--seed must lie in 0..2^32-1, got {seed}")
     out = Path(out)
     _clear_scene(out, overwrite)
     if preset == "suite":
