@@ -2,7 +2,7 @@
 through a working set, and (optionally) the loader before compact targets.
 
     .venv/bin/python benchmarks/memory.py [--frames 60,300,900] [--size 512] [--iterations 20]
-        [--stream-gib 1] [--old-src DIR] [--cache DIR]
+        [--stream-gib 1] [--old-src DIR] [--cache DIR] [--distinct 60]
 
 The largest scene is the `room` preset at --size x --size with the most --frames frames, synthesized without
 supersampling or shadows (`panolift synth --light`) into --cache and reused; the smaller ones are its first
@@ -11,7 +11,9 @@ N --threads 1 --device cpu` as a child process and reports its peak resident mem
 of the child) and wall time; training a few iterations is enough, since the targets are loaded before the
 first one and the fast preset's field is a few megabytes. `--old-src DIR` adds the loader of an older
 checkout (its src/ folder, e.g. `git archive 2738286 src | tar -x -C /tmp/old`), skipped where its float16
-targets would not fit in half of the available memory. Not part of the tests.
+targets would not fit in half of the available memory. `--distinct N` renders only N frames and repeats
+them up to the largest count (peak memory depends on the pixel count, not on what the pixels show; the
+synth column then extrapolates from the N frames). Not part of the tests.
 """
 
 from __future__ import annotations
@@ -59,6 +61,31 @@ def synthesize(cache: Path, frames: int, size: int, env: dict) -> tuple[Path, fl
     return scene, seconds
 
 
+def repeated_frames(source: Path, frames: int) -> Path:
+    """A scene of ``frames`` frames that repeats the frames 0..n-1 of ``source`` in turn (hard links; frame
+    k is frame k mod n, in the split of that frame). Training memory depends on the pixel count, not on
+    what the pixels show, so this measures a large scene without rendering every frame of it."""
+    distinct = len(list((source / "pose").iterdir()))
+    scene = source.parent / source.name.replace(source.name.split("-")[1], f"{frames}f-of-{distinct}")
+    if (scene / "splits.json").exists():
+        return scene
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        (scene / folder.name).mkdir(parents=True, exist_ok=True)
+        for file in folder.iterdir():
+            if folder.name == "intrinsic":
+                os.link(file, scene / folder.name / file.name)
+                continue
+            for k in range(int(file.stem), frames, distinct):
+                os.link(file, scene / folder.name / f"{k}{file.suffix}")
+    shutil.copy(source / "segmentation_data.json", scene / "segmentation_data.json")
+    splits = json.loads((source / "splits.json").read_text())
+    repeat = {
+        key: [str(k) for k in range(frames) if str(k % distinct) in names] for key, names in splits.items()
+    }
+    (scene / "splits.json").write_text(json.dumps(repeat))
+    return scene
+
+
 def first_frames(source: Path, frames: int) -> Path:
     """A scene of the first ``frames`` frames of ``source`` (hard links; splits.json restricted to them)."""
     scene = source.parent / source.name.replace(source.name.split("-")[1], f"{frames}f")
@@ -98,6 +125,10 @@ def main() -> None:
         "--old-src", type=Path, default=None, help="src/ of a checkout before compact targets"
     )
     parser.add_argument("--cache", type=Path, default=Path("memory_cache"))
+    parser.add_argument(
+        "--distinct", type=int, default=0,
+        help="synthesize only this many frames and repeat them up to the largest count (0: render all)",
+    )  # fmt: skip
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -107,7 +138,12 @@ def main() -> None:
         modes.insert(0, ("before (float16)", args.old_src.resolve(), []))
     rows = []
     counts = [int(f) for f in args.frames.split(",")]
-    largest, largest_seconds = synthesize(args.cache, max(counts), args.size, env)
+    if args.distinct > 0:
+        source, source_seconds = synthesize(args.cache, args.distinct, args.size, env)
+        largest = repeated_frames(source, max(counts))
+        largest_seconds = source_seconds * max(counts) / args.distinct if source_seconds else None
+    else:
+        largest, largest_seconds = synthesize(args.cache, max(counts), args.size, env)
     for frames in counts:
         scene = largest if frames == max(counts) else first_frames(largest, frames)
         synth_seconds = largest_seconds * frames / max(counts) if largest_seconds else None
