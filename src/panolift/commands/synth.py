@@ -57,13 +57,12 @@ def synth(
     """
     from tqdm import tqdm
 
+    from panolift.errors import OptionError
     from panolift.evaluate.score import machine_label_miou
     from panolift.scene import Scene
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
     from panolift.synth.quality import check_scene
     from panolift.synth.suite import describe_config, seed_split, suite_config
-
-    from panolift.errors import OptionError
 
     if not 0 <= seed < 2**32:
         raise OptionError(f"--seed must lie in 0..2^32-1, got {seed}")
