@@ -145,10 +145,6 @@ class TrainConfig:
     then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours
     fits as well (walls at 60% opacity, depth maps at 60% of the true depth). Every pixel of a room is
     opaque."""
-    background_from_pixels: bool = False
-    """With ``random_background``: draw each ray's background from the colours of the batch's training pixels
-    instead of uniformly, so that in a dim room (all pixels near black) a half-transparent surface is
-    penalised in proportion to the room's own contrast, not by bright colours it never shows."""
     lr_grid: float = 1e-2
     """Adam learning rate of the TensoRF planes and lines."""
     lr_mlp: float = 5e-4

@@ -59,28 +59,3 @@ def test_shrink_to_reached_trains_on(tiny_scene):
         metrics = trainer.train_step()
     assert np.isfinite(metrics["total"])
     assert (trainer.field.aabb[1] - trainer.field.aabb[0]).prod() < (full[1] - full[0]).prod()
-
-
-def test_backgrounds_from_pixels_are_colours_of_training_pixels(tiny_scene, monkeypatch):
-    import panolift.lift.trainer as trainer_module
-
-    seen = []
-
-    def recording(*args, **kwargs):
-        seen.append(kwargs["background"])
-        return render(*args, **kwargs)
-
-    render = trainer_module.render_rays
-    monkeypatch.setattr(trainer_module, "render_rays", recording)
-    config = tiny_config()
-    config.train.random_background, config.train.background_from_pixels = True, True
-    scene = Scene(tiny_scene)
-    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
-    trainer.train_step()
-    background = seen[0]
-    assert background.shape == (config.train.rays_scene, 3)
-    codes = (background * 255).round().long()
-    pixels = trainer.data.targets.rgb.reshape(-1, 3).long()
-    known = set((pixels[:, 0] * 65536 + pixels[:, 1] * 256 + pixels[:, 2]).tolist())
-    assert set((codes[:, 0] * 65536 + codes[:, 1] * 256 + codes[:, 2]).tolist()) <= known
-    assert len(set(codes[:, 0].tolist())) > 10  # varied, not one colour

@@ -153,13 +153,7 @@ class Trainer:
             origins = torch.cat([origins, image_batch["origins"]])
             dirs = torch.cat([dirs, image_batch["dirs"]])
         background = None
-        if cfg.train.random_background and cfg.train.background_from_pixels:
-            pool = scene_batch["rgb"]
-            pick = torch.randint(
-                pool.shape[0], (origins.shape[0],), generator=self.generator, device=self.device
-            )
-            background = pool[pick.to(pool.device)]
-        elif cfg.train.random_background:
+        if cfg.train.random_background:
             background = torch.rand(origins.shape[0], 3, generator=self.generator, device=self.device)
         out = render_rays(
             self.field, origins, dirs, cfg.render, generator=self.generator, background=background,
