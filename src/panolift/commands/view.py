@@ -61,9 +61,10 @@ def view(
             if viewer.reload_if_newer():
                 print(f"showing step {session.step}", flush=True)
     except KeyboardInterrupt:
-        print("viewer stopped")
+        print("viewer stopping (waiting for the renderers) ...", flush=True)
     finally:
         viewer.close()
+    print("viewer stopped", flush=True)
 
 
 def start_live_viewer(training, port: int, host: str = "127.0.0.1"):
