@@ -63,14 +63,17 @@ def make_base(tiny_scene: Path, root: Path) -> Path:
 
 # ----------------------------------------------------------------------------------- folder hashing
 def fingerprint(root: Path) -> dict[str, str]:
-    """Every entry under ``root`` (not following links, never opening anything but regular files)."""
+    """Every entry under ``root`` (not following links, never opening anything but regular files); files
+    over 64 MiB (the sparse ones of the corpus) are known by size and modification time rather than read."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             st = os.lstat(path)
             rel = str(path.relative_to(root))
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and st.st_size > 64 << 20:
+                out[rel] = f"big:{st.st_size}:{st.st_mtime_ns}"
+            elif stat.S_ISREG(st.st_mode):
                 out[rel] = hashlib.sha1(path.read_bytes()).hexdigest()
             elif stat.S_ISLNK(st.st_mode):
                 out[rel] = "link:" + os.readlink(path)

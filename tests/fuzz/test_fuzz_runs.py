@@ -11,10 +11,7 @@ and removes the temporary files of a killed checkpoint write).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
-import stat
 import sys
 import traceback
 from pathlib import Path
@@ -73,26 +70,6 @@ def run_op(op: str, root: Path, out: Path, scene: Path):
     raise AssertionError(op)
 
 
-def folder_hash(root: Path) -> dict[str, str]:
-    """Every entry under ``root`` as :func:`mutations.fingerprint` sees it, but files over 64 MiB (the
-    sparse ones) known by size and modification time rather than read."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            st = os.lstat(path)
-            rel = str(path.relative_to(root))
-            if stat.S_ISREG(st.st_mode) and st.st_size > 64 << 20:
-                out[rel] = f"big:{st.st_size}:{st.st_mtime_ns}"
-            elif stat.S_ISREG(st.st_mode):
-                out[rel] = hashlib.sha1(path.read_bytes()).hexdigest()
-            elif stat.S_ISLNK(st.st_mode):
-                out[rel] = "link:" + os.readlink(path)
-            else:
-                out[rel] = f"mode:{stat.S_IFMT(st.st_mode)}"
-    return out
-
-
 def written_by_design(op: str, before: dict, after: dict) -> dict:
     """``after`` with what the reader may write put back as it was: a resumed run's lock and the
     temporary files of a killed checkpoint write it removes."""
@@ -110,13 +87,13 @@ def test_malformed_run(case, run_base: Path, tiny_scene: Path, tmp_path: Path, o
     root = tmp_path / "case"
     shutil.copytree(run_base, root, symlinks=True)
     case.mutate(root)
-    before = folder_hash(root)
+    before = mutations.fingerprint(root)
     error, result = None, None
     try:
         result = run_op(case.op, root, tmp_path / "out", tiny_scene)
     except Exception as exc:
         error = exc
-    after = written_by_design(case.op, before, folder_hash(root))
+    after = written_by_design(case.op, before, mutations.fingerprint(root))
     assert after == before, "the reader wrote into the run folder"
     detail = "".join(traceback.format_exception(error)) if error is not None else ""
     if case.expect is None:
