@@ -164,3 +164,41 @@ def test_stratified_selection_reaches_the_far_samples_of_a_fog():
     cdf = torch.cumsum(weights[0], 0) / weights[0].sum()
     mean_position = float(cdf[far].mean())  # draws are uniform in the CDF
     assert 0.4 < mean_position < 0.6
+
+
+def test_near_gradient_scaling_changes_gradients_only_near_the_camera():
+    """Training with ``near_gradient_distance`` renders the same values; the gradient reaching each
+    sample's density is the unscaled one times min(1, (t / d)^2) (Philip & Deschaintre 2023)."""
+    from panolift.render.renderer import near_gradient_scale
+
+    field, (origins, dirs) = _field(), _rays(48)
+    origins = origins[:1].expand_as(origins)  # one camera: a sample's t is its distance from it
+    field.train()
+    config = dataclasses.replace(EXACT, near=0.05)
+    scaled_config = dataclasses.replace(config, near_gradient_distance=2.0)
+    grads, outputs = [], []
+    for cfg in (config, scaled_config):
+        captured, where = [], []
+        original = field.density
+
+        def density(points, original=original, captured=captured, where=where):
+            value = original(points)
+            value.register_hook(lambda g: captured.append(g.clone()))
+            where.append(points.detach())
+            return value
+
+        field.density = density
+        field.zero_grad()
+        out = render_rays(field, origins, dirs, cfg, generator=torch.Generator().manual_seed(5),
+                          return_samples=True)  # fmt: skip
+        out["rgb"].sum().backward()
+        del field.density
+        grads.append(torch.cat(captured[::-1]))  # hooks run backwards through the segments
+        outputs.append(out)
+    torch.testing.assert_close(outputs[0]["rgb"], outputs[1]["rgb"])
+    # the march's calls come first (the field's own call on the chosen samples gets no density gradient)
+    marched = torch.cat(where)[: grads[1].shape[0]]
+    scale = near_gradient_scale((marched - origins[0]).norm(dim=-1), 2.0)
+    assert float(scale.min()) < 0.3 and float(scale.max()) == 1.0  # the rays start near, end far
+    torch.testing.assert_close(grads[1], grads[0] * scale, atol=1e-9, rtol=1e-4)
+    assert float(grads[1].abs().sum()) < 0.9 * float(grads[0].abs().sum())

@@ -83,10 +83,35 @@ def place_samples(
     return points, t, valid
 
 
-def _march_density(evaluate, points, dirs, mask, deltas, config: RenderConfig) -> torch.Tensor:
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the backward pass multiplies the gradient by ``scale``."""
+
+    @staticmethod
+    def forward(ctx, values, scale):
+        ctx.save_for_backward(scale)
+        return values.view_as(values)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (scale,) = ctx.saved_tensors
+        return grad * scale.view(-1, *([1] * (grad.dim() - 1))), None
+
+
+def near_gradient_scale(t: torch.Tensor, distance: float) -> torch.Tensor:
+    """min(1, (t / distance)^2): the gradient scaling of Philip & Deschaintre ("Floaters No More", 2023).
+    Space near a camera is crossed by its rays far more densely than space at the distance of the
+    surfaces (the density of rays falls as 1/t^2), so without it a few views can paint a screen right in
+    front of each camera before the surfaces form; the scaling evens out that imbalance."""
+    return (t / distance).square().clamp_max(1.0)
+
+
+def _march_density(
+    evaluate, points, dirs, mask, deltas, config: RenderConfig, grad_scale: torch.Tensor | None = None
+) -> torch.Tensor:
     """Density (num_rays, num_samples) on ``mask``ed samples, segment by segment; a segment is skipped for
     rays whose transmittance already fell below ``termination_threshold`` (early ray termination).
-    ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of the selected samples."""
+    ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of the selected samples;
+    ``grad_scale`` (num_rays, num_samples) multiplies the gradient of each sample's density."""
     num_rays, num_samples = mask.shape
     max_optical = -math.log(config.termination_threshold) if config.termination_threshold > 0 else math.inf
     optical = points.new_zeros(num_rays)  # detached: only decides which rays are still alive
@@ -97,9 +122,10 @@ def _march_density(evaluate, points, dirs, mask, deltas, config: RenderConfig) -
         density = points.new_zeros(num_rays, s1 - s0)
         if seg_mask.any():
             rows, cols = seg_mask.nonzero(as_tuple=True)
-            density = density.index_put(
-                (rows, cols), evaluate(points[rows, s0 + cols], dirs[rows], rows, s0 + cols)
-            )
+            values = evaluate(points[rows, s0 + cols], dirs[rows], rows, s0 + cols)
+            if grad_scale is not None and values.requires_grad:
+                values = _ScaleGradient.apply(values, grad_scale[rows, s0 + cols])
+            density = density.index_put((rows, cols), values)
         optical = optical + (density.detach() * deltas[:, s0:s1]).sum(dim=-1)
         parts.append(density)
     return torch.cat(parts, dim=1)
@@ -210,7 +236,9 @@ def render_rays(
     two_pass = callable(density_fn)
     cache = None if two_pass else _OutputsCache(field)
     evaluate = (lambda p, d, r, c: density_fn(p)) if two_pass else cache
-    density = _march_density(evaluate, points, dirs, valid, deltas, config)
+    scaling = generator is not None and config.near_gradient_distance > 0
+    grad_scale = near_gradient_scale(t, config.near_gradient_distance) if scaling else None
+    density = _march_density(evaluate, points, dirs, valid, deltas, config, grad_scale)
     weights, _ = render_weights_from_density(density, deltas)
     opacity = weights.sum(dim=-1)
     threshold = config.weight_threshold if weight_threshold is None else weight_threshold
@@ -221,6 +249,8 @@ def render_rays(
     significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
     rows, cols = significant.nonzero(as_tuple=True)
     out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
+    if grad_scale is not None and out.rgb.requires_grad:
+        out.rgb = _ScaleGradient.apply(out.rgb, grad_scale[rows, cols])
     w = renormalize_weights(weights[rows, cols], rows, opacity)
     w_heads = w.detach() if gradient_blocking else w
     result = {
