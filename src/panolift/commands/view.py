@@ -33,7 +33,9 @@ def view(
         sharpest: longest side in pixels of the sharpest image (0: 1024 on a GPU, 512 on a CPU).
         layer_resolution: voxels along the scene's longest side for the 3D layer.
     """
+    import faulthandler
     import logging
+    import signal
     import time
 
     from panolift.commands.common import pick_device, set_threads
@@ -41,6 +43,8 @@ def view(
     from panolift.view import ProgressiveConfig, Viewer, ViewerConfig, ViewerSession, import_viser
 
     import_viser()  # says how to install it before any work
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack (a viewer that hangs)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     set_threads(threads)
     device = pick_device(device)
