@@ -69,8 +69,10 @@ def test_batch_on_local_ray_survives_a_killed_task_and_an_interrupted_batch(thre
     jobs = plan_jobs(three_scenes, out)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     first = subprocess.Popen(
-        batch_command(three_scenes, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        batch_command(three_scenes, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # a background shell job inherits SIGINT ignored; the batch must see this test's Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
 
     def mid_training():  # a scene past its first checkpoint, not finished, and the process training it
         for job in jobs:

@@ -51,6 +51,9 @@ class Command:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "panolift.cli", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # a job started in the background by a shell (`make test &`) inherits SIGINT ignored, and then
+            # Python installs no KeyboardInterrupt handler: give the viewer a terminal's Ctrl-C
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
@@ -78,9 +81,8 @@ class Command:
         """Ctrl-C, then the exit status; killed (and failing the test) only if it has not ended after the
         viewer's own 60 s budget for its threads (a busy render pass on one thread can take seconds).
 
-        Once in about ten clean-clone runs the first Ctrl-C went unanswered (no 'viewer stopping' line in
-        90 s; not understood yet). Then the viewer's threads are dumped (SIGUSR1, faulthandler) into a
-        warning for the record, and Ctrl-C is pressed again, as a user would."""
+        If Ctrl-C is unanswered for 45 s, the viewer's threads are dumped (SIGUSR1, faulthandler) into a
+        warning before the wait goes on, so that a hang says where it is."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             if not self._wait_for_line("viewer stopping", 45) and self.proc.poll() is None:
@@ -90,7 +92,6 @@ class Command:
                     "Ctrl-C unanswered for 45 s; the viewer's threads:\n" + "".join(self.output[-80:]),
                     stacklevel=2,
                 )
-                self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(90)
             except subprocess.TimeoutExpired:
