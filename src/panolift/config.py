@@ -69,8 +69,9 @@ class RenderConfig:
     near_gradient_distance: float = 0.0
     """Training scales the gradients of a sample's density and colour by min(1, (t / this)^2) (normalised
     units; Philip & Deschaintre 2023): space next to a camera is crossed by far more of its rays than the
-    surfaces are, and without the scaling a dim or low-contrast room can be explained by a screen right
-    in front of each camera. 0: no scaling (the authors)."""
+    surfaces are, which favours floaters and screens in front of the cameras. It did not remove the
+    screen of the suite's seed 0 (benchmarks/SUITE.md), so no preset uses it. 0: no scaling (the
+    authors)."""
     occupancy_resolution: int = 128
     """Voxels per side of the occupancy grid used to skip empty space."""
     occupancy_threshold: float = 1e-3
