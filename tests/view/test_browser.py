@@ -85,27 +85,22 @@ class Command:
         warning before the wait goes on, so that a hang says where it is."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-            if not self._wait_for_line("viewer stopping", 45) and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGUSR1)
-                time.sleep(2.0)
-                warnings.warn(
-                    "Ctrl-C unanswered for 45 s; the viewer's threads:\n" + "".join(self.output[-80:]),
-                    stacklevel=2,
-                )
+            try:
+                self.wait_for("viewer stopping", timeout=45)
+            except AssertionError:
+                if self.proc.poll() is None:
+                    self.proc.send_signal(signal.SIGUSR1)
+                    time.sleep(2.0)
+                    warnings.warn(
+                        "Ctrl-C unanswered for 45 s; the viewer's threads:\n" + "".join(self.output[-80:]),
+                        stacklevel=2,
+                    )
             try:
                 self.proc.wait(90)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
-
-    def _wait_for_line(self, text: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if any(text in line for line in self.output):
-                return True
-            time.sleep(0.2)
-        return any(text in line for line in self.output)
 
 
 def screenshot(page) -> np.ndarray:
