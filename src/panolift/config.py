@@ -83,6 +83,11 @@ class RenderConfig:
     max_evaluated_per_ray: int = 0
     """Cap on the samples per ray that colour and heads are evaluated on (the largest weights; 0: no cap).
     Bounds the cost while the density is still a fog, when nearly every sample passes ``weight_threshold``."""
+    max_head_samples_per_ray: int = 0
+    """Cap on the samples per ray that the semantic and instance heads are evaluated on (the largest
+    weights among those evaluated for colour, renormalised like them; 0: the same samples as colour). The
+    heads are most of the cost of a step and of a frame, and labels change little across the few samples
+    around a surface."""
     stratified_selection: bool = False
     """With the cap, training evaluates a stratified draw along each ray's weights instead of the largest
     weights (rendering always takes the largest): in a fog the largest weights are the nearest samples."""

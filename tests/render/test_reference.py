@@ -202,3 +202,73 @@ def test_near_gradient_scaling_changes_gradients_only_near_the_camera():
     assert float(scale.min()) < 0.3 and float(scale.max()) == 1.0  # the rays start near, end far
     torch.testing.assert_close(grads[1], grads[0] * scale, atol=1e-9, rtol=1e-4)
     assert float(grads[1].abs().sum()) < 0.9 * float(grads[0].abs().sum())
+
+
+@torch.no_grad()
+def test_the_head_cap_errs_by_at_most_the_weight_it_leaves_out():
+    """``max_head_samples_per_ray`` sums the heads over the largest weights of the colour samples only:
+    colour is untouched, the labels stay within the weight left out of the heads."""
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(EXACT, weight_threshold=1e-4, max_evaluated_per_ray=12)
+    capped = dataclasses.replace(config, max_head_samples_per_ray=3)
+
+    def kept(weights):
+        keep = weights > 1e-4
+        return keep & torch.zeros_like(keep).scatter(1, weights.topk(3, dim=1).indices, True)
+
+    missing = _missing_weight(field, origins, dirs, capped, kept)
+    assert float(missing.max()) > 1e-3  # the cap does leave samples out of the heads
+    full, fast = render_rays(field, origins, dirs, config), render_rays(field, origins, dirs, capped)
+    ref = render_rays_reference(field, origins, dirs, EXACT)
+    torch.testing.assert_close(fast["rgb"], full["rgb"])
+    torch.testing.assert_close(fast["opacity"], full["opacity"])
+    for key in ("semantics", "instance"):
+        error = (fast[key] - ref[key]).abs().amax(dim=-1)
+        assert (error <= missing + 1e-4).all(), f"{key}: {float((error - missing).max())}"
+        assert float((fast[key] - full[key]).abs().max()) > 1e-4  # and it is not the uncapped sum
+
+
+class _Wrapped(torch.nn.Module):
+    """The same field behind a plain ``forward`` (as an edit wrapper): one full call per sample."""
+
+    def __init__(self, field):
+        super().__init__()
+        self.inner, self.aabb, self.voxel_size = field, field.aabb, field.voxel_size
+
+    def forward(self, points, dirs):
+        return self.inner(points, dirs)
+
+    def density(self, points):
+        return self.inner.density(points)
+
+    @property
+    def occupancy(self):
+        return self.inner.occupancy
+
+
+@pytest.mark.parametrize("head_cap", [0, 3])
+def test_rendering_some_outputs_renders_them_as_a_full_rendering_does(head_cap):
+    """Asking for a subset of the outputs (what training does: colour and semantics on R_S, semantics and
+    instances on R_I) renders exactly those, with the values of a full rendering, through a field that
+    evaluates outputs separately and through one that only has a full call; without colour, the density
+    is marched without gradients."""
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(tiny_config().render, near=0.0, max_head_samples_per_ray=head_cap)
+    with torch.no_grad():
+        full = render_rays(field, origins, dirs, config)
+    for renderer_field in (field, _Wrapped(field)):
+        heads = render_rays(renderer_field, origins, dirs, config, outputs=("semantics", "instance"))
+        assert "rgb" not in heads
+        assert (
+            heads["semantics"].requires_grad and not heads["opacity"].requires_grad
+        )  # heads learn, not density
+        for key in ("semantics", "instance", "opacity", "depth"):
+            torch.testing.assert_close(heads[key].detach(), full[key], atol=1e-6, rtol=1e-5)
+        colour = render_rays(renderer_field, origins, dirs, config, outputs=("rgb",))
+        assert "semantics" not in colour and "instance" not in colour
+        assert colour["rgb"].requires_grad and colour["opacity"].requires_grad
+        torch.testing.assert_close(colour["rgb"].detach(), full["rgb"], atol=1e-6, rtol=1e-5)
+    unblocked = render_rays(field, origins, dirs, config, outputs=("semantics",), gradient_blocking=False)
+    assert unblocked["semantics"].requires_grad and unblocked["opacity"].requires_grad
+    with pytest.raises(ValueError, match="unknown outputs"):
+        render_rays(field, origins, dirs, config, outputs=("colour",))

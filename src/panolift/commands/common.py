@@ -17,9 +17,19 @@ def pick_device(device: str):
         raise SceneError(f"--device {device!r}: {exc}") from None
 
 
-def set_threads(threads: int) -> None:
-    """torch's intra-op CPU threads (0: torch's default)."""
+def set_threads(threads: int, **tuner_options):
+    """torch's intra-op CPU threads: a fixed count, or with 0 a :class:`~panolift.lift.threads.ThreadTuner`
+    (returned, made with ``tuner_options``) that picks the count by timing the work as it runs (steady
+    when other jobs share the CPUs). Returns None for a fixed count."""
+    if threads < 0:
+        from panolift.errors import OptionError
+
+        raise OptionError(f"--threads {threads}: give a count of CPU threads, or 0 to choose automatically")
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)
+        return None
+    from panolift.lift.threads import ThreadTuner
+
+    return ThreadTuner(**tuner_options)

@@ -26,14 +26,16 @@ def render(
         out: output folder (default RUN/render/<split>, or RUN/render/trajectory).
         width: image width (0: the scene's native size; the height follows the aspect ratio).
         device: auto (cuda if available, else cpu), cpu, cuda, ...
-        threads: CPU threads for torch (0: torch's default).
+        threads: CPU threads for torch (0: chosen by timing the first chunks of rays at 1, half and all
+            of the CPUs, and again when the machine's load changes).
     """
     from tqdm import tqdm
 
     from panolift.commands.common import pick_device, set_threads
     from panolift.runs import render_run
 
-    set_threads(threads)
+    device = pick_device(device)
+    tuner = set_threads(threads, block=3, rounds=1, interval=200) if device.type == "cpu" else None
     bars = []  # made at the first rendered frame: a run that cannot be read ends with one line, no bar
 
     def progress(done: int, total: int, name: str) -> None:
@@ -42,7 +44,7 @@ def render(
         bars[0].update(done - bars[0].n)
 
     try:
-        folder = render_run(run, split, out, trajectory, width, pick_device(device), progress)
+        folder = render_run(run, split, out, trajectory, width, device, progress, tuner=tuner)
     finally:
         for bar in bars:
             bar.close()

@@ -43,7 +43,9 @@ def make_train_command(preset: str = DEFAULT_PRESET) -> Callable[..., None]:
             out: the run folder to write (checkpoints are written periodically; see --resume).
             resume: continue a killed run in OUT from its latest checkpoint, with its own configuration.
             device: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...
-            threads: CPU threads for torch (0: torch's default).
+            threads: CPU threads for torch (0: chosen while training by timing steps at 1, half and all
+                of the CPUs, and chosen again when the machine's load changes; a fixed count makes a run
+                bitwise reproducible).
             viewer: serve a 3D viewer of the field being trained (`panolift view`, read-only, updated
                 every few seconds; needs pip install 'panolift[viewer]'); it stays open after training
                 until Ctrl-C.
@@ -79,8 +81,9 @@ def run_training(
     from panolift.commands.common import pick_device, set_threads
     from panolift.runs import TrainingRun, check_against_inputs, load_run
 
-    set_threads(threads)
-    with TrainingRun(scene, out, config, device=pick_device(device), resume=resume) as training:
+    device = pick_device(device)
+    tuner = set_threads(threads) if device.type == "cpu" else None
+    with TrainingRun(scene, out, config, device=device, resume=resume) as training:
         trainer = training.trainer
         live = None
         if viewer_port is not None:
@@ -104,7 +107,7 @@ def run_training(
                     live.update()
 
             try:
-                training.run(progress)
+                training.run(progress, tuner=tuner)
             except BaseException:
                 if live is not None:  # its threads must not die inside torch at exit
                     live.close()

@@ -46,7 +46,8 @@ def view(
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack (a viewer that hangs)
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    set_threads(threads)
+    if threads:  # 0: torch's default (the viewer's renders are too irregular to time)
+        set_threads(threads)
     device = pick_device(device)
     read_run_info(run)  # a folder that is no run is reported now
     if latest_checkpoint(run) is None and not is_edited_run(run):

@@ -20,6 +20,12 @@ LOST_RECALL = 0.25
 """A class is lost when at most this fraction of the pixels the 2D labels give it render as it..."""
 LOST_MIN_SHARE = 0.01
 """...and the 2D labels give it at least this share of the labelled pixels."""
+NEAR_FACTOR = 1.5
+"""A rendered pixel hugs the camera when its depth is below this many times the near plane's distance..."""
+MAX_NEAR_SHARE = 0.25
+"""...and a run is flagged when more than this share of its opaque training-view pixels do: a screen in
+front of every camera (each view explains its own pixels with a surface just past the near plane) instead
+of the room's surfaces."""
 
 
 @dataclass
@@ -34,6 +40,8 @@ class InputAgreement:
         default_factory=dict
     )  # class -> fraction of its 2D pixels rendered as it
     share: dict[str, float] = field(default_factory=dict)  # class -> share of the 2D-labelled pixels
+    near_share: float | None = None  # share of opaque pixels rendered within NEAR_FACTOR x the near plane
+    near_distance: float | None = None  # the near plane's distance (world units, metres for real scenes)
 
     @property
     def lost_classes(self) -> list[str]:
@@ -55,24 +63,36 @@ class InputAgreement:
                 f"the rendered labels agree with the 2D labels at only {100 * self.miou:.0f}% mIoU on the "
                 f"training views (< {100 * MIN_MIOU:.0f}%): lifting has failed rather than denoised"
             )
+        if self.near_share is not None and self.near_share > MAX_NEAR_SHARE:
+            out.append(
+                f"{100 * self.near_share:.0f}% of the training views' pixels render within "
+                f"{NEAR_FACTOR * self.near_distance:.2f} of the camera ({NEAR_FACTOR:g}x the near plane): the "
+                "field has probably put a screen in front of the cameras instead of the room's surfaces"
+            )
         if self.lost_classes:
             out.append("classes the 2D labels see but the lifted scene lost: " + ", ".join(self.lost_classes))
         return out
 
     def summary(self) -> str:
-        return (
+        text = (
             f"agreement with the inputs on {self.num_frames} training views: colour {self.psnr:.1f} dB, "
             f"labels {100 * self.pixel_agreement:.0f}% of pixels, {100 * self.miou:.0f}% mIoU"
         )
+        if self.near_share is not None:
+            text += f"; {100 * self.near_share:.0f}% of pixels within {NEAR_FACTOR:g}x the near plane"
+        return text
 
 
 def agreement_with_inputs(
     rendered: list[tuple[np.ndarray, np.ndarray]],  # per frame: (H, W) classes, (H, W, 3) rgb in [0, 1]
     inputs: list[tuple[np.ndarray, np.ndarray]],  # per frame: (H, W) 2D label classes, (H, W, 3) image
     class_names: tuple[str, ...],
+    depths: list[tuple[np.ndarray, np.ndarray]] | None = None,  # per frame: (H, W) depth, (H, W) opacity
+    near_distance: float | None = None,
 ) -> InputAgreement:
     """Compare renderings of training views with the 2D labels and images they were trained on (pixels
-    the 2D labels leave void are left out of the label scores)."""
+    the 2D labels leave void are left out of the label scores); with ``depths`` and ``near_distance``
+    (the renderer's near plane, in the depths' units) also how much of the views hugs the cameras."""
     num_classes = len(class_names)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     squared, count = 0.0, 0
@@ -88,6 +108,12 @@ def agreement_with_inputs(
     }
     share = {class_names[k]: float(labelled[k] / total) for k in range(1, num_classes) if labelled[k] > 0}
     mse = squared / max(count, 1)
+    near_share = None
+    if depths is not None and near_distance is not None:
+        opaque = np.concatenate([np.asarray(o).ravel() > 0.5 for _, o in depths])
+        depth = np.concatenate([np.asarray(d).ravel() for d, _ in depths])
+        close = depth[opaque] < NEAR_FACTOR * near_distance
+        near_share = float(close.mean()) if close.size else 0.0
     return InputAgreement(
         num_frames=len(rendered),
         pixel_agreement=float(np.trace(confusion) / total),
@@ -95,4 +121,6 @@ def agreement_with_inputs(
         psnr=float(-10.0 * np.log10(mse)) if mse > 0 else float("inf"),
         recall=recall,
         share=share,
+        near_share=near_share,
+        near_distance=near_distance,
     )

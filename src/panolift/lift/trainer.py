@@ -30,6 +30,7 @@ from .losses import (
 )
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
+from .threads import ThreadTuner
 
 log = logging.getLogger(__name__)
 
@@ -148,35 +149,38 @@ class Trainer:
         image_batch = (
             sample_image_batch(self.data, cfg.train.rays_image, self.generator) if use_image else None
         )
-        origins, dirs = scene_batch["origins"], scene_batch["dirs"]
-        if image_batch is not None:
-            origins = torch.cat([origins, image_batch["origins"]])
-            dirs = torch.cat([dirs, image_batch["dirs"]])
+        # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
+        # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
         background = None
         if cfg.train.random_background:
-            background = torch.rand(origins.shape[0], 3, generator=self.generator, device=self.device)
+            background = torch.rand(cfg.train.rays_scene, 3, generator=self.generator, device=self.device)
+        # before the first occupancy update the density is a faint fog that no sample's weight passes
+        weight_threshold = None if self.field.occupancy is not None else 0.0
         out = render_rays(
-            self.field, origins, dirs, cfg.render, generator=self.generator, background=background,
-            gradient_blocking=cfg.loss.gradient_blocking,
-            # before the first occupancy update the density is a faint fog that no sample's weight passes
-            weight_threshold=None if self.field.occupancy is not None else 0.0,
-            return_samples=weights["distortion"] > 0,
+            self.field, scene_batch["origins"], scene_batch["dirs"], cfg.render, generator=self.generator,
+            background=background, gradient_blocking=cfg.loss.gradient_blocking,
+            weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0,
+            outputs=("rgb", "semantics"),
         )  # fmt: skip
-        n_s, bounded = cfg.train.rays_scene, cfg.loss.bounded
+        bounded = cfg.loss.bounded
         losses = {
-            "rgb": compute_rgb_loss(out["rgb"][:n_s], scene_batch["rgb"]),
+            "rgb": compute_rgb_loss(out["rgb"], scene_batch["rgb"]),
             "semantic": compute_semantic_loss(
-                out["semantics"][:n_s], scene_batch["probability"], scene_batch["confidence"], bounded
+                out["semantics"], scene_batch["probability"], scene_batch["confidence"], bounded
             ),
         }
         if weights["distortion"] > 0:
-            losses["distortion"] = compute_distortion_loss(
-                out["weights"][:n_s], out["t"][:n_s], out["deltas"][:n_s]
-            )
+            losses["distortion"] = compute_distortion_loss(out["weights"], out["t"], out["deltas"])
         if image_batch is not None:
-            sem_i, ins_i = out["semantics"][n_s:], out["instance"][n_s:]
+            heads = ("semantics", "instance") if weights["instance"] > 0 else ("semantics",)
+            out_i = render_rays(
+                self.field, image_batch["origins"], image_batch["dirs"], cfg.render, generator=self.generator,
+                gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold, outputs=heads,
+            )  # fmt: skip
+            sem_i = out_i["semantics"]
             thing = image_batch["instance"] > 0
             if weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
+                ins_i = out_i["instance"]
                 slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)
                 losses["instance"] = compute_instance_loss(
                     ins_i[thing], slots, image_batch["confidence"][thing], bounded
@@ -291,15 +295,20 @@ class Trainer:
         progress: ProgressFn | None = None,
         stop_at: int | None = None,
         checkpoint: CheckpointFn | None = None,
+        tuner: ThreadTuner | None = None,
     ) -> None:
         """Train until the configured iterations (or ``stop_at``); ``checkpoint(self)`` every
-        ``checkpoint_every`` steps and at the end."""
+        ``checkpoint_every`` steps and at the end; ``tuner`` is told every step's duration and picks the
+        CPU thread count (:mod:`panolift.lift.threads`)."""
         train = self.config.train
         end = min(train.iterations, stop_at) if stop_at is not None else train.iterations
         self.field.train()
         start = time.perf_counter() - self.elapsed
         while self.step < end:
+            step_start = time.perf_counter()
             metrics = self.train_step()
+            if tuner is not None:
+                tuner.step_done(time.perf_counter() - step_start)
             if self.step % train.log_every == 0 or self.step == 1 or self.step == end:
                 metrics.update(step=self.step, time=time.perf_counter() - start)
                 self.history.append(metrics)

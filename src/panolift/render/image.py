@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -21,6 +24,7 @@ def render_image(
     height: int,
     normalization: SceneNormalization | None = None,
     config: RenderConfig | None = None,
+    on_chunk: Callable[[float], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Render one view. ``K`` (3, 3) is for ``width`` x ``height``; ``c2w`` (4, 4) is in WORLD units (OpenCV).
 
@@ -28,7 +32,8 @@ def render_image(
     to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(). Returns tensors on
     the field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
     semantics (H, W, num_classes) and instance (H, W, num_slots) (the rendered distributions; rendered
-    logits for an unbounded field).
+    logits for an unbounded field). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
+    :class:`~panolift.lift.threads.ThreadTuner` picks the CPU threads from it).
     """
     normalization = normalization if normalization is not None else getattr(field, "normalization", None)
     if normalization is None:
@@ -45,12 +50,15 @@ def render_image(
     domain = sampling_domain(field, config, device)
     chunks: dict[str, list[torch.Tensor]] = {}
     for i in range(0, origins.shape[0], config.chunk_rays):
+        start = time.perf_counter()
         out = render_rays(
             field, origins[i : i + config.chunk_rays], dirs[i : i + config.chunk_rays], config, domain=domain
         )
         for key, value in out.items():
             if value.ndim > 0:
                 chunks.setdefault(key, []).append(value)
+        if on_chunk is not None:
+            on_chunk(time.perf_counter() - start)
     result = {
         key: torch.cat(parts).reshape(height, width, *parts[0].shape[1:]) for key, parts in chunks.items()
     }

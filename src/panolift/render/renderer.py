@@ -9,6 +9,9 @@ the field's OWN CLASS defines them (:func:`~panolift.render.probe.own_attribute`
   full calls and keeps their outputs.
 - ``occupancy`` -> OccupancyGrid | None: voxels to skip. A wrapper that moves content must not reuse the
   wrapped field's grid (the moved content would fall in "empty" voxels); without it nothing is skipped.
+- ``color(points, dirs)``, ``semantics(points)``, ``instance(points)``: with all three, a rendering that
+  asks for only some ``outputs`` evaluates only those (training renders colour and semantics on its
+  scene rays, semantics and instances on its image rays); without them every call is a full one.
 
 What it renders is the volume-rendering sum of :func:`panolift.render.reference.render_rays_reference`
 (which samples densely and evaluates everything); the speed-ups are four approximations, each tested
@@ -17,7 +20,9 @@ against that reference (tests/render/test_reference.py):
 1. occupancy skipping: samples in empty voxels get density 0 (exact where the grid is conservative);
 2. early termination: a ray stops once its transmittance falls below ``termination_threshold``;
 3. weight threshold: colour and heads are evaluated only where w_i > ``weight_threshold``;
-4. the cap: at most ``max_evaluated_per_ray`` samples (the largest weights) are evaluated per ray.
+4. the cap: at most ``max_evaluated_per_ray`` samples (the largest weights) are evaluated per ray, and
+   at most ``max_head_samples_per_ray`` of them (the largest weights again) for the semantic and
+   instance heads, which cost more than the colour MLP and vary less along a ray.
 
 (3) and (4) evaluate a subset E of the samples. Summing over E alone would darken every pixel by the
 missing weight and make a trained colour MLP compensate with too-bright colours; instead the evaluated
@@ -191,6 +196,31 @@ def select_significant(
     return significant & chosen
 
 
+OUTPUTS = ("rgb", "semantics", "instance")
+"""What :func:`render_rays` can render besides depth and opacity."""
+
+
+def separately_evaluated(field) -> bool:
+    """Whether the field's own class evaluates colour, semantics and instances one by one."""
+    return all(callable(own_attribute(field, name)) for name in ("color", "semantics", "instance"))
+
+
+def evaluate_outputs(
+    field, points: torch.Tensor, dirs: torch.Tensor, outputs: tuple[str, ...]
+) -> FieldOutputs:
+    """The field's ``outputs`` at the points (others None, density None) when its own class evaluates them
+    one by one (:func:`separately_evaluated`); else one full call."""
+    if not separately_evaluated(field):
+        return field(points, dirs)
+    parts = {name: own_attribute(field, name) for name in ("color", "semantics", "instance")}
+    return FieldOutputs(
+        density=None,
+        rgb=parts["color"](points, dirs) if "rgb" in outputs else None,
+        semantics=parts["semantics"](points) if "semantics" in outputs else None,
+        instance=parts["instance"](points) if "instance" in outputs else None,
+    )
+
+
 def renormalize_weights(
     weights: torch.Tensor,  # (num_points,) weights of the evaluated samples
     rays: torch.Tensor,  # (num_points,) long, the ray of each
@@ -213,6 +243,7 @@ def render_rays(
     weight_threshold: float | None = None,
     return_samples: bool = False,
     background: torch.Tensor | None = None,
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> dict[str, torch.Tensor]:
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
@@ -222,7 +253,10 @@ def render_rays(
     renormalised weights (module docstring). ``generator`` jitters the samples (training); without it
     samples sit at step centres. ``weight_threshold`` overrides ``config.weight_threshold``; ``background``
     (num_rays, 3) overrides ``config.background`` (training draws it at random, so that no surface can
-    stay half transparent in front of a black background).
+    stay half transparent in front of a black background). ``outputs`` names what to render of "rgb",
+    "semantics", "instance" (a field that can evaluate them one by one then evaluates only those; without
+    "rgb" and with ``gradient_blocking`` the density is marched without gradients: nothing rendered
+    would pass one to it).
     Returns rgb (num_rays, 3), depth, opacity (num_rays,), semantics (num_rays, num_classes) and
     instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples in
     the box, not skipped); with ``return_samples`` also weights, t and deltas (num_rays, num_samples).
@@ -238,7 +272,12 @@ def render_rays(
     evaluate = (lambda p, d, r, c: density_fn(p)) if two_pass else cache
     scaling = generator is not None and config.near_gradient_distance > 0
     grad_scale = near_gradient_scale(t, config.near_gradient_distance) if scaling else None
-    density = _march_density(evaluate, points, dirs, valid, deltas, config, grad_scale)
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f"render_rays: unknown outputs {sorted(unknown)} (choose from {OUTPUTS})")
+    density_grad = torch.is_grad_enabled() and ("rgb" in outputs or not gradient_blocking)
+    with torch.set_grad_enabled(density_grad):
+        density = _march_density(evaluate, points, dirs, valid, deltas, config, grad_scale)
     weights, _ = render_weights_from_density(density, deltas)
     opacity = weights.sum(dim=-1)
     threshold = config.weight_threshold if weight_threshold is None else weight_threshold
@@ -248,22 +287,57 @@ def render_rays(
     )
     significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
     rows, cols = significant.nonzero(as_tuple=True)
-    out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
-    if grad_scale is not None and out.rgb.requires_grad:
+    heads = tuple(name for name in outputs if name != "rgb")
+    head_cap = config.max_head_samples_per_ray
+    head_mask = significant  # the samples the heads are summed over: the largest weights of those
+    if (
+        heads
+        and 0 < head_cap
+        and (config.max_evaluated_per_ray <= 0 or head_cap < config.max_evaluated_per_ray)
+    ):
+        head_mask = select_significant(weights.detach(), significant, threshold, head_cap)
+    head_rows, head_cols = head_mask.nonzero(as_tuple=True)
+    if two_pass and separately_evaluated(field):  # each output on its own samples
+        nothing = FieldOutputs(density=None, rgb=None)
+        out = (
+            evaluate_outputs(field, points[rows, cols], dirs[rows], ("rgb",)) if "rgb" in outputs else nothing
+        )
+        out_heads = (
+            evaluate_outputs(field, points[head_rows, head_cols], dirs[head_rows], heads)
+            if heads
+            else nothing
+        )
+    else:
+        out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
+        out_heads = out
+        if head_mask is not significant:
+            keep = head_mask[rows, cols]
+            out_heads = FieldOutputs(
+                density=None, rgb=None,
+                semantics=None if out.semantics is None else out.semantics[keep],
+                instance=None if out.instance is None else out.instance[keep],
+            )  # fmt: skip
+    if grad_scale is not None and out.rgb is not None and out.rgb.requires_grad:
         out.rgb = _ScaleGradient.apply(out.rgb, grad_scale[rows, cols])
     w = renormalize_weights(weights[rows, cols], rows, opacity)
-    w_heads = w.detach() if gradient_blocking else w
+    if head_mask is not significant:
+        w_heads = renormalize_weights(weights[head_rows, head_cols], head_rows, opacity)
+    else:
+        w_heads = w
+    w_heads = w_heads.detach() if gradient_blocking else w_heads
     result = {
-        "rgb": accumulate_sparse(w, out.rgb, rows, num_rays)
-        + (1.0 - opacity)[:, None] * (config.background if background is None else background),
         "depth": (weights * t).sum(dim=-1),
         "opacity": opacity,
         "num_samples": torch.tensor(int(valid.sum()), device=t.device),
     }
+    if "rgb" in outputs:
+        result["rgb"] = accumulate_sparse(w, out.rgb, rows, num_rays) + (1.0 - opacity)[:, None] * (
+            config.background if background is None else background
+        )
     if return_samples:
         result.update(weights=weights, t=t, deltas=deltas)
-    if out.semantics is not None:
-        result["semantics"] = accumulate_sparse(w_heads, out.semantics, rows, num_rays)
-    if out.instance is not None:
-        result["instance"] = accumulate_sparse(w_heads, out.instance, rows, num_rays)
+    if out_heads.semantics is not None and "semantics" in outputs:
+        result["semantics"] = accumulate_sparse(w_heads, out_heads.semantics, head_rows, num_rays)
+    if out_heads.instance is not None and "instance" in outputs:
+        result["instance"] = accumulate_sparse(w_heads, out_heads.instance, head_rows, num_rays)
     return result

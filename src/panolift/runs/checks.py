@@ -21,10 +21,12 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96
     picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max_frames).round().astype(int))]
     K = scene.intrinsics
     tta = loaded.config.loss.use_tta
-    rendered, inputs = [], []
+    rendered, inputs, depths = [], [], []
     for name in picks:
         out = render_image(loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization)
         semantics, _ = panoptic_from_rendering(out, loaded.class_set)
         rendered.append((semantics, out["rgb"].clamp(0, 1).cpu().numpy()))
         inputs.append((scene.machine_label_maps(name, tta=tta)[0], scene.rgb(name)))
-    return agreement_with_inputs(rendered, inputs, loaded.class_set.names)
+        depths.append((out["depth"].cpu().numpy(), out["opacity"].cpu().numpy()))
+    near = loaded.config.render.near / loaded.normalization.scale  # normalised units -> world units
+    return agreement_with_inputs(rendered, inputs, loaded.class_set.names, depths, near)

@@ -27,6 +27,7 @@ import torch
 
 from panolift.errors import OptionError
 from panolift.evaluate.prediction import PredictionSource
+from panolift.lift.threads import ThreadTuner
 from panolift.render import (
     colorize_panoptic,
     colorize_semantics,
@@ -138,11 +139,13 @@ def render_run(
     device: torch.device | str | None = None,
     progress: RenderProgress | None = None,
     chunk_rays: int = 0,
+    tuner: ThreadTuner | None = None,
 ) -> Path:
     """Render the ``split`` frames of the run's scene (or the poses of ``trajectory``) and write the folders.
 
     ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
-    the native aspect ratio. Returns the output folder.
+    the native aspect ratio; ``tuner`` is told each chunk of rays' duration and picks the CPU thread
+    count (:mod:`panolift.lift.threads`). Returns the output folder.
     """
     if not 0 <= width <= MAX_RENDER_WIDTH:
         raise OptionError(f"--width {width}: must be 0 (the scene's size) or 1..{MAX_RENDER_WIDTH} pixels")
@@ -168,7 +171,10 @@ def render_run(
         out = Path(out) if out is not None else run_dir / "render" / split
     video = []
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
-        rendering = render_image(field, K, pose, w, h, normalization=loaded.normalization, config=config)
+        on_chunk = tuner.step_done if tuner is not None else None
+        rendering = render_image(
+            field, K, pose, w, h, normalization=loaded.normalization, config=config, on_chunk=on_chunk
+        )
         video.append(write_frame_outputs(out, name, rendering, loaded))
         if edited:
             before = render_image(

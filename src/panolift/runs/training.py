@@ -24,6 +24,7 @@ import torch
 
 from panolift.config import LiftConfig, fast_config
 from panolift.lift import ProgressFn, Trainer
+from panolift.lift.threads import ThreadTuner
 from panolift.scene import Scene, SceneError, fit_size
 
 from .checkpoints import (
@@ -196,9 +197,12 @@ class TrainingRun:
         meta["batching"] = trainer.data.state()  # where a streamed working set is (empty in memory)
         return write_checkpoint(self.run_dir, meta, tensors, keep=trainer.config.train.keep_checkpoints)
 
-    def run(self, progress: ProgressFn | None = None, stop_at: int | None = None) -> Path:
-        """Train to the end (or ``stop_at``), checkpointing; returns the run folder."""
-        self.trainer.run(progress, stop_at=stop_at, checkpoint=self.checkpoint)
+    def run(
+        self, progress: ProgressFn | None = None, stop_at: int | None = None, tuner: ThreadTuner | None = None
+    ) -> Path:
+        """Train to the end (or ``stop_at``), checkpointing; returns the run folder. ``tuner`` picks the CPU
+        thread count as it goes (:mod:`panolift.lift.threads`)."""
+        self.trainer.run(progress, stop_at=stop_at, checkpoint=self.checkpoint, tuner=tuner)
         return self.run_dir
 
     def close(self) -> None:

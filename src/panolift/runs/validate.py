@@ -68,6 +68,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "occupancy_threshold"): _fraction(),
     ("render", "weight_threshold"): _fraction(),
     ("render", "max_evaluated_per_ray"): _at_least(0),
+    ("render", "max_head_samples_per_ray"): _at_least(0),
     ("render", "termination_threshold"): _fraction(),
     ("render", "march_segment"): _at_least(1),
     ("render", "chunk_rays"): _at_least(1),
