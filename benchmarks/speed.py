@@ -1,7 +1,7 @@
 """Training and rendering speed, before and after, idle and next to a competing job, in one run.
 
     .venv/bin/python benchmarks/speed.py [--before c9fb554] [--scene DIR | --synth room --seed 0]
-        [--preset fast] [--steps 60] [--out DIR]
+        [--preset fast] [--iterations N] [--steps 60] [--frames 4] [--out DIR]
 
 For this checkout ("after") and, with --before, the package as it was at a git commit ("before", its
 src/ exported with `git archive` into a temporary folder and imported from there), on the same scene:
@@ -174,6 +174,8 @@ def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict
     me = [sys.executable, str(Path(__file__).resolve())]
     print(f"[{name}] training {scene} ({args.preset}) ...", flush=True)
     train_cmd = [*cli, "train", str(scene), "--out", str(run), "--preset", args.preset, "--device", "cpu"]
+    if args.iterations:
+        train_cmd += ["--train.iterations", str(args.iterations)]
     train_s, rss, _ = run_measured(train_cmd, env, log)
     history = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     iterations = int(history.get("config", {}).get("train", {}).get("iterations", 0)) or None
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--synth", default="room", help="synth preset when no --scene (room: make demo's)")
     parser.add_argument("--seed", type=int, default=0, help="synth seed when no --scene")
     parser.add_argument("--preset", default="fast", help="training preset")
+    parser.add_argument("--iterations", type=int, default=0, help="training iterations (0: the preset's)")
     parser.add_argument("--steps", type=int, default=60, help="iterations timed per step measurement")
     parser.add_argument("--frames", type=int, default=4, help="test frames timed per render measurement")
     parser.add_argument("--out", type=Path, default=Path("/tmp/panolift-speed"), help="work folder")
