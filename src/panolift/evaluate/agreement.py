@@ -12,8 +12,10 @@ import numpy as np
 
 from .metrics import mean_iou, semantic_confusion
 
-MIN_MIOU = 0.45
-"""Below this mIoU of the rendered labels against the 2D labels (training views) a run is flagged."""
+MIN_MIOU = 0.35
+"""Below this mIoU of the rendered labels against the 2D labels (training views) a run is flagged. Under
+harsh label noise a good run agrees little with its own labels: 42% on the suite's seed 23 (test mIoU
+80), 55-78% on five other good runs, 24% on seed 0's failed run (0.45 flagged seed 23 by mistake)."""
 MIN_PSNR = 20.0
 """Below this PSNR (dB) of the rendered colours against the training images a run is flagged."""
 LOST_RECALL = 0.25
@@ -22,10 +24,11 @@ LOST_MIN_SHARE = 0.01
 """...and the 2D labels give it at least this share of the labelled pixels."""
 NEAR_FACTOR = 1.5
 """A rendered pixel hugs the camera when its depth is below this many times the near plane's distance..."""
-MAX_NEAR_SHARE = 0.25
+MAX_NEAR_SHARE = 0.4
 """...and a run is flagged when more than this share of its opaque training-view pixels do: a screen in
 front of every camera (each view explains its own pixels with a surface just past the near plane) instead
-of the room's surfaces."""
+of the room's surfaces. Measured on the suite: 85% on seed 0's failed run (depth a fifth of the truth),
+0-2% on five held-out and tuning runs with the right depth, 17% on seed 14 (a walk past furniture)."""
 
 
 @dataclass
