@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from panolift.config import fast_config, paper_config
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_scale.py"
 HANG_S = 600  # a guard against a hang, not a speed requirement
 
@@ -34,7 +36,8 @@ def test_smoke_prints_a_row_per_preset(smoke):
     result, out = smoke
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "synthesizing" in result.stdout
-    for preset, schedule in (("fast", 3000), ("paper", 450000)):
+    schedules = {"fast": fast_config().train.iterations, "paper": paper_config().train.iterations}
+    for preset, schedule in schedules.items():
         rows = re.findall(rf"^\| {preset} \| (\d+) \({schedule}", result.stdout, re.M)
         assert len(rows) == 1 and int(rows[0]) > 0, result.stdout
         assert re.search(rf"^## {preset}$", result.stdout, re.M)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -35,6 +37,23 @@ def test_render_image_any_aspect_and_chunk_invariant():
         torch.testing.assert_close(big[key], small[key])
     assert float(big["opacity"].max()) > 0.5
     assert (big["semantics"].sum(-1) <= big["opacity"] + 1e-5).all()
+
+
+def test_images_take_colour_from_their_own_sample_cap():
+    """``image_samples_per_ray`` caps the colour samples of whole images (not of training rays): the image
+    equals one rendered with that ``max_evaluated_per_ray``, and stays within the weight it leaves out."""
+    field = _field()
+    K = np.array([[20.0, 0, 16.0], [0, 20.0, 5.0], [0, 0, 1]])
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, 0.0, -1.0]
+    wide = RenderConfig(max_evaluated_per_ray=12, termination_threshold=0.0)
+    full = render_image(field, K, c2w, 32, 10, config=wide)
+    capped = render_image(field, K, c2w, 32, 10, config=dataclasses.replace(wide, image_samples_per_ray=2))
+    same = render_image(field, K, c2w, 32, 10, config=dataclasses.replace(wide, max_evaluated_per_ray=2))
+    torch.testing.assert_close(capped["rgb"], same["rgb"])
+    assert not torch.allclose(capped["rgb"], full["rgb"], atol=1e-4)  # the cap is applied
+    torch.testing.assert_close(capped["opacity"], full["opacity"])  # the density march is untouched
+    assert float((capped["rgb"] - full["rgb"]).abs().max()) <= float(full["opacity"].max()) + 1e-6
 
 
 def test_render_image_needs_a_normalisation():

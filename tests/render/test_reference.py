@@ -85,6 +85,35 @@ def test_early_termination_loses_at_most_the_remaining_transmittance():
 
 
 @torch.no_grad()
+def test_terminated_rays_place_no_samples_behind_the_surface():
+    """Points are placed and looked up in the occupancy grid only for the steps the march reaches: behind
+    an opaque ball nothing is looked up, and the rendering is the one that marches every step."""
+    field, (origins, dirs) = _field(40.0), _rays()
+    grid = field.occupancy
+    queried = []
+
+    class CountingGrid:  # the field's grid, counting what is asked of it
+        aabb, mask = grid.aabb, grid.mask
+
+        def query(self, points):
+            queried.append(points.shape[0])
+            return grid.query(points)
+
+    config = dataclasses.replace(EXACT, skip_empty=True, termination_threshold=1e-3, march_segment=4)
+    domain = sampling_domain(field, config, origins.device)
+    counting = dataclasses.replace(domain, occupancy=CountingGrid())
+    lazy = render_rays(field, origins, dirs, config, domain=counting)
+    everything = render_rays(field, origins, dirs, dataclasses.replace(config, termination_threshold=0.0))
+    _, t, inside = place_samples(origins, dirs, dataclasses.replace(domain, occupancy=None), config.near)
+    assert float((lazy["opacity"] > 1 - 1e-3).float().mean()) > 0.3  # many rays stop inside the ball
+    assert sum(queried) < 0.8 * int(inside.sum())  # their far steps were never placed
+    assert int(lazy["num_samples"]) < int(everything["num_samples"])
+    for key in ("rgb", "opacity", "semantics", "instance"):
+        assert float((lazy[key] - everything[key]).abs().max()) <= 1e-3 + 1e-5, key
+    assert float((lazy["depth"] - everything["depth"]).abs().max()) <= 1e-3 * float(t.max()) + 1e-5
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("threshold, cap", [(1e-3, 0), (0.0, 4), (1e-4, 12)])
 def test_evaluating_a_subset_errs_by_at_most_the_missing_weight(threshold, cap):
     field, (origins, dirs) = _field(), _rays()

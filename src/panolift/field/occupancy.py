@@ -35,11 +35,13 @@ class OccupancyGrid:
 
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """(num_points, 3) -> (num_points,) True where the containing voxel is occupied (False outside)."""
-        res = torch.tensor(self.mask.shape, device=points.device)
+        X, Y, Z = self.mask.shape
+        res = torch.tensor((X, Y, Z), device=points.device)
         rel = (points - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
         inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
         idx = (rel * res).long().clamp(min=torch.zeros_like(res), max=res - 1)
-        return self.mask[idx[:, 0], idx[:, 1], idx[:, 2]] & inside
+        flat = (idx[:, 0] * Y + idx[:, 1]) * Z + idx[:, 2]  # one gather instead of three index tensors
+        return self.mask.reshape(-1)[flat] & inside
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -39,6 +40,8 @@ def render_image(
     if normalization is None:
         raise ValueError("render_image needs the scene normalisation (pass normalization=...)")
     config = config or getattr(field, "render_config", None) or RenderConfig()
+    if config.image_samples_per_ray > 0:
+        config = dataclasses.replace(config, max_evaluated_per_ray=config.image_samples_per_ray)
     device = field_device(field)
     c2w_n = torch.as_tensor(
         normalization.apply_to_poses(np.asarray(c2w, dtype=np.float64)), dtype=torch.float32

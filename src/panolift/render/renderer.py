@@ -69,6 +69,22 @@ def sampling_domain(field, config: RenderConfig, device: torch.device) -> Sampli
     return SamplingDomain(box_of(field).to(device), occupancy, config.step_ratio * voxel_size)
 
 
+def ray_steps(
+    origins: torch.Tensor,  # (num_rays, 3)
+    dirs: torch.Tensor,  # (num_rays, 3)
+    domain: SamplingDomain,
+    near: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps of ``domain.step_size`` from max(entry, near) to the exit of the box: t and inside
+    (num_rays, num_samples) (before the exit). No points and no occupancy yet: the march computes both
+    only for the steps it reaches (a ray that stops at a wall never places the samples behind it)."""
+    t_near, t_far = intersect_aabb(origins, dirs, domain.aabb)
+    t_near = t_near.clamp_min(near)
+    max_samples = int(math.ceil(float((domain.aabb[1] - domain.aabb[0]).norm()) / domain.step_size)) + 1
+    return sample_along_rays(t_near, t_far, domain.step_size, max_samples, generator)
+
+
 def place_samples(
     origins: torch.Tensor,  # (num_rays, 3)
     dirs: torch.Tensor,  # (num_rays, 3)
@@ -76,12 +92,9 @@ def place_samples(
     near: float,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Steps of ``domain.step_size`` from max(entry, near) to the exit of the box: points
-    (num_rays, num_samples, 3), t and valid (num_rays, num_samples) (inside the box and not skipped)."""
-    t_near, t_far = intersect_aabb(origins, dirs, domain.aabb)
-    t_near = t_near.clamp_min(near)
-    max_samples = int(math.ceil(float((domain.aabb[1] - domain.aabb[0]).norm()) / domain.step_size)) + 1
-    t, valid = sample_along_rays(t_near, t_far, domain.step_size, max_samples, generator)
+    """Every step of :func:`ray_steps` as points (num_rays, num_samples, 3), with t and valid
+    (num_rays, num_samples) (inside the box and not skipped)."""
+    t, valid = ray_steps(origins, dirs, domain, near, generator)
     points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
     if domain.occupancy is not None:
         valid = valid & domain.occupancy.query(points.reshape(-1, 3)).reshape(valid.shape)
@@ -111,29 +124,46 @@ def near_gradient_scale(t: torch.Tensor, distance: float) -> torch.Tensor:
 
 
 def _march_density(
-    evaluate, points, dirs, mask, deltas, config: RenderConfig, grad_scale: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Density (num_rays, num_samples) on ``mask``ed samples, segment by segment; a segment is skipped for
-    rays whose transmittance already fell below ``termination_threshold`` (early ray termination).
-    ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of the selected samples;
-    ``grad_scale`` (num_rays, num_samples) multiplies the gradient of each sample's density."""
-    num_rays, num_samples = mask.shape
+    evaluate,
+    origins: torch.Tensor,  # (num_rays, 3)
+    dirs: torch.Tensor,  # (num_rays, 3)
+    t: torch.Tensor,  # (num_rays, num_samples)
+    inside: torch.Tensor,  # (num_rays, num_samples) bool
+    deltas: torch.Tensor,  # (num_rays, num_samples)
+    occupancy: OccupancyGrid | None,
+    config: RenderConfig,
+    grad_scale: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Density (num_rays, num_samples) and valid (num_rays, num_samples) bool, segment by segment along
+    the rays; a segment is skipped for rays whose transmittance already fell below
+    ``termination_threshold`` (early ray termination). Points are placed and looked up in the
+    ``occupancy`` grid only for the steps of rays still alive, so ``valid`` = inside the box, not in an
+    empty voxel, and reached. ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of
+    the selected samples; ``grad_scale`` (num_rays, num_samples) multiplies the gradient of each
+    sample's density."""
+    num_rays, num_samples = t.shape
     max_optical = -math.log(config.termination_threshold) if config.termination_threshold > 0 else math.inf
-    optical = points.new_zeros(num_rays)  # detached: only decides which rays are still alive
-    parts = []
+    optical = t.new_zeros(num_rays)  # detached: only decides which rays are still alive
+    parts, valid_parts = [], []
     for s0 in range(0, num_samples, config.march_segment):
         s1 = min(num_samples, s0 + config.march_segment)
-        seg_mask = mask[:, s0:s1] & (optical < max_optical)[:, None]
-        density = points.new_zeros(num_rays, s1 - s0)
-        if seg_mask.any():
-            rows, cols = seg_mask.nonzero(as_tuple=True)
-            values = evaluate(points[rows, s0 + cols], dirs[rows], rows, s0 + cols)
+        seg_valid = inside[:, s0:s1] & (optical < max_optical)[:, None]
+        density = t.new_zeros(num_rays, s1 - s0)
+        rows, cols = seg_valid.nonzero(as_tuple=True)
+        points = origins[rows] + t[rows, s0 + cols, None] * dirs[rows]
+        if occupancy is not None and rows.numel():
+            occupied = occupancy.query(points)
+            seg_valid = torch.zeros_like(seg_valid).index_put((rows, cols), occupied)
+            rows, cols, points = rows[occupied], cols[occupied], points[occupied]
+        if rows.numel():
+            values = evaluate(points, dirs[rows], rows, s0 + cols)
             if grad_scale is not None and values.requires_grad:
                 values = _ScaleGradient.apply(values, grad_scale[rows, s0 + cols])
             density = density.index_put((rows, cols), values)
         optical = optical + (density.detach() * deltas[:, s0:s1]).sum(dim=-1)
         parts.append(density)
-    return torch.cat(parts, dim=1)
+        valid_parts.append(seg_valid)
+    return torch.cat(parts, dim=1), torch.cat(valid_parts, dim=1)
 
 
 class _OutputsCache:
@@ -258,12 +288,13 @@ def render_rays(
     "rgb" and with ``gradient_blocking`` the density is marched without gradients: nothing rendered
     would pass one to it).
     Returns rgb (num_rays, 3), depth, opacity (num_rays,), semantics (num_rays, num_classes) and
-    instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples in
-    the box, not skipped); with ``return_samples`` also weights, t and deltas (num_rays, num_samples).
+    instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples
+    marched: in the box, not skipped, reached before termination); with ``return_samples`` also weights,
+    t and deltas (num_rays, num_samples).
     """
     num_rays = origins.shape[0]
     domain = domain or sampling_domain(field, config, origins.device)
-    points, t, valid = place_samples(origins, dirs, domain, config.near, generator)
+    t, inside = ray_steps(origins, dirs, domain, config.near, generator)
     deltas = torch.full_like(t, domain.step_size)
 
     density_fn = own_attribute(field, "density")
@@ -277,7 +308,9 @@ def render_rays(
         raise ValueError(f"render_rays: unknown outputs {sorted(unknown)} (choose from {OUTPUTS})")
     density_grad = torch.is_grad_enabled() and ("rgb" in outputs or not gradient_blocking)
     with torch.set_grad_enabled(density_grad):
-        density = _march_density(evaluate, points, dirs, valid, deltas, config, grad_scale)
+        density, valid = _march_density(
+            evaluate, origins, dirs, t, inside, deltas, domain.occupancy, config, grad_scale
+        )
     weights, _ = render_weights_from_density(density, deltas)
     opacity = weights.sum(dim=-1)
     threshold = config.weight_threshold if weight_threshold is None else weight_threshold
@@ -287,6 +320,7 @@ def render_rays(
     )
     significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
     rows, cols = significant.nonzero(as_tuple=True)
+    points = origins[rows] + t[rows, cols, None] * dirs[rows]  # the evaluated samples
     heads = tuple(name for name in outputs if name != "rgb")
     head_cap = config.max_head_samples_per_ray
     head_mask = significant  # the samples the heads are summed over: the largest weights of those
@@ -297,18 +331,17 @@ def render_rays(
     ):
         head_mask = select_significant(weights.detach(), significant, threshold, head_cap)
     head_rows, head_cols = head_mask.nonzero(as_tuple=True)
+    head_points = (
+        points
+        if head_mask is significant
+        else origins[head_rows] + t[head_rows, head_cols, None] * dirs[head_rows]
+    )
     if two_pass and separately_evaluated(field):  # each output on its own samples
         nothing = FieldOutputs(density=None, rgb=None)
-        out = (
-            evaluate_outputs(field, points[rows, cols], dirs[rows], ("rgb",)) if "rgb" in outputs else nothing
-        )
-        out_heads = (
-            evaluate_outputs(field, points[head_rows, head_cols], dirs[head_rows], heads)
-            if heads
-            else nothing
-        )
+        out = evaluate_outputs(field, points, dirs[rows], ("rgb",)) if "rgb" in outputs else nothing
+        out_heads = evaluate_outputs(field, head_points, dirs[head_rows], heads) if heads else nothing
     else:
-        out = field(points[rows, cols], dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
+        out = field(points, dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
         out_heads = out
         if head_mask is not significant:
             keep = head_mask[rows, cols]
