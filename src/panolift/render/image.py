@@ -30,8 +30,9 @@ def render_image(
     """Render one view. ``K`` (3, 3) is for ``width`` x ``height``; ``c2w`` (4, 4) is in WORLD units (OpenCV).
 
     The pose is normalised with ``normalization`` (default: ``field.normalization``); ``config`` defaults
-    to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(). Returns tensors on
-    the field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
+    to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(); its ``image_samples_per_ray``
+    and ``image_march_segment`` replace the training values for whole images. Returns tensors on the
+    field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
     semantics (H, W, num_classes) and instance (H, W, num_slots) (the rendered distributions; rendered
     logits for an unbounded field). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
     :class:`~panolift.lift.threads.ThreadTuner` picks the CPU threads from it).
@@ -40,8 +41,11 @@ def render_image(
     if normalization is None:
         raise ValueError("render_image needs the scene normalisation (pass normalization=...)")
     config = config or getattr(field, "render_config", None) or RenderConfig()
-    if config.image_samples_per_ray > 0:
-        config = dataclasses.replace(config, max_evaluated_per_ray=config.image_samples_per_ray)
+    config = dataclasses.replace(
+        config,
+        max_evaluated_per_ray=config.image_samples_per_ray or config.max_evaluated_per_ray,
+        march_segment=config.image_march_segment or config.march_segment,
+    )
     device = field_device(field)
     c2w_n = torch.as_tensor(
         normalization.apply_to_poses(np.asarray(c2w, dtype=np.float64)), dtype=torch.float32
