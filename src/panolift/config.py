@@ -196,9 +196,10 @@ class TrainConfig:
     clears, then no longer keeps the box at its initial size, and the grids' voxels stay fine. On the
     suite's rooms the box otherwise stays at 2 x 2 x ~1 normalised units around a room of ~0.5 x 0.6 x 0.4
     (seed 1), i.e. a quarter of the voxels along each axis. Not in `fast`: at step 1200 of 3000 it raised
-    tuning seeds 1 and 3 (mIoU / PQ^scene / PSNR 84.8 / 78.1 / 33.1 -> 82.3 / 75.6 / 34.5 and 75.3 /
+    PSNR on tuning seeds 1 and 3 and seed 3's labels (mIoU / PQ^scene / PSNR 84.8 / 78.1 / 33.1 -> 82.3 / 75.6 / 34.5 and 75.3 /
     60.9 / 28.2 -> 78.6 / 66.4 / 28.8; seed 1's difference is one chair, 56 -> 0 IoU, that shorter runs
-    lose either way), but at step 600 of 1500 it lowered seeds 15 and 4 (74.9 / 69.9 / 27.5 -> 66.5 /
+    lose either way) and lowered seed 15's labels (74.8 / 67.5 / 28.0 -> 61.5 / 56.2 / 28.6: sofa and
+    toilet lost); at step 600 of 1500 it lowered seeds 15 and 4 (74.9 / 69.9 / 27.5 -> 66.5 /
     59.2 / 26.7 and 76.9 / 67.1 / 28.4 -> 73.4 / 66.5 / 29.1) (benchmarks/SUITE.md, fourth round)."""
     max_depth: float = 5.0
     """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
