@@ -30,9 +30,9 @@ def render_image(
     """Render one view. ``K`` (3, 3) is for ``width`` x ``height``; ``c2w`` (4, 4) is in WORLD units (OpenCV).
 
     The pose is normalised with ``normalization`` (default: ``field.normalization``); ``config`` defaults
-    to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(); its ``image_samples_per_ray``
-    and ``image_march_segment`` replace the training values for whole images. Returns tensors on the
-    field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
+    to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(); its
+    ``image_samples_per_ray`` and ``image_march_segment`` replace the training values for whole images.
+    Returns tensors on the field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
     semantics (H, W, num_classes) and instance (H, W, num_slots) (the rendered distributions; rendered
     logits for an unbounded field). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
     :class:`~panolift.lift.threads.ThreadTuner` picks the CPU threads from it).
