@@ -1,10 +1,11 @@
 """Lifting across the synthetic suite: rooms of every shape, size, path, image and noise level, each trained,
 rendered and scored beside its 2D labels, with tables per scene, per class, and for tuning and held-out seeds.
 
-    .venv/bin/python benchmarks/suite.py [--preset fast] [--seeds tuning|heldout|all|0,3,independent]
+    .venv/bin/python benchmarks/suite.py [--preset fast] [--seeds tuning|heldout|all|clutter|0,3,independent]
         [--threads 1] [--reuse] [--extra-train-args "--loss.no-use-tta"] [--cache DIR] [--runs DIR] [--out DIR]
 
-Scenes come from `panolift synth SCENE --preset suite --seed N` (or `--preset independent`) and are kept in
+Scenes come from `panolift synth SCENE --preset suite --seed N` (`--preset clutter --seed N` for the
+cluttered rooms clutter-N, `--preset independent`) and are kept in
 --cache (reused when present). Training, rendering and scoring run the `panolift` command as subprocesses
 (`train`, `render --split test`, `eval`), one at a time. Not part of the tests: a `fast` training takes
 minutes per scene on a CPU. Never tune on the held-out seeds.
@@ -50,8 +51,9 @@ def panolift_command() -> list[str]:
 
 
 def parse_seeds(text: str) -> list[str]:
-    """Scene keys from "tuning", "heldout", "all", "independent" and seed numbers, comma separated."""
-    from panolift.synth.suite import HELD_OUT_SEEDS, SUITE_SEEDS, TUNING_SEEDS
+    """Scene keys from "tuning", "heldout", "all", "independent", "clutter" (the cluttered rooms clutter-0,
+    clutter-1, ...), clutter-N and seed numbers, comma separated."""
+    from panolift.synth.suite import CLUTTER_SEEDS, HELD_OUT_SEEDS, SUITE_SEEDS, TUNING_SEEDS
 
     groups = {
         "tuning": TUNING_SEEDS,
@@ -63,10 +65,14 @@ def parse_seeds(text: str) -> list[str]:
     for token in [t.strip() for t in text.split(",") if t.strip()]:
         if token in groups:
             keys += [str(s) for s in groups[token]]
-        elif token == "independent" or token.isdigit():
+        elif token == "clutter":
+            keys += [f"clutter-{s}" for s in CLUTTER_SEEDS]
+        elif token == "independent" or token.isdigit() or re.fullmatch(r"clutter-\d+", token):
             keys.append(token)
         else:
-            raise SystemExit(f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent)")
+            raise SystemExit(
+                f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N)"
+            )
     return list(dict.fromkeys(keys))
 
 
@@ -90,7 +96,12 @@ def synthesize(key: str, cache: Path, threads: int) -> dict:
     log = cache / f"{scene.name}.synth.txt"
     if not (scene / "splits.json").exists() or not log.exists():
         shutil.rmtree(scene, ignore_errors=True)
-        preset = ["--preset", "suite", "--seed", key] if key.isdigit() else ["--preset", key]
+        if key.isdigit():
+            preset = ["--preset", "suite", "--seed", key]
+        elif key.startswith("clutter-"):
+            preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
+        else:
+            preset = ["--preset", key]
         print(f"[{key}] synthesizing {scene}", flush=True)
         rc, _ = run_logged([*panolift_command(), "synth", str(scene), *preset], log, threads)
         if rc != 0:
@@ -193,6 +204,11 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
         miou=pred["miou"],
         pq_2d=labels["pq_scene"],
         pq=pred["pq_scene"],
+        pq_things_2d=labels.get("pq_scene_things", float("nan")),
+        pq_things=pred.get("pq_scene_things", float("nan")),
+        things_true=pred.get("things_true"),  # absent from metrics written before stop 22
+        things_found=pred.get("things_found"),
+        things_found_2d=labels.get("things_found"),
         psnr=pred["psnr"],
         class_iou_2d=labels["per_class_iou"],
         class_iou=pred["per_class_iou"],
@@ -205,7 +221,9 @@ def main() -> None:
     )
     parser.add_argument("--preset", default="fast", help="training preset (fast, paper, tiny)")
     parser.add_argument(
-        "--seeds", default="tuning", help="tuning, heldout, all, independent, or seeds: 0,3,7"
+        "--seeds",
+        default="tuning",
+        help="tuning, heldout, all, independent, clutter, or seeds: 0,3,clutter-1",
     )
     parser.add_argument(
         "--cache", type=Path, default=Path("/tmp/suite-cache"), help="folder of synthesized scenes"

@@ -1,7 +1,8 @@
 """Tables of benchmarks/suite.py: per scene, per class, and a summary with the issue's pass/fail lines.
 
 Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_seconds and, for scenes that
-ran, miou_2d, miou, pq_2d, pq (PQ^scene), psnr, depth_error (m), depth_ratio (median rendered / true
+ran, miou_2d, miou, pq_2d, pq (PQ^scene), pq_things_2d, pq_things (PQ^scene of thing classes),
+things_found_2d, things_found, things_true (3D thing instances matched at IoU > 0.5 and present), psnr, depth_error (m), depth_ratio (median rendered / true
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
 ({name: IoU or None}) and the confusion matrices confusion_labels, confusion_lifted (true x predicted).
 """
@@ -26,25 +27,33 @@ def _f(value: float | None, fmt: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+def _things(row: dict) -> str:
+    """'2D / lifted / true' counts of 3D thing instances found on the test views ('-' where not scored)."""
+    counts = [row.get("things_found_2d"), row.get("things_found"), row.get("things_true")]
+    return " / ".join("-" if c is None else str(c) for c in counts)
+
+
 def scene_table(rows: list[dict], header: bool = True) -> list[str]:
     """Markdown table: one line per scene (2D labels vs lifted, PSNR, depth, training time)."""
     out = []
     if header:
         out += [
-            "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | PSNR | depth err m "
-            "| depth ratio | short % | train s | status |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | 2D PQs th | PQs th "
+            "| things found 2D / lifted / true | PSNR | depth err m | depth ratio | short % | train s | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
         if ran(r):
             cells = [
                 _f(100 * r["miou_2d"], ".1f"), _f(100 * r["miou"], ".1f"),
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
-                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _f(r["psnr"], ".2f"),
+                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"),
+                _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
+                _things(r), _f(r["psnr"], ".2f"),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
-            cells = ["-"] * 10
+            cells = ["-"] * 13
         line = [
             r["key"],
             r["split"],
@@ -136,8 +145,8 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
 
 
 CSV_FIELDS = (
-    "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "psnr",
-    "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "pq_things_2d",
+    "pq_things", "things_found_2d", "things_found", "things_true", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from panolift.evaluate.panoptic import image_panoptic_quality
-from panolift.evaluate.protocols import check_protocol, panoptic_lifting_pq
+from panolift.evaluate.protocols import check_protocol, evaluate_frames, panoptic_lifting_pq
 from panolift.scene import resize_nearest
 
 WALL, CABINET, CHAIR = 1, 3, 5
@@ -165,3 +165,17 @@ def test_panoptic_lifting_pq_matches_slow_reference(ps, pi, gs, gi, rare_gt, rar
     perm = np.array([7, 3, 12])
     r2 = panoptic_lifting_pq(ps, perm[pi], gs, perm[::-1][gi], C, THINGS)
     assert r2["pq"] == r["pq"] or (np.isnan(r2["pq"]) and np.isnan(r["pq"]))
+
+
+def test_thing_counts_are_scene_level_3d_instances():
+    # two frames; chairs 1, 2 and 3 in the ground truth (chair 3 only in frame 2). The prediction keeps
+    # chair 1 under one id in both frames, merges chairs 2 and 3 into one id, and adds a false chair.
+    gt1 = _maps([(100, WALL, 0), (50, CHAIR, 1), (50, CHAIR, 2)])
+    pr1 = _maps([(100, WALL, 0), (50, CHAIR, 7), (50, CHAIR, 8)])
+    gt2 = _maps([(60, WALL, 0), (40, CABINET, 0), (50, CHAIR, 1), (50, CHAIR, 3)])
+    pr2 = _maps([(60, WALL, 0), (20, CABINET, 0), (20, CHAIR, 9), (50, CHAIR, 7), (50, CHAIR, 8)])
+    frames = [(*pr1, *gt1), (*pr2, *gt2)]
+    for protocol in ("standard", "panoptic-lifting"):
+        r = evaluate_frames(iter(frames), C, THINGS, protocol)
+        # chair 1 matched (IoU 1); id 8 covers chair 2 (50 px) and chair 3 (50 px): IoU 0.5 with each, no match
+        assert (r["things_true"], r["things_found"], r["things_predicted"]) == (3, 1, 3), protocol

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from panolift.config import LiftConfig, tiny_config
@@ -123,6 +124,18 @@ def test_schedules():
     )
     config.loss.segment_consistency = False
     assert loss_weights_at(900, config)["consistency"] == 0
+
+
+def test_ramped_losses_rise_linearly_from_their_start():
+    config = LiftConfig()
+    config.train.iterations = 1000
+    config.loss.ramp = 0.1  # 100 steps
+    instance = [loss_weights_at(s, config)["instance"] for s in (299, 300, 349, 399, 400, 999)]
+    assert instance == [0.0, 0.01, 0.5, 1.0, 1.0, 1.0]
+    consistency = [loss_weights_at(s, config)["consistency"] for s in (599, 600, 649, 699, 1000)]
+    assert consistency == pytest.approx([0.0, 0.0135, 0.675, 1.35, 1.35])
+    weights = [loss_weights_at(s, config)["consistency"] for s in range(600, 700)]
+    assert all(a < b for a, b in zip(weights, weights[1:], strict=False))  # strictly rising over the ramp
 
 
 def test_frames_with_more_instances_than_slots_drop_the_smallest(caplog):

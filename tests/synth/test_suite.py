@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from panolift.evaluate.score import machine_label_miou
-from panolift.scene import Scene
+from panolift.scene import SCANNET21, Scene
 from panolift.scene.io import write_image
 from panolift.synth import (
     HELD_OUT_SEEDS,
@@ -22,9 +23,10 @@ from panolift.synth import (
     suite_config,
     synthesize_scene,
 )
+from panolift.synth.layout import CORE_CLASSES, choose_classes, class_weights_of, layout_room
 from panolift.synth.quality import check_scene
 from panolift.synth.shading import ALL_PATTERNS, evaluate_pattern, make_material, stack_materials
-from panolift.synth.suite import aspect_name
+from panolift.synth.suite import CLUTTER_SEEDS, aspect_name, clutter_config, seed_split
 from panolift.synth.trajectory import camera_trajectory
 
 CONFIGS = [suite_config(s) for s in SUITE_SEEDS]
@@ -77,6 +79,36 @@ def test_descriptor_reads_like_a_room():
         r"(box|L|open) \d\.\dx\d\.\dx\d\.\d (orbit|outward|walk|forward) \d+f \S+ \w+( plain)?", text
     )
     assert describe_config(SYNTH_PRESETS["independent"]) == "box 6.2x5.6x2.6 outward 60f 4:3 harsh"
+
+
+def test_clutter_rooms_are_large_and_full_of_one_class():
+    configs = [clutter_config(s) for s in CLUTTER_SEEDS]
+    assert configs == [clutter_config(s) for s in CLUTTER_SEEDS]  # deterministic
+    assert len({describe_config(c) for c in configs}) == len(configs)
+    assert {seed_split(s) for s in CLUTTER_SEEDS} == {"tuning", "held-out"}
+    for c in configs:
+        assert 10.0 <= c.room_size[0] <= 12.0 and 7.5 <= c.room_size[1] <= 9.0 and c.num_things >= 260
+        assert 120 <= c.num_frames <= 180 and c.class_weights and c.trajectory in ("orbit", "walk")
+        assert camera_trajectory(c).shape == (c.num_frames, 4, 4)
+    # the real layout of clutter-0 (an orbit: its objects keep clear of the orbit's box, not of each camera)
+    config = configs[0]
+    things = {SCANNET21.names[k] for k in SCANNET21.thing_ids}
+    objects = layout_room(config, np.random.default_rng([config.seed, 0xA11]), things, None)
+    counts = Counter(o.name for o in objects if o.instance_id > 0)
+    assert sum(counts.values()) >= 120 and counts["bag"] >= 50, counts
+    assert sorted(o.instance_id for o in objects if o.instance_id > 0) == list(
+        range(1, sum(counts.values()) + 1)
+    )
+
+
+def test_class_weights_choose_the_extra_objects():
+    config = dataclasses.replace(suite_config(1), num_things=30, class_weights=(("bag", 1.0),))
+    names = choose_classes(config.num_things, np.random.default_rng(0), class_weights_of(config))
+    assert names[: len(CORE_CLASSES)] == list(CORE_CLASSES) and set(names[len(CORE_CLASSES) :]) == {"bag"}
+    with pytest.raises(ValueError, match="class_weights"):
+        class_weights_of(dataclasses.replace(config, class_weights=(("unicorn", 1.0),)))
+    with pytest.raises(ValueError, match="class_weights"):
+        class_weights_of(dataclasses.replace(config, class_weights=(("bag", 0.0),)))
 
 
 def test_label_noise_levels():

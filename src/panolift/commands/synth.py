@@ -1,5 +1,6 @@
-"""`panolift synth OUT --preset room|messy|tiny|independent|suite --seed N`: a procedural room with ground truth
-and noisy labels (``suite``: the seed picks one of the benchmark suite's varied rooms)."""
+"""`panolift synth OUT --preset room|messy|tiny|independent|suite|clutter --seed N`: a procedural room with
+ground truth and noisy labels (``suite``: the seed picks one of the benchmark suite's varied rooms;
+``clutter``: one of its cluttered rooms)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _clear_scene(out: Path, overwrite: bool) -> None:
 def synth(
     out: Path,
     /,
-    preset: Literal["room", "messy", "tiny", "independent", "suite"] = "room",
+    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter"] = "room",
     seed: int = 0,
     overwrite: bool = False,
     num_frames: int = 0,
@@ -47,8 +48,10 @@ def synth(
         preset: room (about 10 objects, 60 frames, 192x144), messy (60+ objects), tiny (12 frames, 64x48),
             independent (outward-looking loop in a 6.2 x 5.6 m room, JPEG, harsh labels), suite (the
             benchmark suite's room for SEED: shape, size, path, frames, image, look and label noise all
-            drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out).
-        seed: seed of the layout, materials and label noise (suite: of everything).
+            drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out), clutter (the suite's
+            cluttered room for SEED: 150-200 objects, mostly bags and chairs, in an 8-10 m room; 120-180
+            frames; seeds 0-2, of which 2 is held out).
+        seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
         size: image width and height instead of the preset's (the field of view is kept).
@@ -62,7 +65,7 @@ def synth(
     from panolift.scene import Scene
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
     from panolift.synth.quality import check_scene
-    from panolift.synth.suite import describe_config, seed_split, suite_config
+    from panolift.synth.suite import clutter_config, describe_config, seed_split, suite_config
 
     if not 0 <= seed < 2**32:
         raise OptionError(f"--seed must lie in 0..2^32-1, got {seed}")
@@ -70,6 +73,8 @@ def synth(
     _clear_scene(out, overwrite)
     if preset == "suite":
         config = suite_config(seed)
+    elif preset == "clutter":
+        config = clutter_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
@@ -90,7 +95,8 @@ def synth(
     miou = numbers["machine_miou"]
     for line in synth_summary(result, preset, miou, len(scene.train_frames)):
         print(line)
-    print(f"describe     {describe_config(config)}" + (f" ({seed_split(seed)})" if preset == "suite" else ""))
+    split = f" ({seed_split(seed)})" if preset in ("suite", "clutter") else ""
+    print(f"describe     {describe_config(config)}" + split)
     print(
         f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "
         f"({100 * numbers['object_share']:.0f}% of frames show objects, "

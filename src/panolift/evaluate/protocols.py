@@ -182,7 +182,8 @@ def evaluate_frames(
     only the confusion matrix and the per-frame overlap tables are kept, never all pixels.
 
     Returns miou, per_class_iou (num_classes,), pq_scene, sq_scene, rq_scene, pq_scene_things,
-    pq_scene_stuff, per_class_pq_scene (num_classes,), pq_image and the confusion matrix.
+    pq_scene_stuff, per_class_pq_scene (num_classes,), pq_image, the :func:`thing_counts` and the
+    confusion matrix.
     """
     check_protocol(protocol)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -200,7 +201,9 @@ def evaluate_frames(
             return panoptic_quality(match_overlaps(overlaps, num_classes), thing_ids)
         return panoptic_lifting_pq_from_overlaps(overlaps, num_classes, thing_ids)
 
-    scene_pq = pq_of(Overlaps.merge(tables))
+    merged = Overlaps.merge(tables)
+    scene_pq = pq_of(merged)
+    things = thing_counts(match_overlaps(merged, num_classes), thing_ids)
     per_image = [pq_of(t)["pq"] for t in tables]
     per_image = [v for v in per_image if np.isfinite(v)]  # frames whose pixels are all void have no PQ
     return {
@@ -213,5 +216,18 @@ def evaluate_frames(
         "pq_scene_stuff": scene_pq["pq_stuff"],
         "per_class_pq_scene": scene_pq["per_class_pq"],
         "pq_image": float(np.mean(per_image)) if per_image else float("nan"),
+        **things,
         "confusion": confusion,
+    }
+
+
+def thing_counts(counts: PanopticCounts, thing_ids) -> dict:
+    """Scene-level 3D thing instances: things_true (ground-truth instances seen in the frames),
+    things_found (those matched by a predicted instance of their class at IoU > 0.5 over all frames
+    together, whatever the protocol) and things_predicted (distinct predicted thing instances)."""
+    things = np.asarray(sorted(thing_ids), dtype=np.int64)
+    return {
+        "things_true": int((counts.tp + counts.fn)[things].sum()),
+        "things_found": int(counts.tp[things].sum()),
+        "things_predicted": int((counts.tp + counts.fp)[things].sum()),
     }

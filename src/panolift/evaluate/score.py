@@ -2,7 +2,8 @@
 
 The result is a plain dict with a stable schema (fractions in [0, 1], NaN where a metric is undefined):
 miou, per_class_iou (class name -> IoU), pq_scene, sq_scene, rq_scene, pq_scene_things, pq_scene_stuff,
-pq_image, per_class_pq_scene (class name -> PQ^scene), num_frames, and psnr (dB, mean over frames) when
+pq_image, per_class_pq_scene (class name -> PQ^scene), things_true / things_found / things_predicted
+(3D thing instances in the frames, matched at IoU > 0.5, predicted), num_frames, and psnr (dB, mean over frames) when
 colours are given.
 """
 
@@ -126,6 +127,8 @@ def _schema(metrics: dict, class_names, num_frames: int) -> dict:
     result["per_class_pq_scene"] = {
         n: float(v) for n, v in zip(class_names, metrics["per_class_pq_scene"], strict=True)
     }
+    for key in ("things_true", "things_found", "things_predicted"):
+        result[key] = int(metrics[key])
     result["num_frames"] = num_frames
     return result
 

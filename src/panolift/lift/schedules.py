@@ -33,16 +33,27 @@ def start_step(fraction: float, iterations: int) -> int:
     return int(math.ceil(fraction * iterations))
 
 
+def warmup_factor(step: int, start: float, config: LiftConfig) -> float:
+    """0 before ``start_step(start)``, then rising linearly to 1 over ``loss.ramp`` of the iterations
+    (at once when ``ramp`` is 0): step s0 gets 1 / n of the weight, s0 + n - 1 and later all of it."""
+    iters = config.train.iterations
+    first = start_step(start, iters)
+    if step < first:
+        return 0.0
+    ramp_steps = int(round(config.loss.ramp * iters))
+    return 1.0 if ramp_steps <= 1 else min(1.0, (step - first + 1) / ramp_steps)
+
+
 def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
-    """lambda of each loss at ``step``: instance and consistency are 0 before their warm-ups end."""
-    loss, iters = config.loss, config.train.iterations
-    instance_on = step >= start_step(loss.instance_start, iters)
-    consistency_on = loss.segment_consistency and step >= start_step(loss.consistency_start, iters)
+    """lambda of each loss at ``step``: instance and consistency are 0 before their starts, then ramp up
+    (:func:`warmup_factor`)."""
+    loss = config.loss
+    consistency = loss.weight_consistency if loss.segment_consistency else 0.0
     return {
         "rgb": loss.weight_rgb,
         "semantic": loss.weight_semantic,
-        "instance": loss.weight_instance if instance_on else 0.0,
-        "consistency": loss.weight_consistency if consistency_on else 0.0,
+        "instance": loss.weight_instance * warmup_factor(step, loss.instance_start, config),
+        "consistency": consistency * warmup_factor(step, loss.consistency_start, config),
         "tv_density": loss.tv_density,
         "tv_appearance": loss.tv_appearance,
         "l1_density": loss.l1_density,

@@ -76,6 +76,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density",
         "tv_appearance", "l1_density", "distortion", "instance_start", "consistency_start",
     )},
+    ("loss", "ramp"): _fraction(),
     ("train", "iterations"): _at_least(0),
     ("train", "rays_scene"): _at_least(1),
     ("train", "rays_image"): _at_least(1),

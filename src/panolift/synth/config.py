@@ -154,6 +154,9 @@ class SynthConfig:
     """Number of furniture objects (of all 21 classes, thing or stuff) besides walls, floor and ceiling."""
     seed: int = 0
     """Seed of the layout, the materials and the label noise; the same seed gives the same scene."""
+    class_weights: tuple[tuple[str, float], ...] = ()
+    """Relative frequencies (class name, weight) of the objects drawn past the layout's core list; empty:
+    the layout's clutter-heavy defaults (``panolift.synth.layout.EXTRA_CLASS_WEIGHTS``)."""
     room_size: tuple[float, float, float] = (5.0, 4.0, 2.7)
     """Room extent (x, y, height) in metres; z is up and the floor lies at z = 0."""
     min_gap: float = 0.3

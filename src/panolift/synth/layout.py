@@ -51,12 +51,17 @@ class PlacedObject:
     @property
     def bounds(self) -> np.ndarray:
         """(2, 3) world axis-aligned bounding box."""
-        w, d, h = self.furniture.size
+        h = self.furniture.size[2]
+        hx, hy = self.half_extent
+        x, y, z = (float(v) for v in self.position)
+        return np.array([[x - hx, y - hy, z], [x + hx, y + hy, z + h]])
+
+    @property
+    def half_extent(self) -> tuple[float, float]:
+        """Half the footprint along world x and y (the yaw is a multiple of pi/2)."""
+        w, d, _ = self.furniture.size
         swap = round(self.yaw / (np.pi / 2)) % 2 == 1
-        half = np.array([d / 2, w / 2] if swap else [w / 2, d / 2])
-        lo = np.array([*(self.position[:2] - half), self.position[2]])
-        hi = np.array([*(self.position[:2] + half), self.position[2] + h])
-        return np.stack([lo, hi])
+        return (d / 2, w / 2) if swap else (w / 2, d / 2)
 
     def transform(self) -> np.ndarray:
         """(4, 4) local-to-world transform."""
@@ -79,17 +84,39 @@ class _Support:
     items: list[np.ndarray] = field(default_factory=list)  # (2, 3) bounds
 
 
-def draw_extra_classes(num: int, rng: np.random.Generator) -> list[str]:
-    """``num`` random classes from the clutter-heavy EXTRA_CLASS_WEIGHTS."""
-    keys = list(EXTRA_CLASS_WEIGHTS)
-    p = np.array([EXTRA_CLASS_WEIGHTS[k] for k in keys], dtype=np.float64)
+def draw_extra_classes(
+    num: int, rng: np.random.Generator, weights: dict[str, float] | None = None
+) -> list[str]:
+    """``num`` random classes drawn by ``weights`` (default: the clutter-heavy EXTRA_CLASS_WEIGHTS)."""
+    weights = weights or EXTRA_CLASS_WEIGHTS
+    keys = list(weights)
+    p = np.array([weights[k] for k in keys], dtype=np.float64)
     return [keys[i] for i in rng.choice(len(keys), size=num, p=p / p.sum())]
 
 
-def choose_classes(num: int, rng: np.random.Generator) -> list[str]:
+def choose_classes(num: int, rng: np.random.Generator, weights: dict[str, float] | None = None) -> list[str]:
     """The core classes first, then random draws of extra classes."""
     names = list(CORE_CLASSES[:num])
-    return names + draw_extra_classes(num - len(names), rng) if num > len(names) else names
+    return names + draw_extra_classes(num - len(names), rng, weights) if num > len(names) else names
+
+
+def class_weights_of(config: SynthConfig) -> dict[str, float] | None:
+    """The extra-class weights of ``config`` (None: the defaults); an unknown class name is refused."""
+    if not config.class_weights:
+        return None
+    weights = dict(config.class_weights)
+    unknown = sorted(set(weights) - set(BUILDERS))
+    if unknown or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(
+            f"SynthConfig.class_weights: classes must be among {sorted(BUILDERS)} with weights >= 0 and a "
+            f"positive sum; got {config.class_weights}"
+        )
+    return weights
+
+
+def _gaps(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """:func:`_separation` of ``box`` (2, 3) from each of ``others`` (n, 2, 3)."""
+    return np.maximum(box[0] - others[:, 1], others[:, 0] - box[1]).max(axis=1)
 
 
 def _separation(a: np.ndarray, b: np.ndarray) -> float:
@@ -116,6 +143,7 @@ class RoomLayout:
         self.cameras = None if cameras is None else np.asarray(cameras, dtype=np.float64)[:, :2]
         self.objects: list[PlacedObject] = []
         self._boxes: list[np.ndarray] = []  # collision boxes of objects on the floor and walls
+        self._box_array: np.ndarray | None = None  # the same boxes as one array, rebuilt when one is added
         self._supports: list[_Support] = []
 
     # ------------------------------------------------------------------ sampling
@@ -163,7 +191,7 @@ class RoomLayout:
     def _sample_on_floor(self, f: Furniture) -> tuple[PlacedObject, np.ndarray]:
         yaw = float(self.rng.integers(4)) * np.pi / 2
         obj = PlacedObject(f, yaw, np.zeros(3))
-        half = (obj.bounds[1, :2] - obj.bounds[0, :2]) / 2
+        half = np.array(obj.half_extent)
         obj.position = np.array([*self.rng.uniform(half + 0.05, self.size[:2] - half - 0.05), 0.0])
         return obj, obj.bounds
 
@@ -188,9 +216,9 @@ class RoomLayout:
             return False
         if not self._boxes:
             return True
-        others = np.asarray(self._boxes)  # (num_boxes, 2, 3)
-        gaps = np.maximum(box[0] - others[:, 1], others[:, 0] - box[1]).max(axis=1)
-        return bool(gaps.min() >= self.config.min_gap)
+        if self._box_array is None or len(self._box_array) != len(self._boxes):
+            self._box_array = np.asarray(self._boxes)  # (num_boxes, 2, 3)
+        return bool(_gaps(box, self._box_array).min() >= self.config.min_gap)
 
     def _try_on_top(self, f: Furniture) -> PlacedObject | None:
         order = self.rng.permutation(len(self._supports))
@@ -201,12 +229,12 @@ class RoomLayout:
             for _ in range(10):
                 yaw = s.yaw if f.name == "television" else float(self.rng.integers(4)) * np.pi / 2
                 obj = PlacedObject(f, yaw, np.array([0.0, 0.0, s.z]))
-                half = (obj.bounds[1, :2] - obj.bounds[0, :2]) / 2
+                half = np.array(obj.half_extent)
                 if np.any(s.hi - s.lo < 2 * half):
                     break
                 obj.position[:2] = self.rng.uniform(s.lo + half, s.hi - half)
                 box = obj.bounds
-                if all(_separation(box, other) >= 0.05 for other in s.items):
+                if not s.items or _gaps(box, np.asarray(s.items)).min() >= 0.05:
                     s.items.append(box)
                     return obj
         return None
@@ -254,7 +282,8 @@ def layout_room(
     Doors and windows go first, then big objects against walls, free-standing ones, and objects on tops.
     ``cameras`` (num_frames, 2 or 3): positions every object keeps clear of (None: the orbit's box).
     """
-    names = choose_classes(config.num_things, rng)
+    weights = class_weights_of(config)
+    names = choose_classes(config.num_things, rng, weights)
     furniture = [BUILDERS[n](rng) for n in names]
     furniture.sort(key=lambda f: (MODE_ORDER[f.mode], -f.size[0] * f.size[1]))
     layout = RoomLayout(config, rng, cameras)
@@ -264,7 +293,7 @@ def layout_room(
     for _ in range(3 * config.num_things):
         if len(layout.objects) >= config.num_things:
             break
-        layout.place(BUILDERS[draw_extra_classes(1, rng)[0]](rng), attempts=100)
+        layout.place(BUILDERS[draw_extra_classes(1, rng, weights)[0]](rng), attempts=100)
     next_id = 1
     for obj in layout.objects:
         if obj.name in thing_names:

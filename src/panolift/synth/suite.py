@@ -164,6 +164,52 @@ def suite_config(seed: int) -> SynthConfig:
     )
 
 
+CLUTTER_SEEDS = (0, 1, 2)
+"""Seeds of the suite's clutter rooms (keys clutter-0, ...); their split follows :func:`seed_split`."""
+CLUTTER_CLASS_WEIGHTS = (
+    ("bag", 10.0), ("chair", 6.0), ("table", 3.0), ("shelves", 3.0), ("cabinet", 1.5), ("television", 1.5),
+    ("otherprop", 1.5), ("person", 0.5), ("lamp", 0.3), ("sofa", 0.3), ("refrigerator", 0.3),
+)  # fmt: skip
+"""Clutter rooms: mostly bags and chairs (many things of one class), and tops for bags to rest on."""
+
+
+def clutter_config(seed: int) -> SynthConfig:
+    """A cluttered room for ``seed`` (issue 13): 150-200 placed objects, most of them things of a few classes
+    (bags on tables and shelves and on the floor, many chairs), in a 10-12 x 7.5-9 m box or open plan,
+    seen by an inward orbit (even seeds) or a hand-held walk (odd seeds), 120-180 frames at 192 x 144."""
+    rng = np.random.default_rng([seed, 0xC1A77E])
+    shape = "box" if seed % 4 < 2 else "open"
+    Z = float(rng.uniform(2.6, 3.2))
+    X, Y = float(rng.uniform(10.0, 12.0)), float(rng.uniform(7.5, 9.0))
+    room: dict = {"room_size": (X, Y, Z)}
+    if shape == "open":
+        room["divider"] = (float(rng.uniform(0.4, 0.6) * X), float(rng.uniform(0.3, 0.45) * Y))
+    plan = FloorPlan.from_shape(shape, room["room_size"], (0, 0), room.get("divider", (0, 0)))
+    trajectory = "orbit" if seed % 2 == 0 else "walk"
+    narrow = min(X, Y) if shape == "box" else min(room["divider"][0], X - room["divider"][0])
+    level = NOISE_LEVELS["moderate"] if rng.random() < 0.5 else NOISE_LEVELS["harsh"]
+    return SynthConfig(
+        width=192,
+        height=144,
+        num_frames=int(rng.integers(120, 181)),
+        num_things=int(rng.integers(260, 321)),  # the floor and the tops take 180-230 of them
+        seed=seed,
+        class_weights=CLUTTER_CLASS_WEIGHTS,
+        room_shape=shape,
+        trajectory=trajectory,
+        min_gap=float(rng.uniform(0.08, 0.15)),
+        hfov_deg=float(rng.uniform(65.0, 85.0)),
+        test_every=5,
+        supersample=2,
+        shadows=True,
+        image_suffix=".jpg",
+        label_noise=LabelNoiseConfig.at_level(level),
+        appearance=_draw_appearance(plan, rng),
+        **room,
+        **_draw_path(trajectory, plan, narrow, rng),
+    )
+
+
 def aspect_name(width: int, height: int) -> str:
     """The nearest named aspect ratio of an image size ("4:3", "16:9", "1:1", "3:4")."""
     return min(ASPECTS, key=lambda name: abs(ASPECTS[name][0] - height / width))

@@ -1,0 +1,41 @@
+"""The suite's tables (benchmarks/suite_tables.py): a scene row carries the thing columns of issue 13."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from suite_tables import scene_table, summary_lines, write_csv  # noqa: E402
+
+
+def _row(key: str, **extra) -> dict:
+    row = dict(
+        key=key, split="tuning", descriptor="box 4x5x3 orbit 60f 4:3 mild", frames=60, status="ok",
+        train_seconds=300.0, miou_2d=0.5, miou=0.75, pq_2d=0.3, pq=0.7, psnr=29.0, depth_error=0.1,
+        depth_ratio=1.0, depth_short=0.01,
+    )  # fmt: skip
+    return dict(row, **extra)
+
+
+def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
+    rows = [
+        _row("100", pq_things_2d=0.2, pq_things=0.55, things_found_2d=40, things_found=121, things_true=150),
+        _row("1"),  # metrics written before the thing columns existed
+        dict(_row("2"), status="train failed (1)"),
+    ]
+    lines = scene_table(rows)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert len(lines[1].strip("|").split("|")) == len(header)
+    cells = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
+    assert cells[0]["2D PQs th"] == "20.0" and cells[0]["PQs th"] == "55.0"
+    assert cells[0]["things found 2D / lifted / true"] == "40 / 121 / 150"
+    assert cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / true"] == "- / - / -"
+    assert cells[2]["PQs th"] == "-" and cells[2]["status"] == "train failed (1)"
+    assert any("PASS" in line or "FAIL" in line for line in summary_lines("tuning", rows))
+    write_csv(tmp_path / "suite.csv", rows)
+    text = (tmp_path / "suite.csv").read_text().splitlines()
+    assert "things_found" in text[0] and ",121,150," in text[1]
