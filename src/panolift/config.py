@@ -149,11 +149,11 @@ class LossConfig:
     """Segment consistency starts at this fraction of the iterations (authors: epoch 6 of 10)."""
     ramp: float = 0.0
     """The instance and consistency weights rise linearly from 0 over this fraction of the iterations after
-    their starts (0: switched on at full weight, as the authors). A loss switched on at full weight meets
-    an Adam whose second moments know only the other losses, so its first steps move the heads by several
-    times the learning rate: on the suite's seed 15 (room-sized box) the semantic head swung a toilet seen
-    as toilet in 8 of 10 views to "chair" within 25 steps of the consistency start, in every view
-    (benchmarks/SUITE.md, fifth round)."""
+    their starts (0: switched on at full weight, as the authors). Switched on at full weight, the
+    consistency loss swung the semantic head of the suite's seed 15 (room-sized box) from "toilet" (8 of
+    10 training views say so) to "chair" in every view within 25 steps of its start; ramped over 300 steps,
+    the toilet stays (benchmarks/SUITE.md, fifth round). Presumably Adam's moments, fitted to the other
+    losses by then, let a new loss's first steps move the head by more than the usual step."""
     segment_consistency: bool = True
     """Ablation: use the segment consistency loss."""
     use_tta: bool = True

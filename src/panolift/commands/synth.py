@@ -49,8 +49,8 @@ def synth(
             independent (outward-looking loop in a 6.2 x 5.6 m room, JPEG, harsh labels), suite (the
             benchmark suite's room for SEED: shape, size, path, frames, image, look and label noise all
             drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out), clutter (the suite's
-            cluttered room for SEED: 150-200 objects, mostly bags and chairs, in an 8-10 m room; 120-180
-            frames; seeds 0-2, of which 2 is held out).
+            cluttered room for SEED: about 190-245 objects, mostly bags and chairs, in a 10-12 x 7.5-9 m
+            room; 120-180 frames; seeds 0-2, of which 2 is held out).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).

@@ -202,8 +202,9 @@ def evaluate_frames(
         return panoptic_lifting_pq_from_overlaps(overlaps, num_classes, thing_ids)
 
     merged = Overlaps.merge(tables)
-    scene_pq = pq_of(merged)
-    things = thing_counts(match_overlaps(merged, num_classes), thing_ids)
+    matched = match_overlaps(merged, num_classes)  # the standard matching, also for the thing counts
+    scene_pq = panoptic_quality(matched, thing_ids) if protocol == "standard" else pq_of(merged)
+    things = thing_counts(matched, thing_ids)
     per_image = [pq_of(t)["pq"] for t in tables]
     per_image = [v for v in per_image if np.isfinite(v)]  # frames whose pixels are all void have no PQ
     return {

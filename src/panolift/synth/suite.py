@@ -174,7 +174,7 @@ CLUTTER_CLASS_WEIGHTS = (
 
 
 def clutter_config(seed: int) -> SynthConfig:
-    """A cluttered room for ``seed`` (issue 13): 150-200 placed objects, most of them things of a few classes
+    """A cluttered room for ``seed`` (issue 13): about 190-245 placed objects, most of them things of a few classes
     (bags on tables and shelves and on the floor, many chairs), in a 10-12 x 7.5-9 m box or open plan,
     seen by an inward orbit (even seeds) or a hand-held walk (odd seeds), 120-180 frames at 192 x 144."""
     rng = np.random.default_rng([seed, 0xC1A77E])
