@@ -121,7 +121,7 @@ def _gaps(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def _separation(a: np.ndarray, b: np.ndarray) -> float:
     """Largest per-axis gap between two (2, 3) boxes (negative when they overlap in every axis)."""
-    return float(np.max(np.maximum(a[0] - b[1], b[0] - a[1])))
+    return float(_gaps(a, b[None])[0])
 
 
 class RoomLayout:
