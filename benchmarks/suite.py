@@ -9,6 +9,10 @@ cluttered rooms clutter-N, `--preset independent`) and are kept in
 --cache (reused when present). Training, rendering and scoring run the `panolift` command as subprocesses
 (`train`, `render --split test`, `eval`), one at a time. Not part of the tests: a `fast` training takes
 minutes per scene on a CPU. Never tune on the held-out seeds.
+
+Each scene is also scored for its vote ceiling (`panolift.evaluate.ceiling`): every true object in the
+class its training views' confidence-weighted 2D labels vote for, boundaries exact. It says which rooms
+lifting fails and which the noise draw fails (training views that outvote the truth).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from panolift.evaluate.ceiling import vote_ceiling
+from panolift.scene import Scene
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite_tables import (  # noqa: E402
@@ -196,9 +203,13 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
     frames = splits.get("test") or splits.get("val")
     names = list(pred["per_class_iou"])
     extra = depth_and_confusion(scene, run / "render" / "test", frames, len(names))
+    ceiling = vote_ceiling(Scene(scene))
     return dict(
         row,
         **extra,
+        miou_ceiling=ceiling["miou"],
+        pq_ceiling=ceiling["pq_scene"],
+        outvoted=ceiling["outvoted"],
         class_names=names,
         miou_2d=labels["miou"],
         miou=pred["miou"],

@@ -4,7 +4,9 @@ Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_s
 ran, miou_2d, miou, pq_2d, pq (PQ^scene), pq_things_2d, pq_things (PQ^scene of thing classes),
 things_found_2d, things_found, things_true (3D thing instances matched at IoU > 0.5 and present), psnr, depth_error (m), depth_ratio (median rendered / true
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
-({name: IoU or None}) and the confusion matrices confusion_labels, confusion_lifted (true x predicted).
+({name: IoU or None}), the confusion matrices confusion_labels, confusion_lifted (true x predicted), and
+the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, outvoted (objects whose
+training views vote for a wrong class; absent from rows made before stop 23).
 """
 
 from __future__ import annotations
@@ -33,27 +35,34 @@ def _things(row: dict) -> str:
     return " / ".join("-" if c is None else str(c) for c in counts)
 
 
+def _ceiling(row: dict) -> str:
+    """'mIoU / PQ^scene' of the vote ceiling ('-' where not scored)."""
+    values = [row.get("miou_ceiling"), row.get("pq_ceiling")]
+    return " / ".join(_f(None if v is None else 100 * v, ".1f") for v in values)
+
+
 def scene_table(rows: list[dict], header: bool = True) -> list[str]:
     """Markdown table: one line per scene (2D labels vs lifted, PSNR, depth, training time)."""
     out = []
     if header:
         out += [
-            "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | 2D PQs th | PQs th "
+            "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | vote ceiling mIoU / PQs "
+            "| 2D PQs th | PQs th "
             "| things found 2D / lifted / true | PSNR | depth err m | depth ratio | short % | train s | status |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
         if ran(r):
             cells = [
                 _f(100 * r["miou_2d"], ".1f"), _f(100 * r["miou"], ".1f"),
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
-                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"),
+                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r),
                 _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
                 _things(r), _f(r["psnr"], ".2f"),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
-            cells = ["-"] * 13
+            cells = ["-"] * 14
         line = [
             r["key"],
             r["split"],
@@ -119,6 +128,24 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
     pq = np.array([r["pq"] for r in done])
     psnr = np.array([r["psnr"] for r in done])
     below = int((gain < MIN_GAIN).sum()) + failed
+    with_ceiling = [r for r in done if r.get("miou_ceiling") is not None]
+    ceiling_lines = []
+    if with_ceiling:
+        to_ceiling = np.array([100 * (r["miou"] - r["miou_ceiling"]) for r in with_ceiling])
+        ceiling_lines.append(
+            f"| mIoU - vote ceiling (points, {len(with_ceiling)} scenes) | {np.median(to_ceiling):+.1f} "
+            f"| {to_ceiling.min():+.1f} |"
+        )
+    out_of_reach = [
+        f"{r['key']} (ceiling {100 * (r['miou_ceiling'] - r['miou_2d']):+.1f}: {', '.join(r.get('outvoted') or [])})"
+        for r in with_ceiling
+        if 100 * (r["miou_ceiling"] - r["miou_2d"]) < MIN_GAIN
+    ]
+    reach_line = (
+        [f"- note: the vote ceiling itself is below 2D + {MIN_GAIN:.0f} in " + "; ".join(out_of_reach)]
+        if out_of_reach
+        else []
+    )
     return [
         title,
         "",
@@ -132,6 +159,7 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         f"| {np.median([r['depth_error'] for r in done]):.2f} | {max(r['depth_error'] for r in done):.2f} |",
         f"| rendered / true depth | {np.median([r['depth_ratio'] for r in done]):.2f} "
         f"| {min(r['depth_ratio'] for r in done):.2f} |",
+        *ceiling_lines,
         "",
         f"- {_verdict(below == 0)}: every scene lifted mIoU >= 2D + {MIN_GAIN:.0f} points "
         f"({below} of {len(rows)} below)",
@@ -141,11 +169,12 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         f"({int((pq < MIN_PQ).sum()) + failed} of {len(rows)} below)",
         f"- {_verdict(not failed and bool(np.all(psnr >= MIN_PSNR)))}: every scene PSNR >= {MIN_PSNR:.0f} dB "
         f"({int((psnr < MIN_PSNR).sum()) + failed} of {len(rows)} below)",
+        *reach_line,
     ]
 
 
 CSV_FIELDS = (
-    "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "pq_things_2d",
+    "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
     "pq_things", "things_found_2d", "things_found", "things_true", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 

@@ -294,7 +294,8 @@ def checked_value(name: str, value, default):
 class RegionConfig:
     """How the 3D instances of a trained field are found as voxel regions (editing, `panolift info RUN`).
 
-    Edit lists written before the last two fields existed read with their defaults."""
+    Edit lists written before ``visibility_rays`` and ``min_component_fraction`` existed read them with
+    their defaults, and ``split_pieces`` as False (their ids stay those they were written for)."""
 
     resolution: int = 64
     """Voxels per axis of the grid that finds instance regions (over the field's box)."""
@@ -307,8 +308,20 @@ class RegionConfig:
     """Training-view rays that find the voxels the views saw; an unseen occupied voxel (an object's inside)
     takes the id of the nearest seen one. 0 = the field's ids everywhere."""
     min_component_fraction: float = 0.5
-    """With visibility, an instance keeps the connected pieces with at least this share of the visible
-    voxels of its largest piece (the rest: floaters). 0 = keep all."""
+    """Without ``split_pieces``, with visibility: an instance keeps the connected pieces with at least this
+    share of the visible voxels of its largest piece (the rest: floaters). 0 = keep all."""
+    split_pieces: bool = True
+    """Each slot's voxels are cut into pieces (connected, bridged over gaps of two voxels) and every piece
+    big enough is a 3D instance of its own (the biggest keeps the slot's id, the others get ids from
+    32768 up): objects metres apart that share a slot stop being one instance. False: one instance per
+    slot (the paper). Edit lists written before this field existed read it as False."""
+    min_piece_voxels: int = 4
+    """With ``split_pieces``: visible voxels a piece needs to be an instance (fewer: a floater)."""
+    min_piece_fraction: float = 0.3
+    """With ``split_pieces``: ... and this share of the visible voxels of the slot's biggest piece."""
+    piece_bridge: int = 1
+    """With ``split_pieces``: parts of a slot closer than 2 x this many voxels are one piece (one object
+    cut by a thin or unseen part stays whole)."""
 
 
 def paper_config() -> LiftConfig:
@@ -332,7 +345,7 @@ def fast_config() -> LiftConfig:
             instance_layers=2,
             head_pe_freqs=2,
             head_grid_components=8,
-            head_grid_resolution=64,
+            head_grid_resolution=128,  # 64 lost small objects to their neighbours (SUITE.md, sixth round)
         ),
         render=RenderConfig(
             occupancy_resolution=64,

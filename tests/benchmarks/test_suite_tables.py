@@ -39,3 +39,25 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
     write_csv(tmp_path / "suite.csv", rows)
     text = (tmp_path / "suite.csv").read_text().splitlines()
     assert "things_found" in text[0] and ",121,150," in text[1]
+
+
+def test_vote_ceiling_column_and_out_of_reach_note():
+    rows = [
+        _row(
+            "7", miou_2d=0.593, miou=0.525, miou_ceiling=0.67, pq_ceiling=0.712, outvoted=["sink#4->toilet"]
+        ),
+        _row("14", miou_2d=0.735, miou=0.78, miou_ceiling=1.0, pq_ceiling=1.0, outvoted=[]),
+        _row("1"),  # scored before the ceiling existed
+    ]
+    lines = scene_table(rows)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
+    assert cells[0]["vote ceiling mIoU / PQs"] == "67.0 / 71.2"
+    assert cells[2]["vote ceiling mIoU / PQs"] == "- / -"
+    summary = "\n".join(summary_lines("tuning", rows))
+    line = next(x for x in summary.splitlines() if x.startswith("| mIoU - vote ceiling (points, 2 scenes)"))
+    assert line.endswith("| -22.0 |")  # worst: 78.0 lifted against a ceiling of 100
+    notes = [line for line in summary.splitlines() if line.startswith("- note")]
+    assert len(notes) == 1 and "7 (ceiling +7.7: sink#4->toilet)" in notes[0] and "14 (" not in notes[0]

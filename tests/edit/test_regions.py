@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from panolift.edit.regions import dilate_mask, find_instance_regions, sample_field_grid
@@ -146,12 +148,19 @@ def test_a_far_floater_with_the_instance_id_leaves_the_region(box_field_cls, thi
     field = box_field_cls(boxes=boxes.BOXES + [(*floater, 5, 0, (0.9, 0.1, 0.1))])
     settings = settings_with_visibility()
     _, seen = find_regions(field, thing_mask, settings, rays=training_rays())
-    _, blind = find_regions(field, thing_mask, settings)
+    slots_only = dataclasses.replace(settings, split_pieces=False)
+    _, seen_slots = find_regions(field, thing_mask, slots_only, rays=training_rays())
+    _, blind = find_regions(field, thing_mask, slots_only)
+    _, blind_pieces = find_regions(field, thing_mask, settings)
     chair_box = torch.tensor([[-0.5, -0.2, -0.5], [-0.2, 0.1, -0.1]])
-    assert torch.allclose(seen[1].bounds(), chair_box, atol=1 / 32 + 1e-6)
-    at_floater = inside_voxels(seen[1], *floater)
-    assert at_floater.any() and not seen[1].core[at_floater].any() and not seen[1].mask[at_floater].any()
-    assert blind[1].core[at_floater].all()  # without the visibility the floater is part of the chair
+    for regions in (seen, seen_slots, blind_pieces):
+        assert torch.allclose(regions[1].bounds(), chair_box, atol=1 / 32 + 1e-6)
+        at_floater = inside_voxels(regions[1], *floater)
+        assert at_floater.any() and not regions[1].core[at_floater].any()
+        assert not regions[1].mask[at_floater].any()
+    assert sorted(seen) == sorted(blind_pieces) == [1, 4]  # too small to be an instance of its own
+    # one instance per slot and no visibility (the paper's regions): the floater is part of the chair
+    assert blind[1].core[at_floater].all()
     assert blind[1].bounds()[1, 2] > 0.3
 
 

@@ -6,13 +6,15 @@ is on fractions; deletion, the identity move and where a copy lands are checked 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from panolift.edit import Edit, EditList, apply_edits
 from panolift.render import panoptic_from_rendering, render_image
-from panolift.runs import describe_instances, resolve_region_settings
+from panolift.runs import describe_instances, instance_table_of_run, resolve_region_settings
 from panolift.scene import Scene, scale_intrinsics
 
 
@@ -25,18 +27,23 @@ def run(tiny_run):
     scene = Scene(loaded.scene_path)
     width, height = scene.native_size
     K = scale_intrinsics(scene.intrinsics, scene.size, (width, height))
-    return loaded, scene, K, width, height, resolve_region_settings(loaded)
+    # one instance per slot: the tiny run's instance field is too blurry for pieces (its fog spans the
+    # room); pieces are checked on the analytic field (test_pieces.py)
+    settings = dataclasses.replace(resolve_region_settings(loaded), split_pieces=False)
+    return loaded, scene, K, width, height, settings
 
 
 def render_views(field, run) -> list[dict]:
-    """Test views: rendering dict plus 'ids' (H, W) panoptic ids and 'surface_depth' = depth / opacity."""
-    loaded, scene, K, width, height, _ = run
+    """Test views: rendering dict plus 'ids' (H, W) panoptic ids (the field's instance table's, as
+    `panolift render` writes them) and 'surface_depth' = depth / opacity."""
+    loaded, scene, K, width, height, settings = run
+    table = instance_table_of_run(loaded, settings, field=field)
     views = []
     for name in scene.test_frames:
         out = render_image(
             field, K, scene.pose(name), width, height, loaded.normalization, loaded.config.render
         )
-        out["ids"] = panoptic_from_rendering(out, loaded.class_set)[1]
+        out["ids"] = panoptic_from_rendering(out, loaded.class_set, table)[1]
         out["surface_depth"] = (out["depth"] / out["opacity"].clamp_min(1e-3)).numpy()
         views.append(out)
     return views
@@ -114,7 +121,7 @@ def test_duplicate_renders_again_where_the_translation_puts_it(run, before, inst
     moved[:3, 3] += t
     field = edit(run, Edit("duplicate", instance, tuple(t.tolist())))
     out = render_image(field, K, moved, width, height, loaded.normalization, loaded.config.render)
-    ids = panoptic_from_rendering(out, loaded.class_set)[1]
+    ids = panoptic_from_rendering(out, loaded.class_set, instance_table_of_run(loaded, field=field))[1]
     new_id = loaded.config.field.num_slots + 1
     was = before[v]["ids"] == instance
     recall = (ids[was] == new_id).mean()

@@ -6,13 +6,25 @@ from pathlib import Path
 
 
 def instance_table(rows: list[dict]) -> list[str]:
-    """Lines of the 3D instance table: id, class, voxel count, world bounding box."""
-    lines = [f"{'id':>5}  {'class':<14} {'voxels':>7}  bbox min (world)            bbox max (world)"]
+    """Lines of the 3D instance table: id, class, slot, voxel count, world bounding box (ids from 32768
+    up are further pieces of a slot: objects apart from each other that the field gave the same slot)."""
+    lines = [
+        f"{'id':>5}  {'class':<14} {'slot':>4} {'voxels':>7}  bbox min (world)            bbox max (world)"
+    ]
     for r in rows:
         lo = " ".join(f"{v:7.3f}" for v in r["bbox_min"])
         hi = " ".join(f"{v:7.3f}" for v in r["bbox_max"])
-        lines.append(f"{r['id']:>5}  {r['class']:<14} {r['voxels']:>7}  {lo}     {hi}")
+        slot = r.get("slot", r["id"] - 1)
+        lines.append(f"{r['id']:>5}  {r['class']:<14} {slot:>4} {r['voxels']:>7}  {lo}     {hi}")
     return lines
+
+
+def class_counts(rows: list[dict]) -> str:
+    """'bag 87, chair 30, ...': instances per class, most first (a summary above a long table)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["class"]] = counts.get(r["class"], 0) + 1
+    return ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda t: (-t[1], t[0])))
 
 
 def run_info(path: Path, device: str = "auto") -> None:
@@ -46,5 +58,7 @@ def run_info(path: Path, device: str = "auto") -> None:
         f"density >= {settings.density_threshold:.3g}; unseen insides filled from the seen surface, "
         f"floaters dropped; bbox of the kept voxels)"
     )
+    if rows:
+        print(f"  per class: {class_counts(rows)}")
     for line in instance_table(rows):
         print("  " + line)

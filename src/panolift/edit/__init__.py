@@ -11,7 +11,9 @@ from .edits import (
     parse_transform,
 )
 from .regions import (
+    EXTRA_ID_BASE,
     InstanceRegion,
+    InstanceTable,
     find_instance_regions,
     sample_field_grid,
 )
@@ -19,11 +21,13 @@ from .wrappers import DeleteInstance, DuplicateInstance, RigidTransform
 
 __all__ = [
     "EDITS_FILE",
+    "EXTRA_ID_BASE",
     "DeleteInstance",
     "DuplicateInstance",
     "Edit",
     "EditList",
     "InstanceRegion",
+    "InstanceTable",
     "RigidTransform",
     "apply_edits",
     "edit_list_from_dict",

@@ -17,6 +17,7 @@ regions are found on that scene), so e.g. a copy made by an earlier edit can be 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from panolift.field import voxel_centers
 from panolift.render import box_of, compute_visibility, evaluate_density, field_device, unwrap_field
 from panolift.scene import SceneError
 
-from .regions import FieldGrid, InstanceRegion, find_instance_regions, sample_field_grid
+from .regions import FieldGrid, InstanceRegion, find_instance_regions, sample_field_grid, transform_region
 from .wrappers import DeleteInstance, DuplicateInstance, RigidTransform
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ REGION_RANGES = {
     "dilation": (lambda v: 0 <= v <= 16, "in 0..16"),
     "visibility_rays": (lambda v: 0 <= v <= 1 << 22, "in 0..4194304"),
     "min_component_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "split_pieces": (lambda v: isinstance(v, bool), "true or false"),
+    "min_piece_voxels": (lambda v: 0 <= v <= 1 << 24, "in 0..16777216"),
+    "min_piece_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "piece_bridge": (lambda v: 0 <= v <= 16, "in 0..16"),
 }
 
 
@@ -147,13 +152,18 @@ def _parse_region(value, path: Path) -> RegionConfig:
         )
     for key, v in value.items():
         default = getattr(defaults, key)
-        kind_ok = (
-            isinstance(v, int) and not isinstance(v, bool) if isinstance(default, int) else _is_number(v)
-        )
+        if isinstance(default, bool):
+            kind_ok = isinstance(v, bool)
+        elif isinstance(default, int):
+            kind_ok = isinstance(v, int) and not isinstance(v, bool)
+        else:
+            kind_ok = _is_number(v)
         ok, accepts = REGION_RANGES[key]
         if not kind_ok or not ok(v):
             raise SceneError(f"{path}: region setting {key} {v!r} must be {type(default).__name__} {accepts}")
-    return RegionConfig(**{k: type(getattr(defaults, k))(v) for k, v in value.items()})
+    settings = {k: type(getattr(defaults, k))(v) for k, v in value.items()}
+    settings.setdefault("split_pieces", False)  # a list written before pieces existed keeps its ids
+    return RegionConfig(**settings)
 
 
 def edit_list_from_dict(data, path: str | Path) -> EditList:
@@ -229,7 +239,12 @@ def find_regions(
         grid,
         settings.density_threshold,
         settings.dilation,
-        min_component_fraction=settings.min_component_fraction,
+        min_component_fraction=settings.min_piece_fraction
+        if settings.split_pieces
+        else settings.min_component_fraction,
+        split=settings.split_pieces,
+        min_piece_voxels=settings.min_piece_voxels,
+        piece_bridge=settings.piece_bridge,
     )
     return grid, regions
 
@@ -239,6 +254,20 @@ def count_slots(field: nn.Module, device=None) -> int:
     pts = torch.zeros(1, 3, device=device if device is not None else field_device(field))
     with torch.no_grad():
         return int(field(pts, pts + pts.new_tensor([0.0, 0.0, 1.0])).instance.shape[-1])
+
+
+def edited_regions(field: nn.Module) -> dict[int, InstanceRegion] | None:
+    """The 3D instances that :func:`apply_edits` left on the field it returned (None for any other)."""
+    return vars(field).get("instance_regions")
+
+
+def _with_slot_sharing(regions: dict[int, InstanceRegion]) -> dict[int, InstanceRegion]:
+    """``regions`` with ``shares_slot`` true exactly where another region has the same slot."""
+    slots = [r.slot_id for r in regions.values()]
+    return {
+        i: dataclasses.replace(r, shares_slot=slots.count(r.slot_id) > 1, _on_device={})
+        for i, r in regions.items()
+    }
 
 
 def apply_edits(
@@ -253,10 +282,18 @@ def apply_edits(
 
     ``world_scale`` is the normalisation's scale (field units per world unit); ``rays`` the training
     views' rays for the regions' visibility (see :func:`find_regions`).
+
+    The 3D instances are found once, on ``field`` (or taken from it when an earlier call edited it), and
+    edited along with the field: a deleted instance leaves the dict, a moved one's voxels move, a copy
+    is added under its new id. The result carries them (:func:`edited_regions`), so an instance keeps
+    its id through every edit, and renders of the edited scene use them (its instance table).
     """
     up = torch.tensor(edit_list.up, dtype=torch.float32)
-    for n, edit in enumerate(edit_list.edits):
+    regions = edited_regions(field)
+    if regions is None:
         _, regions = find_regions(field, thing_mask, edit_list.region, device=device, rays=rays)
+    regions = dict(regions)
+    for n, edit in enumerate(edit_list.edits):
         if edit.instance not in regions:
             raise SceneError(
                 f"edit {n + 1} ({edit.op} {edit.instance}): no 3D instance {edit.instance} in the scene "
@@ -265,6 +302,8 @@ def apply_edits(
         region = regions[edit.instance]
         if edit.op == "delete":
             field = DeleteInstance(field, region, thing_mask)
+            del regions[edit.instance]
+            regions = _with_slot_sharing(regions)
             continue
         translation = torch.tensor(edit.translation, dtype=torch.float32) * world_scale
         transform = RigidTransform.from_yaw(translation, math.radians(edit.yaw_degrees), up, region.center())
@@ -272,6 +311,20 @@ def apply_edits(
         # A move keeps the instance's id; a duplicate's copy gets the next free slot.
         new_slot = None if edit.op == "move" else count_slots(field, device)
         field = DuplicateInstance(scene, field, region, transform, new_slot, thing_mask)
+        instance_id = edit.instance if new_slot is None else new_slot + 1
+        moved = transform_region(region, transform, None if new_slot is None else instance_id)
+        regions.pop(edit.instance if new_slot is None else instance_id, None)
+        if bool(moved.core.any()):
+            regions[instance_id] = moved
+        else:
+            log.warning(
+                "edit %d: instance %d left the region grid; it renders but cannot be edited",
+                n + 1,
+                instance_id,
+            )
         if new_slot is not None:
-            log.info("duplicate of instance %d has id %d", edit.instance, new_slot + 1)
+            log.info("duplicate of instance %d has id %d", edit.instance, instance_id)
+        regions = _with_slot_sharing(regions)
+    if edit_list.edits:
+        field.instance_regions = regions  # on the outermost wrapper (an instance attribute)
     return field

@@ -4,12 +4,14 @@ The renderer never knows about edits. Each wrapper holds the field it modifies (
 forwards unknown attributes (``aabb``, ``num_slots``...) to it, so that code reading such attributes
 of a field keeps working on an edited one.
 
-- Deletion of instance k: density -> 0 wherever a point's own panoptic id is k (the paper's definition)
+- Deletion of instance k (of slot s; s = k unless k is one of several pieces of a slot, see
+  :mod:`panolift.edit.regions`): density -> 0 wherever a point's own panoptic id is s (the paper's definition)
   and for every point inside k's core voxels (a point-wise check alone leaves floaters on the surface
   where the instance head hesitates, and misses the object's unseen inside, whose labels are arbitrary:
-  the core holds it, see :mod:`panolift.edit.regions`); and pi_k -> 0 at every point (rows
-  renormalised), since k no longer exists: otherwise the slot-k mass of the remaining samples (the
+  the core holds it, see :mod:`panolift.edit.regions`); and pi_s -> 0 at every point (rows
+  renormalised), since k no longer exists: otherwise the slot-s mass of the remaining samples (the
   instance distribution is rendered over all samples, stuff included) can still make a pixel's argmax k.
+  When the slot holds other pieces, the deletion is local as in a move (they live on, and so does pi_s).
 - The deletion inside a move is limited to the region: density -> 0 in k's dilated voxels where the id
   is k, and in its core voxels; pi is kept (k lives on at its new place). Exactly what the copy
   re-inserts, so an identity move gives back the scene unchanged.
@@ -87,14 +89,15 @@ class DeleteInstance(FieldWrapper):
     def forward(self, points: torch.Tensor, dirs: torch.Tensor) -> FieldOutputs:
         out = self.field(points, dirs)
         _, ids = compute_panoptic_ids(out.semantics, out.instance, self.thing_mask)
-        is_k = ids == self.region.instance_id
-        if self.for_move:
+        is_k = ids == self.region.slot_id
+        local = self.for_move or self.region.shares_slot  # the slot lives on elsewhere
+        if local:
             is_k = is_k & self.region.contains(points)
         remove = is_k | self.region.contains(points, core=True)
         density = torch.where(remove, torch.zeros_like(out.density), out.density)
         instance = out.instance
-        if not self.for_move:
-            instance = remove_slot(instance, self.region.instance_id - 1)
+        if not local:
+            instance = remove_slot(instance, self.region.slot_id - 1)
         return FieldOutputs(density=density, rgb=out.rgb, semantics=out.semantics, instance=instance)
 
     @property
@@ -209,7 +212,7 @@ class DuplicateInstance(FieldWrapper):
         src = self.source(src_inside, self.transform.rotate_inverse(dirs[inside]))
         _, src_ids = compute_panoptic_ids(src.semantics, src.instance, self.thing_mask)
         # The same rule as DeleteInstance, so that an identity move reproduces the scene exactly.
-        belongs = (src_ids == self.region.instance_id) | self.region.contains(src_inside, core=True)
+        belongs = (src_ids == self.region.slot_id) | self.region.contains(src_inside, core=True)
         copy_density = torch.where(belongs, src.density, torch.zeros_like(src.density))
         wins = copy_density > density[inside]
         idx = inside[wins]

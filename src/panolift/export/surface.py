@@ -118,10 +118,12 @@ def extract_labelled_surface(
     resolution: int = 128,
     level: float = 10.0,
     device=None,
+    instances=None,
 ) -> LabelledSurface:
     """Marching cubes at density ``level`` over the field's box (``resolution`` voxels along its longest
     side); labels per vertex; world units when ``normalization`` is given (x_w = x_n / scale + center),
-    else field coordinates."""
+    else field coordinates. ``instances`` (a :class:`panolift.edit.InstanceTable`): vertex ids are the
+    pieces' ids, as in renders (default: slot ids)."""
     device = device if device is not None else field_device(field)
     aabb = box_of(field)
     grid, origin, step = sample_density_grid(field, aabb, resolution, device=device)
@@ -135,6 +137,8 @@ def extract_labelled_surface(
     pts = torch.as_tensor(verts, dtype=torch.float32, device=device)
     nrm = torch.as_tensor(normals.copy(), dtype=torch.float32, device=device)
     colors, classes, ids = query_vertices(field, pts, nrm, 0.5 * float(step.min()), thing_mask)
+    if instances is not None:
+        ids = instances.ids_at(pts.cpu(), torch.as_tensor(ids)).numpy()
     if normalization is not None:
         verts = verts / normalization.scale + normalization.center
     return LabelledSurface(

@@ -33,8 +33,9 @@ def render_image(
     to ``field.render_config`` (the run's settings, set by ``load_run``), else RenderConfig(); its
     ``image_samples_per_ray`` and ``image_march_segment`` replace the training values for whole images.
     Returns tensors on the field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
-    semantics (H, W, num_classes) and instance (H, W, num_slots) (the rendered distributions; rendered
-    logits for an unbounded field). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
+    semantics (H, W, num_classes), instance (H, W, num_slots) (the rendered distributions; rendered
+    logits for an unbounded field) and points (H, W, 3): where each ray ends (expected distance over
+    opacity), field coordinates, for the instance table's lookup (:func:`panoptic_from_rendering`). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
     :class:`~panolift.lift.threads.ThreadTuner` picks the CPU threads from it).
     """
     normalization = normalization if normalization is not None else getattr(field, "normalization", None)
@@ -69,6 +70,8 @@ def render_image(
     result = {
         key: torch.cat(parts).reshape(height, width, *parts[0].shape[1:]) for key, parts in chunks.items()
     }
+    distance = result["depth"] / result["opacity"].clamp_min(1e-6)
+    result["points"] = (origins + dirs * distance.reshape(-1, 1)).reshape(height, width, 3)
     result["depth"] = result["depth"] * cos_z.reshape(height, width) / normalization.scale
     return result
 
@@ -101,10 +104,16 @@ def compute_panoptic_ids(
 
 
 def panoptic_from_rendering(
-    outputs: dict[str, torch.Tensor], class_set: ClassSet
+    outputs: dict[str, torch.Tensor], class_set: ClassSet, instances=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`)."""
+    """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`).
+
+    With ``instances`` (a :class:`panolift.edit.InstanceTable`) and the rendering's ``points``, a pixel's
+    id is that of the piece of its slot where its ray ends: objects that share a slot get their own ids."""
     semantics, instance = compute_panoptic_ids(
         outputs["semantics"], outputs.get("instance"), thing_mask_of(class_set)
     )
+    if instances is not None and "points" in outputs:
+        shape = instance.shape
+        instance = instances.ids_at(outputs["points"].reshape(-1, 3), instance.reshape(-1)).reshape(shape)
     return semantics.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)

@@ -8,7 +8,13 @@ from .edited import create_edited_run, load_edited_run, load_run, source_run_dir
 from .exporting import ExportResult, export_run
 from .folder import RunInfo, is_edited_run, read_edit_list, read_run_info, scene_fingerprint
 from .loaded import LoadedRun, load_trained_run, training_rays
-from .regions import describe_instances, resolve_region_settings, surface_density_of_run
+from .regions import (
+    describe_instances,
+    find_run_regions,
+    instance_table_of_run,
+    resolve_region_settings,
+    surface_density_of_run,
+)
 from .rendering import compose_strip, read_trajectory, render_run, resolve_prediction
 from .training import TrainingRun, train_run
 
@@ -22,6 +28,8 @@ __all__ = [
     "create_edited_run",
     "describe_instances",
     "export_run",
+    "find_run_regions",
+    "instance_table_of_run",
     "is_edited_run",
     "latest_checkpoint",
     "load_edited_run",

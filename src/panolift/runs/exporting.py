@@ -17,7 +17,7 @@ from panolift.errors import OptionError
 from panolift.export import LabelledSurface, extract_labelled_surface, split_by_instance, write_glb, write_ply
 
 from .edited import load_run
-from .regions import surface_density_of_run
+from .regions import instance_table_of_run, surface_density_of_run
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,13 @@ def export_run(
     if level <= 0:
         level = surface_density_of_run(loaded, device=device)
     surface = extract_labelled_surface(
-        loaded.field, loaded.thing_mask, loaded.normalization, resolution, level, device
+        loaded.field,
+        loaded.thing_mask,
+        loaded.normalization,
+        resolution,
+        level,
+        device,
+        instances=instance_table_of_run(loaded, device=device),
     )
     if what == "points":
         surface = surface.as_points()

@@ -6,7 +6,8 @@ Layout (what the evaluation reads as it is)::
     OUT/rgb/<frame>.png        colour
     OUT/depth/<frame>.png      uint16 z-depth in millimetres (world units x 1000)
     OUT/semantics/<frame>.png  class index (uint8; uint16 when more than 255 classes)
-    OUT/instance/<frame>.png   uint16, 0 for stuff/void, 3D-consistent ids (slot + 1) for things
+    OUT/instance/<frame>.png   uint16, 0 for stuff/void, 3D-consistent ids for things: slot + 1, or
+                               32768 and up for further pieces of a slot (`panolift info RUN` lists them)
     OUT/overlay/<frame>.png    [semantic overlay | panoptic overlay] side by side
     OUT/video.mp4              trajectories only: [rgb | panoptic overlay]
     OUT/before_after/<frame>.png   edited runs only: [rgb | panoptic] before (top-left) and after the edits
@@ -43,6 +44,7 @@ from panolift.scene.io import atomic_path, read_json, read_matrix, write_image
 from .edited import load_run
 from .folder import RUN_FILE, is_edited_run, read_run_info
 from .loaded import LoadedRun
+from .regions import instance_table_of_run
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,12 @@ def read_trajectory(path: str | Path) -> list[np.ndarray]:
 
 
 def write_frame_outputs(
-    out: Path, name: str, rendering: dict[str, torch.Tensor], loaded: LoadedRun
+    out: Path, name: str, rendering: dict[str, torch.Tensor], loaded: LoadedRun, instances=None
 ) -> np.ndarray:
-    """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame."""
+    """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame.
+    ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a slot)."""
     num_classes = loaded.class_set.num_classes
-    semantics, instance = panoptic_from_rendering(rendering, loaded.class_set)
+    semantics, instance = panoptic_from_rendering(rendering, loaded.class_set, instances)
     rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
     pan_overlay = panoptic_overlay(rgb, semantics, instance, loaded.class_set)
     write_image(out / "rgb" / f"{name}.png", np.round(rgb * 255).astype(np.uint8))
@@ -99,15 +102,18 @@ def panoptic_overlay(rgb: np.ndarray, semantics: np.ndarray, instance: np.ndarra
 GUTTER = 4
 
 
-def compose_strip(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], class_set) -> np.ndarray:
+def compose_strip(
+    before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], class_set, instances=(None, None)
+) -> np.ndarray:
     """The before/after picture of an edited run (uint8, a 4-pixel white gutter)::
 
     rgb before        | rgb after
     panoptic before   | panoptic after
-    """
+
+    ``instances``: the instance tables of the two fields (None: slot ids)."""
     tiles = []
-    for rendering in (before, after):
-        semantics, instance = panoptic_from_rendering(rendering, class_set)
+    for rendering, table in zip((before, after), instances, strict=True):
+        semantics, instance = panoptic_from_rendering(rendering, class_set, table)
         rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
         tiles.append(
             (np.round(rgb * 255).astype(np.uint8), panoptic_overlay(rgb, semantics, instance, class_set))
@@ -169,19 +175,24 @@ def render_run(
         names = scene.train_frames if split == "train" else scene.test_frames
         poses = [scene.pose(n) for n in names]
         out = Path(out) if out is not None else run_dir / "render" / split
+    instances = instance_table_of_run(loaded, device=device)
+    source_instances = (
+        instance_table_of_run(loaded, device=device, field=unwrap_field(field)) if edited else None
+    )
     video = []
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
             field, K, pose, w, h, normalization=loaded.normalization, config=config, on_chunk=on_chunk
         )
-        video.append(write_frame_outputs(out, name, rendering, loaded))
+        video.append(write_frame_outputs(out, name, rendering, loaded, instances))
         if edited:
             before = render_image(
                 unwrap_field(field), K, pose, w, h, normalization=loaded.normalization, config=config
             )
             write_image(
-                out / "before_after" / f"{name}.png", compose_strip(before, rendering, loaded.class_set)
+                out / "before_after" / f"{name}.png",
+                compose_strip(before, rendering, loaded.class_set, (source_instances, instances)),
             )
         if progress is not None:
             progress(i + 1, len(names), name)

@@ -61,12 +61,16 @@ def render_view(
     normalization: SceneNormalization,
     thing_mask,  # (num_classes,) bool tensor
     config: RenderConfig | None = None,
+    instances=None,
 ) -> RenderedView:
     """Render one view with :func:`panolift.render.render_image` and decide its labels (class = argmax over
-        the non-void classes, id = argmax slot + 1 on thing classes: the renderer's convention). ``config``
-    defaults to the field's own render settings."""
+        the non-void classes, id = argmax slot + 1 on thing classes: the renderer's convention; with
+    ``instances``, the id of the slot's piece where the ray ends). ``config`` defaults to the field's own
+    render settings."""
     out = render_image(field, K, c2w, width, height, normalization=normalization, config=config)
     classes, ids = compute_panoptic_ids(out["semantics"], out.get("instance"), thing_mask)
+    if instances is not None:  # the ids of the pieces of a slot (panolift.edit.InstanceTable)
+        ids = instances.ids_at(out["points"].reshape(-1, 3), ids.reshape(-1)).reshape(ids.shape)
     return RenderedView(
         rgb=out["rgb"].clamp(0, 1).float().cpu().numpy(),
         depth=out["depth"].float().cpu().numpy(),

@@ -18,7 +18,7 @@ import numpy as np
 from panolift.export import LabelledSurface, extract_labelled_surface
 from panolift.render import class_palette
 from panolift.render.colors import instance_colors, instance_key
-from panolift.runs import LoadedRun, surface_density_of_run
+from panolift.runs import LoadedRun, instance_table_of_run, surface_density_of_run
 from panolift.scene import ClassSet, SceneError
 from panolift.scene.io import atomic_path
 
@@ -33,7 +33,10 @@ arrives), always (over the image, hidden behind its surfaces by the image's dept
 
 def layer_cache_path(run_dir: Path, checkpoint_step: int, edits: list[dict], resolution: int) -> Path:
     """RUN/view/surface_<hash>.npz, the hash of the checkpoint's step, the edit list and the resolution."""
-    key = json.dumps({"step": checkpoint_step, "edits": edits, "resolution": resolution}, sort_keys=True)
+    # "ids": vertex ids are the instance table's (pieces of slots); caches of slot ids are not reused
+    key = json.dumps(
+        {"step": checkpoint_step, "edits": edits, "resolution": resolution, "ids": "pieces"}, sort_keys=True
+    )
     return Path(run_dir) / CACHE_DIR / f"surface_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
 
 
@@ -62,17 +65,24 @@ def write_cached_surface(path: Path, surface: LabelledSurface) -> None:
 
 
 def compute_layer(
-    loaded: LoadedRun, resolution: int = 96, cache: Path | None = None, device=None
+    loaded: LoadedRun, resolution: int = 96, cache: Path | None = None, device=None, instances=None
 ) -> LabelledSurface | None:
     """The labelled surface of ``loaded``'s field at ``resolution`` voxels along the box's longest side
     (world units), from ``cache`` when it holds it (and written there otherwise); None when the field
-    has no surface yet (a run at its first steps)."""
+    has no surface yet (a run at its first steps). Vertex ids follow ``instances`` (default: the run's
+    instance table), as the renders do."""
     if cache is not None and (surface := read_cached_surface(cache)) is not None:
         return surface
     try:
         level = surface_density_of_run(loaded, device=device)
         surface = extract_labelled_surface(
-            loaded.field, loaded.thing_mask, loaded.normalization, resolution, level, device
+            loaded.field,
+            loaded.thing_mask,
+            loaded.normalization,
+            resolution,
+            level,
+            device,
+            instances=instances if instances is not None else instance_table_of_run(loaded, device=device),
         )
     except SceneError as exc:
         log.info("no 3D layer yet: %s", exc)

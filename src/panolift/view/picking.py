@@ -57,6 +57,7 @@ def pick_along_ray(
     normalization: SceneNormalization,
     thing_mask: torch.Tensor,  # (num_classes,) bool
     min_opacity: float = 0.5,
+    instances=None,
 ) -> Pick | None:
     """Render the one ray through ``field`` (the run's render settings) and label it; None when the ray
     stays mostly transparent (opacity < ``min_opacity``: it hits nothing)."""
@@ -70,5 +71,8 @@ def pick_along_ray(
     if opacity < min_opacity:
         return None
     classes, ids = compute_panoptic_ids(out["semantics"], out.get("instance"), thing_mask)
-    distance = float(out["depth"][0]) / max(opacity, 1e-6) / normalization.scale
+    t = float(out["depth"][0]) / max(opacity, 1e-6)
+    if instances is not None:  # the id of the slot's piece where the ray ends
+        ids = instances.ids_at(origins + t * dirs, ids)
+    distance = t / normalization.scale
     return Pick(int(classes[0]), int(ids[0]), distance, opacity)

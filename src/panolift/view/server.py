@@ -250,8 +250,9 @@ class Viewer:
         if preview:
             config = preview_render_config(config, self.config.progressive)
         return render_view(
-            session.field, K, c2w, width, height, session.normalization, session.thing_mask, config
-        )
+            session.field, K, c2w, width, height, session.normalization, session.thing_mask, config,
+            instances=session.instance_table(),
+        )  # fmt: skip
 
     def frame_shown(self, view: ClientView, frame: Frame) -> None:
         width, height = frame.view.size
@@ -293,7 +294,9 @@ class Viewer:
             edits = [e.to_dict() for e in session.edit_list.edits]
             cache = layer_cache_path(session.run_dir, session.step, edits, self.config.layer_resolution)
         started = time.perf_counter()
-        surface = compute_layer(session.loaded(), self.config.layer_resolution, cache, session.device)
+        surface = compute_layer(
+            session.loaded(), self.config.layer_resolution, cache, session.device, session.instance_table()
+        )
         if surface is not None:
             log.info("3D layer: %d points in %.2f s", surface.num_vertices, time.perf_counter() - started)
         self.surface = surface
@@ -308,7 +311,7 @@ class Viewer:
         session = self.session
         pick = pick_along_ray(
             session.field, np.asarray(event.ray_origin), np.asarray(event.ray_direction),
-            session.normalization, session.thing_mask,
+            session.normalization, session.thing_mask, instances=session.instance_table(),
         )  # fmt: skip
         self.panels.select(pick.instance_id if pick is not None and pick.is_instance else None)
 

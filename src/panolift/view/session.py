@@ -26,7 +26,7 @@ from panolift.edit import Edit, EditList, apply_edits, estimate_up_axis
 from panolift.runs import (
     LoadedRun,
     create_edited_run,
-    describe_instances,
+    find_run_regions,
     is_edited_run,
     latest_checkpoint,
     load_trained_run,
@@ -35,6 +35,7 @@ from panolift.runs import (
     source_run_dir,
     training_rays,
 )
+from panolift.runs.regions import instance_rows
 from panolift.scene import Scene, SceneError, scale_intrinsics
 
 from .images import instance_color
@@ -102,6 +103,7 @@ class ViewerSession:
         self._fields = [self._wrap(base.field, edit_list.edits)]  # [i]: after i pending edits
         self.field = self._fields[0]
         self._instances: list[InstanceRow] | None = None
+        self._table = None  # computed with _instances
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -177,7 +179,8 @@ class ViewerSession:
         with self.lock:
             if self._instances is None:
                 loaded = self.base.with_field(self.edited_field, run_dir=self.run_dir)
-                rows = describe_instances(loaded, self.edit_list.region, device=self.device)
+                regions, self._table = find_run_regions(loaded, self.edit_list.region, device=self.device)
+                rows = instance_rows(loaded, regions)
                 self._instances = [
                     InstanceRow(
                         r["id"],
@@ -191,6 +194,13 @@ class ViewerSession:
                     for r in rows
                 ]
             return self._instances
+
+    def instance_table(self):
+        """The :class:`~panolift.edit.InstanceTable` of the edited field (the ids :meth:`instances` lists),
+        for the renders, the picking and the 3D layer."""
+        with self.lock:
+            self.instances()
+            return self._table
 
     def instance(self, instance_id: int | None) -> InstanceRow | None:
         return next((r for r in self.instances() if r.id == instance_id), None)
