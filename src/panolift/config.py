@@ -311,14 +311,18 @@ class RegionConfig:
     """Without ``split_pieces``, with visibility: an instance keeps the connected pieces with at least this
     share of the visible voxels of its largest piece (the rest: floaters). 0 = keep all."""
     split_pieces: bool = True
-    """Each slot's voxels are cut into pieces (connected, bridged over gaps of two voxels) and every piece
-    big enough is a 3D instance of its own (the biggest keeps the slot's id, the others get ids from
-    32768 up): objects metres apart that share a slot stop being one instance. False: one instance per
-    slot (the paper). Edit lists written before this field existed read it as False."""
+    """Each slot's voxels are cut into pieces (connected, bridged over gaps of up to 2 x ``piece_bridge``
+    voxels) and every piece big enough is a 3D instance of its own (the biggest keeps the slot's id, the
+    others get ids from 32768 up): objects apart from each other that share a slot stop being one
+    instance. False: one instance per slot (the paper). Edit lists written before this field existed
+    read it as False."""
     min_piece_voxels: int = 4
-    """With ``split_pieces``: visible voxels a piece needs to be an instance (fewer: a floater)."""
+    """With ``split_pieces``: the visible voxels a piece other than the biggest needs to be an instance
+    (fewer: a floater, dropped)."""
     min_piece_fraction: float = 0.3
-    """With ``split_pieces``: ... and this share of the visible voxels of the slot's biggest piece."""
+    """With ``split_pieces``: the share of the visible voxels of the slot's biggest piece that another
+    piece needs to be an instance (0.1 found 4 more of clutter-0's 125 things but added fragments that
+    cost up to 0.7 PQ^scene in rooms; benchmarks/SUITE.md, sixth round)."""
     piece_bridge: int = 1
     """With ``split_pieces``: parts of a slot closer than 2 x this many voxels are one piece (one object
     cut by a thin or unseen part stays whole)."""

@@ -133,3 +133,50 @@ def test_a_copy_of_a_piece_gets_a_new_slot_and_the_edits_compose(field, thing_ma
     # applying more edits on the edited field continues from its instances (the viewer does this)
     more = apply_edits(edited, EditList("x", [Edit("delete", new_id)], region=SETTINGS), thing_mask, 1.0)
     assert sorted(edited_regions(more)) == [1, 4]
+
+
+def test_region_settings_of_old_and_new_edit_lists(tmp_path):
+    import json
+
+    from panolift.runs import read_edit_list
+    from panolift.scene import SceneError
+
+    def write(region) -> None:
+        data = {"version": 1, "source_run": "../run", "edits": [{"op": "delete", "instance": 2}]}
+        (tmp_path / "edits.json").write_text(json.dumps(dict(data, region=region)))
+
+    write({"resolution": 32})  # written before pieces existed: its ids were slot ids, and stay so
+    assert read_edit_list(tmp_path).region.split_pieces is False
+    write({"split_pieces": True, "min_piece_voxels": 8, "min_piece_fraction": 0.2, "piece_bridge": 2})
+    region = read_edit_list(tmp_path).region
+    assert (region.split_pieces, region.min_piece_voxels, region.min_piece_fraction) == (True, 8, 0.2)
+    for bad in (
+        {"split_pieces": 1},
+        {"min_piece_fraction": 2.0},
+        {"piece_bridge": -1},
+        {"min_piece_voxels": 1.5},
+    ):
+        write(bad)
+        with pytest.raises(SceneError, match=next(iter(bad))):
+            read_edit_list(tmp_path)
+
+
+def test_info_lists_slots_and_counts_per_class():
+    from panolift.commands.run_info import class_counts, instance_table
+
+    rows = [
+        {"id": 1, "class": "bag", "slot": 0, "voxels": 40, "bbox_min": [0, 0, 0], "bbox_max": [1, 1, 1]},
+        {"id": 7, "class": "chair", "slot": 6, "voxels": 90, "bbox_min": [2, 0, 0], "bbox_max": [3, 1, 1]},
+        {
+            "id": EXTRA_ID_BASE,
+            "class": "bag",
+            "slot": 0,
+            "voxels": 35,
+            "bbox_min": [5, 5, 0],
+            "bbox_max": [6, 6, 1],
+        },
+    ]
+    assert class_counts(rows) == "bag 2, chair 1"
+    lines = instance_table(rows)
+    assert lines[0].split()[:4] == ["id", "class", "slot", "voxels"]
+    assert lines[3].split()[:4] == [str(EXTRA_ID_BASE), "bag", "0", "35"]
