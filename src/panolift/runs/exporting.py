@@ -17,6 +17,7 @@ from panolift.errors import OptionError
 from panolift.export import LabelledSurface, extract_labelled_surface, split_by_instance, write_glb, write_ply
 
 from .edited import load_run
+from .loaded import LoadedRun
 from .regions import instance_table_of_run, surface_density_of_run
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,18 @@ def check_export_options(format: str, what: str, resolution: int, level: float) 
         raise OptionError(f"--level {level}: must be 0 (measured on the run) or a positive density")
 
 
+def labelled_surface_of_run(
+    loaded: LoadedRun, resolution: int, level: float, device=None, instances=None
+) -> LabelledSurface:
+    """The run's labelled surface in world units (:func:`panolift.export.extract_labelled_surface`), vertex
+    ids from ``instances`` (default: the run's instance table), as its renders have them."""
+    if instances is None:
+        instances = instance_table_of_run(loaded, device=device)
+    return extract_labelled_surface(
+        loaded.field, loaded.thing_mask, loaded.normalization, resolution, level, device, instances=instances
+    )
+
+
 def export_run(
     run_dir: str | Path,
     format: str = "ply",
@@ -70,15 +83,7 @@ def export_run(
     loaded = load_run(run_dir, device)
     if level <= 0:
         level = surface_density_of_run(loaded, device=device)
-    surface = extract_labelled_surface(
-        loaded.field,
-        loaded.thing_mask,
-        loaded.normalization,
-        resolution,
-        level,
-        device,
-        instances=instance_table_of_run(loaded, device=device),
-    )
+    surface = labelled_surface_of_run(loaded, resolution, level, device)
     if what == "points":
         surface = surface.as_points()
     parts = {"scene": surface}

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from panolift.export import LabelledSurface, extract_labelled_surface
+from panolift.export import LabelledSurface
 from panolift.render import class_palette
 from panolift.render.colors import instance_colors, instance_key
-from panolift.runs import LoadedRun, instance_table_of_run, surface_density_of_run
+from panolift.runs import LoadedRun, surface_density_of_run
+from panolift.runs.exporting import labelled_surface_of_run
 from panolift.scene import ClassSet, SceneError
 from panolift.scene.io import atomic_path
 
@@ -75,15 +76,7 @@ def compute_layer(
         return surface
     try:
         level = surface_density_of_run(loaded, device=device)
-        surface = extract_labelled_surface(
-            loaded.field,
-            loaded.thing_mask,
-            loaded.normalization,
-            resolution,
-            level,
-            device,
-            instances=instances if instances is not None else instance_table_of_run(loaded, device=device),
-        )
+        surface = labelled_surface_of_run(loaded, resolution, level, device, instances)
     except SceneError as exc:
         log.info("no 3D layer yet: %s", exc)
         return None
