@@ -351,7 +351,6 @@ class InstanceTable:
     aabb: torch.Tensor  # (2, 3) the region grid's box (field coordinates)
     labels: torch.Tensor  # (X, Y, Z) int64 instance id of each piece's core voxels, 0 elsewhere
     slot_of: dict[int, int]  # instance id -> slot id (slot + 1)
-    class_of: dict[int, int]  # instance id -> majority class
     centers: dict[int, torch.Tensor]  # instance id -> (3,) mean of its core voxels' centres
 
     @staticmethod
@@ -368,7 +367,6 @@ class InstanceTable:
             aabb=aabb,
             labels=labels,
             slot_of={i: r.slot_id for i, r in regions.items()},
-            class_of={i: r.class_id for i, r in regions.items()},
             centers=centers,
         )
 

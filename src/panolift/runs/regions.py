@@ -68,7 +68,7 @@ def find_run_regions(
     edited = edited_regions(field)
     if edited is not None:  # an edited field carries its source's instances, edited (stable ids)
         if not edited:
-            return {}, InstanceTable(torch.zeros(2, 3), torch.zeros(1, 1, 1, dtype=torch.int64), {}, {}, {})
+            return {}, InstanceTable(torch.zeros(2, 3), torch.zeros(1, 1, 1, dtype=torch.int64), {}, {})
         any_region = next(iter(edited.values()))
         return edited, InstanceTable.from_regions(edited, any_region.aabb, any_region.core.shape)
     settings = resolve_region_settings(loaded, settings, device)
