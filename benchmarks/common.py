@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 
@@ -26,3 +28,17 @@ def pick_device(name: str):
     from panolift.commands.common import pick_device as pick
 
     return pick(name)
+
+
+def copy_before_last_checkpoint(run: Path, copy: Path) -> Path:
+    """Copy run folder ``run`` to ``copy`` with its latest checkpoint set to the next-to-last one (the last is
+    the end of training), so that resuming the copy trains on from late in the schedule, every loss on."""
+    shutil.copytree(run, copy)
+    checkpoints = sorted((copy / "checkpoints").glob("step_*.safetensors"))
+    if len(checkpoints) > 1:
+        checkpoints[-1].unlink()
+        step = int(checkpoints[-2].stem.split("_")[1])
+        (copy / "checkpoints" / "latest.json").write_text(
+            json.dumps({"step": step, "file": checkpoints[-2].name})
+        )
+    return copy

@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import gc
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -131,9 +132,7 @@ def measure(args, things: int) -> dict:
     config.train.checkpoint_every = args.iterations
     config.train.log_every = max(1, args.iterations // 60)
     run_dir = args.out / "runs" / path.name
-    if run_dir.exists():
-        import shutil
-
+    if run_dir.exists():  # a run of an earlier call: trained anew
         shutil.rmtree(run_dir)
     memory = PeakMemory(torch.device("cpu"))
     marks: list[tuple[int, float]] = []

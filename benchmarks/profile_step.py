@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
+
+from common import copy_before_last_checkpoint
 
 
 class PartTimer:
@@ -114,20 +115,6 @@ def timed_steps(timer: PartTimer, trainer, steps: int) -> float:
     return total
 
 
-def resume_copy(run: Path, tmp: Path) -> Path:
-    """A copy of ``run`` whose latest checkpoint is its next-to-last one (resumed before the end)."""
-    copy = tmp / "run"
-    shutil.copytree(run, copy)
-    checkpoints = sorted((copy / "checkpoints").glob("step_*.safetensors"))
-    if len(checkpoints) > 1:
-        checkpoints[-1].unlink()
-        step = int(checkpoints[-2].stem.split("_")[1])
-        (copy / "checkpoints" / "latest.json").write_text(
-            json.dumps({"step": step, "file": checkpoints[-2].name})
-        )
-    return copy
-
-
 def profile_training(run: Path, steps: int, ops: int) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -136,7 +123,7 @@ def profile_training(run: Path, steps: int, ops: int) -> dict:
     from panolift.runs.training import TrainingRun
 
     with tempfile.TemporaryDirectory() as tmp:
-        copy = resume_copy(run, Path(tmp))
+        copy = copy_before_last_checkpoint(run, Path(tmp) / "run")
         with TrainingRun(read_run_info(copy).scene_path, copy, resume=True) as training:
             trainer = training.trainer
             trainer.config.train.iterations = trainer.step + 3 * steps + 100

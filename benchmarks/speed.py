@@ -41,6 +41,7 @@ def worker_steps(run: str, scene: str, steps: int, threads: int) -> None:
     """Resume a copy of ``run`` at its next-to-last checkpoint and time ``steps`` iterations after a
     warm-up; prints one JSON line. Runs under either version's code (only long-standing APIs)."""
     import torch
+    from common import copy_before_last_checkpoint
 
     from panolift.runs.training import TrainingRun
 
@@ -55,15 +56,7 @@ def worker_steps(run: str, scene: str, steps: int, threads: int) -> None:
         except ImportError:
             pass
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "run"
-        shutil.copytree(run, copy)
-        checkpoints = sorted((copy / "checkpoints").glob("step_*.safetensors"))
-        if len(checkpoints) > 1:  # resume before the end: the last one is the end of training
-            checkpoints[-1].unlink()
-            step = int(checkpoints[-2].stem.split("_")[1])
-            (copy / "checkpoints" / "latest.json").write_text(
-                json.dumps({"step": step, "file": checkpoints[-2].name})
-            )
+        copy = copy_before_last_checkpoint(Path(run), Path(tmp) / "run")
         with TrainingRun(scene, copy, resume=True) as training:
             trainer = training.trainer
             trainer.config.train.iterations = trainer.step + 10 * steps + 100

@@ -38,3 +38,23 @@ def test_batches_carry_the_targets_of_their_pixels(tiny_scene):
     image = sample_image_batch(data, 128, gen)
     assert (image["origins"] == image["origins"][0]).all()  # one frame
     assert (image["segments"][1:] >= image["segments"][:-1]).all()  # grouped by segment
+
+
+def test_frames_with_more_instances_than_slots_are_summed_up_in_one_warning(tiny_scene, caplog):
+    scene = Scene(tiny_scene)
+    counts = {}
+    for name in scene.train_frames:
+        instance = scene.machine_label_maps(name)[1]
+        counts[name] = len(np.unique(instance[instance > 0]))
+    over = {name: n - 1 for name, n in counts.items() if n > 1}  # one slot: all but the largest dropped
+    assert over, counts
+    with caplog.at_level("WARNING", logger="panolift.lift.batching"):
+        data = load_training_data(scene, scene.normalization(), num_slots=1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # not one a frame
+    worst = max(over, key=over.get)
+    assert warnings[0].startswith(f"{len(over)} of {len(scene.train_frames)} training frames")
+    assert f"{sum(over.values())} in all, {over[worst]} of {counts[worst]} in frame {worst})" in warnings[0]
+    for frame in range(data.num_frames):  # at most one 2D instance a frame is left
+        kept = data.targets.instance[frame]
+        assert len(torch.unique(kept[kept > 0])) <= 1

@@ -112,27 +112,56 @@ class FrameStream:
         return PixelTargets(**rows).to(device)
 
 
-def drop_extra_instances(instance: np.ndarray, num_slots: int, frame: str) -> np.ndarray:
-    """Keep the ``num_slots`` largest 2D instances of a frame; the others become 0 (with a warning)."""
+class DroppedInstances:
+    """The training frames whose 2D instances outnumber the slots (their smallest were left out of the
+    instance loss), gathered while loading, so that a cluttered scene gets one warning, not one a frame."""
+
+    def __init__(self, num_slots: int):
+        self.num_slots = num_slots
+        self.frames: dict[str, tuple[int, int]] = {}  # frame -> (2D instances, dropped)
+
+    def add(self, frame: str, count: int, dropped: int) -> None:
+        self.frames[frame] = (count, dropped)
+
+    def warn(self, num_frames: int) -> None:
+        if not self.frames:
+            return
+        worst = max(self.frames, key=lambda name: self.frames[name][1])
+        count, dropped = self.frames[worst]
+        log.warning(
+            "%d of %d training frames hold more 2D instances than the %d slots; their smallest (%d in all, "
+            "%d of %d in frame %s) are left out of the instance loss",
+            len(self.frames), num_frames, self.num_slots, sum(d for _, d in self.frames.values()),
+            dropped, count, worst,
+        )  # fmt: skip
+
+
+def drop_extra_instances(
+    instance: np.ndarray, num_slots: int, frame: str, report: DroppedInstances | None = None
+) -> np.ndarray:
+    """Keep the ``num_slots`` largest 2D instances of a frame; the others become 0 (noted in ``report``,
+    else with a warning)."""
     ids, counts = np.unique(instance[instance > 0], return_counts=True)
     if len(ids) <= num_slots:
         return instance
     dropped = ids[np.argsort(-counts, kind="stable")[num_slots:]]
-    log.warning(
-        "frame %s: %d 2D instances > %d slots, dropping the %d smallest",
-        frame,
-        len(ids),
-        num_slots,
-        len(dropped),
-    )
+    if report is not None:
+        report.add(frame, len(ids), len(dropped))
+    else:
+        log.warning(
+            "frame %s: %d 2D instances > %d slots, dropping the %d smallest",
+            frame, len(ids), num_slots, len(dropped),
+        )  # fmt: skip
     return np.where(np.isin(instance, dropped), 0, instance)
 
 
-def read_frame_targets(scene: Scene, name: str, num_slots: int, use_tta: bool) -> dict[str, np.ndarray]:
+def read_frame_targets(
+    scene: Scene, name: str, num_slots: int, use_tta: bool, report: DroppedInstances | None = None
+) -> dict[str, np.ndarray]:
     """One training frame's compact targets and usable mask (:func:`panolift.lift.targets.encode_frame`)."""
     labels = scene.machine_labels(name, tta=use_tta)
     usable = ~scene.invalid_mask(name)
-    instance = drop_extra_instances(np.where(usable, labels.instance, 0), num_slots, name)
+    instance = drop_extra_instances(np.where(usable, labels.instance, 0), num_slots, name, report)
     return encode_frame(
         scene.rgb(name), labels, usable, instance, scene.class_set.num_classes, num_slots, name
     )
@@ -179,10 +208,11 @@ def load_training_data(
         usable=None,
     )
     mib = len(names) * num_pixels * compact / (1 << 20)
+    report = DroppedInstances(num_slots)
     if in_memory:
         log.debug("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
         for frame, name in enumerate(names):
-            _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta))
+            _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta, report))
         if data.usable is not None and not bool(data.usable.any()):
             raise SceneError(
                 f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)"
@@ -192,7 +222,8 @@ def load_training_data(
             "training targets: %.0f MiB > budget %.0f MiB: all %d frames on disk, %d of each frame's %d "
             "pixels in memory", mib, budget / (1 << 20), len(names), held, num_pixels,
         )  # fmt: skip
-        _load_stream(data, scene, num_slots, use_tta, seed, cache_dir)
+        _load_stream(data, scene, num_slots, use_tta, seed, cache_dir, report)
+    report.warn(len(names))
     return data
 
 
@@ -204,13 +235,15 @@ def _set_frame(data: TrainingData, frame: int, arrays: dict[str, np.ndarray]) ->
         data.usable[frame].copy_(torch.from_numpy(arrays["usable"]))
 
 
-def _load_stream(data: TrainingData, scene: Scene, num_slots: int, use_tta: bool, seed: int, cache_dir):
+def _load_stream(
+    data: TrainingData, scene: Scene, num_slots: int, use_tta: bool, seed: int, cache_dir, report
+) -> None:
     store = FrameStore(data.num_frames, data.width * data.height, data.num_classes, num_slots, cache_dir)
     data.stream = FrameStream(store, RefreshSchedule(data.num_frames), seed)
     data.pixels = torch.zeros(data.num_frames, data.num_held, dtype=torch.int32)
     weights = []
     for frame, name in enumerate(data.frame_names):
-        arrays = read_frame_targets(scene, name, num_slots, use_tta)
+        arrays = read_frame_targets(scene, name, num_slots, use_tta, report)
         store.write(frame, arrays)
         data.stream.hold(data, frame, 0, arrays)
         weights.append(int(arrays["usable"].sum()))
