@@ -19,7 +19,8 @@ run meanwhile):
   iteration in each phase (colour and semantics only; with the instance loss; with every loss), and the
   peak resident memory of the process during setup and training (VmHWM, reset per count);
 - `panolift info`'s work: finding the 3D instances (regions and the instance table), and how many;
-- `panolift render` of the test views (field, labels, the instance table's lookups): seconds per frame;
+- `panolift render` of the test views (field, labels, the instance table's lookups): seconds per frame,
+  and the peak resident memory of finding the instances and rendering;
 - the test views scored (`panolift eval`): true things, things found as their own instance, thing
   segments predicted, thing PQ^scene. A short schedule: quality figures are for reference only.
 
@@ -192,7 +193,7 @@ def fmt(value: float | None, spec: str) -> str:
 def report(results: dict) -> list[str]:
     header = ["things asked", "true things", "2D things a view (mean / max)", "setup s",
               "s/it colour / +instances / all losses", "train peak RSS", "3D instances (find s)",
-              "render s/frame", "render peak RSS", "found / true (predicted)", "thing PQ^scene",
+              "render s/frame", "find + render peak RSS", "found / true (predicted)", "thing PQ^scene",
               "PSNR / mIoU / PQ^scene"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in results["rows"]:
