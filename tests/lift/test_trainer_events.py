@@ -4,6 +4,7 @@ by contrast, random backgrounds."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from panolift.config import tiny_config
@@ -59,3 +60,44 @@ def test_shrink_to_reached_trains_on(tiny_scene):
         metrics = trainer.train_step()
     assert np.isfinite(metrics["total"])
     assert (trainer.field.aabb[1] - trainer.field.aabb[0]).prod() < (full[1] - full[0]).prod()
+
+
+def test_geometry_learning_rate_decays_on_its_own_and_resumes(tiny_scene):
+    """``lr_decay_geometry`` gives density and colour (grids, basis, colour MLP) their own decay, the heads
+    keep ``lr_decay``; the split survives a checkpoint; without it each optimizer is one group as before."""
+    config = tiny_config()
+    config.train.iterations, config.train.lr_decay, config.train.lr_decay_geometry = 100, 0.1, 0.5
+    scene = Scene(tiny_scene)
+    normalization = scene.normalization(config.train.max_depth)
+    trainer = Trainer(scene, normalization, config)
+    for _ in range(40):
+        trainer.train_step()
+    geometry, heads = trainer.optimizers["grid"].param_groups
+    assert len(geometry["params"]) == len(trainer.field.geometry_grid_parameters()) > 0
+    assert len(heads["params"]) == len(trainer.field.head_grid_parameters()) > 0
+    assert abs(geometry["lr"] - config.train.lr_grid * 0.5**0.4) < 1e-9
+    assert abs(heads["lr"] - config.train.lr_grid * 0.1**0.4) < 1e-9
+    color, semantic = trainer.optimizers["mlp"].param_groups
+    assert len(color["params"]) == len(trainer.field.color_parameters())
+    assert abs(color["lr"] - config.train.lr_mlp * 0.5**0.4) < 1e-9
+    assert abs(semantic["lr"] - config.train.lr_mlp * 0.1**0.4) < 1e-9
+    assert trainer.optimizers["instance"].param_groups[0]["lr"] == pytest.approx(
+        config.train.lr_instance * 0.1**0.4
+    )
+
+    meta, tensors = trainer.state()
+    resumed = Trainer(scene, normalization, config)
+    resumed.load_state(meta, tensors)
+    resumed.train_step()
+    assert [g["decay"] for g in resumed.optimizers["grid"].param_groups] == [0.5, 0.1]
+    assert [g["lr"] for g in resumed.optimizers["grid"].param_groups] == pytest.approx(
+        [config.train.lr_grid * 0.5**0.41, config.train.lr_grid * 0.1**0.41], rel=1e-9
+    )
+
+    config.train.lr_decay_geometry = 0.0
+    plain = Trainer(scene, normalization, config)
+    plain.train_step()
+    (group,) = plain.optimizers["grid"].param_groups
+    assert len(group["params"]) == len(plain.field.grid_parameters())
+    assert len(plain.optimizers["mlp"].param_groups) == 1
+    assert abs(group["lr"] - config.train.lr_grid * 0.1**0.01) < 1e-9

@@ -151,13 +151,23 @@ class PanopticField(nn.Module):
     # ----------------------------------------------------------------- parameters
     def grid_parameters(self) -> list[nn.Parameter]:
         """Every plane and line (replaced when the grids are resampled)."""
-        grids = [self.density_grid, self.appearance_grid, self.semantic_grid, self.instance_grid]
+        return self.geometry_grid_parameters() + self.head_grid_parameters()
+
+    def geometry_grid_parameters(self) -> list[nn.Parameter]:
+        """The planes and lines of density and appearance."""
+        return [*self.density_grid.parameters(), *self.appearance_grid.parameters()]
+
+    def head_grid_parameters(self) -> list[nn.Parameter]:
+        """The planes and lines of the semantic and instance heads' feature grids (none without them)."""
+        grids = [self.semantic_grid, self.instance_grid]
         return [p for grid in grids if grid is not None for p in grid.parameters()]
 
     def mlp_parameters(self) -> list[nn.Parameter]:
-        return [
-            *self.appearance_basis.parameters(), *self.color_mlp.parameters(), *self.semantic_head.parameters(),
-        ]  # fmt: skip
+        return self.color_parameters() + list(self.semantic_head.parameters())
+
+    def color_parameters(self) -> list[nn.Parameter]:
+        """The appearance basis and the colour MLP (what turns appearance features into colour)."""
+        return [*self.appearance_basis.parameters(), *self.color_mlp.parameters()]
 
     def instance_parameters(self) -> list[nn.Parameter]:
         return list(self.instance_head.parameters())

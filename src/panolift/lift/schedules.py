@@ -61,9 +61,11 @@ def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
     }
 
 
-def learning_rate_factor_at(step: int, config: LiftConfig) -> float:
-    """Exponential decay: factor = lr_decay ** (step / iterations) (1 everywhere when lr_decay = 1)."""
-    return config.train.lr_decay ** (min(step, config.train.iterations) / max(1, config.train.iterations))
+def learning_rate_factor_at(step: int, config: LiftConfig, decay: float | None = None) -> float:
+    """Exponential decay: factor = decay ** (step / iterations), ``decay`` = ``train.lr_decay`` unless
+    given (1 everywhere when it is 1)."""
+    decay = config.train.lr_decay if decay is None else decay
+    return decay ** (min(step, config.train.iterations) / max(1, config.train.iterations))
 
 
 def events_at(step: int, config: LiftConfig) -> list[str]:

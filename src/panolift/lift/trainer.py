@@ -139,16 +139,33 @@ class Trainer:
     def _build_optimizers(self) -> None:
         train = self.config.train
         self.optimizers = {
-            "grid": make_adam(self.field.grid_parameters(), train.lr_grid),
-            "mlp": make_adam(self.field.mlp_parameters(), train.lr_mlp),
+            "grid": make_adam(self._grid_groups(), train.lr_grid),
+            "mlp": make_adam(self._mlp_groups(), train.lr_mlp),
             "instance": make_adam(self.field.instance_parameters(), train.lr_instance),
         }
         self._base_lr = {"grid": train.lr_grid, "mlp": train.lr_mlp, "instance": train.lr_instance}
 
+    def _split_groups(self, geometry: list, heads: list) -> list[dict]:
+        """Parameter groups, each with the ``decay`` of its learning rate: one group, or two (density and
+        colour; the labels' heads) when ``train.lr_decay_geometry`` sets the geometry's own decay."""
+        train = self.config.train
+        geometry_decay = train.lr_decay_geometry or train.lr_decay
+        if geometry_decay == train.lr_decay or not heads:
+            return [{"params": geometry + heads, "decay": geometry_decay if not heads else train.lr_decay}]
+        return [{"params": geometry, "decay": geometry_decay}, {"params": heads, "decay": train.lr_decay}]
+
+    def _grid_groups(self) -> list[dict]:
+        """The grid optimizer's groups: density and appearance grids; the heads' feature grids."""
+        return self._split_groups(self.field.geometry_grid_parameters(), self.field.head_grid_parameters())
+
+    def _mlp_groups(self) -> list[dict]:
+        """The MLP optimizer's groups: appearance basis and colour MLP; the semantic head."""
+        return self._split_groups(self.field.color_parameters(), list(self.field.semantic_head.parameters()))
+
     def _rebuild_grid_optimizer(self) -> None:
-        """Grid parameters are replaced by resampling: a fresh Adam over them (as TensoRF does)."""
-        lr = self.optimizers["grid"].param_groups[0]["lr"]
-        self.optimizers["grid"] = make_adam(self.field.grid_parameters(), lr)
+        """Grid parameters are replaced by resampling: a fresh Adam over them (as TensoRF does; the rates
+        are set again before the next step)."""
+        self.optimizers["grid"] = make_adam(self._grid_groups(), self.config.train.lr_grid)
 
     def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
         """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss."""
@@ -209,9 +226,9 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One iteration: losses, backward, Adam steps, then grid events (occupancy, shrink, upsample)."""
         self.step += 1
-        factor = learning_rate_factor_at(self.step, self.config)
         for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
+                factor = learning_rate_factor_at(self.step, self.config, group.get("decay"))
                 group["lr"] = self._base_lr[name] * factor
         losses = self.compute_losses(self.step)
         for optimizer in self.optimizers.values():
