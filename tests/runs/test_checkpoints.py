@@ -62,6 +62,12 @@ def test_the_range_table_names_fields_of_the_config():
     assert [key for key in CONFIG_RANGES if not hasattr(getattr(config, key[0]), key[1])] == []
 
 
+def test_a_negative_geometry_decay_is_refused():
+    config = tiny_config()
+    config.train.lr_decay_geometry = -0.5
+    assert config_problems(config) == [("train.lr_decay_geometry", -0.5, "at least 0")]
+
+
 def test_an_option_out_of_range_is_an_option_error_before_anything_is_written(tiny_scene, tmp_path):
     config = tiny_config()
     config.train.checkpoint_every = 0

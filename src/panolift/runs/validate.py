@@ -82,6 +82,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("train", "rays_image"): _at_least(1),
     **{("train", k): _at_least(0) for k in ("lr_grid", "lr_mlp", "lr_instance", "image_width", "keep_checkpoints")},
     ("train", "lr_decay"): _positive(),
+    ("train", "lr_decay_geometry"): _at_least(0),
     ("train", "shrink_step"): _at_least(-1),
     ("train", "max_depth"): _positive(),
     ("train", "checkpoint_every"): _at_least(1),
