@@ -145,7 +145,7 @@ class LossConfig:
     """Weight of the distortion loss (mip-NeRF 360) on R_S rays: compact weights, no fog or floaters. It
     is measured in normalised scene units along the ray, so it weighs more in a large room: at 0.01 it
     held clutter-0 (10.6 x 7.9 m) at 62.7 mIoU, at 0.05 it pulled every ray's weight to the cameras
-    (rendered depth 0.16 of the truth), at 0.003 or 0 the room reached 67 mIoU; 0 left floaters in two
+    (rendered depth 0.16 of the truth), at 0.003 or 0 the room reached 67 mIoU; 0 left floaters in three
     rooms that 0.003 keeps out (benchmarks/SUITE.md, ninth round)."""
     instance_start: float = 0.3
     """The instance loss starts at this fraction of the iterations (authors: epoch 3 of 10)."""
