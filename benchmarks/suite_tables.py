@@ -2,7 +2,8 @@
 
 Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_seconds and, for scenes that
 ran, miou_2d, miou, pq_2d, pq (PQ^scene), pq_things_2d, pq_things (PQ^scene of thing classes),
-things_found_2d, things_found, things_true (3D thing instances matched at IoU > 0.5 and present), psnr, depth_error (m), depth_ratio (median rendered / true
+things_found_2d, things_found, things_true (3D thing instances matched at IoU > 0.5 and present),
+things_merged, things_split, things_wrong_class, things_lost (why lifting missed the others), psnr, depth_error (m), depth_ratio (median rendered / true
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
 ({name: IoU or None}), the confusion matrices confusion_labels, confusion_lifted (true x predicted), and
 the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, outvoted (objects whose
@@ -35,6 +36,12 @@ def _things(row: dict) -> str:
     return " / ".join("-" if c is None else str(c) for c in counts)
 
 
+def _missed(row: dict) -> str:
+    """'merged / split / class / lost': why the true things lifting misses are missed ('-' where not scored)."""
+    counts = [row.get(k) for k in ("things_merged", "things_split", "things_wrong_class", "things_lost")]
+    return " / ".join("-" if c is None else str(c) for c in counts)
+
+
 def _ceiling(row: dict) -> str:
     """'mIoU / PQ^scene' of the vote ceiling ('-' where not scored)."""
     values = [row.get("miou_ceiling"), row.get("pq_ceiling")]
@@ -48,8 +55,8 @@ def scene_table(rows: list[dict], header: bool = True) -> list[str]:
         out += [
             "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | vote ceiling mIoU / PQs "
             "| 2D PQs th | PQs th "
-            "| things found 2D / lifted / true | PSNR | depth err m | depth ratio | short % | train s | status |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| things found 2D / lifted / true | missed merged / split / class / lost | PSNR | depth err m | depth ratio | short % | train s | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
         if ran(r):
@@ -58,11 +65,11 @@ def scene_table(rows: list[dict], header: bool = True) -> list[str]:
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
                 _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r),
                 _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
-                _things(r), _f(r["psnr"], ".2f"),
+                _things(r), _missed(r), _f(r["psnr"], ".2f"),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
-            cells = ["-"] * 14
+            cells = ["-"] * 15
         line = [
             r["key"],
             r["split"],
@@ -175,7 +182,7 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_true", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_true", "things_merged", "things_split", "things_wrong_class", "things_lost", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

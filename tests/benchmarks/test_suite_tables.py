@@ -21,7 +21,18 @@ def _row(key: str, **extra) -> dict:
 
 def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
     rows = [
-        _row("100", pq_things_2d=0.2, pq_things=0.55, things_found_2d=40, things_found=121, things_true=150),
+        _row(
+            "100",
+            pq_things_2d=0.2,
+            pq_things=0.55,
+            things_found_2d=40,
+            things_found=121,
+            things_true=150,
+            things_merged=17,
+            things_split=4,
+            things_wrong_class=2,
+            things_lost=6,
+        ),  # fmt: skip
         _row("1"),  # metrics written before the thing columns existed
         dict(_row("2"), status="train failed (1)"),
     ]
@@ -33,12 +44,14 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
     ]
     assert cells[0]["2D PQs th"] == "20.0" and cells[0]["PQs th"] == "55.0"
     assert cells[0]["things found 2D / lifted / true"] == "40 / 121 / 150"
+    assert cells[0]["missed merged / split / class / lost"] == "17 / 4 / 2 / 6"
+    assert cells[1]["missed merged / split / class / lost"] == "- / - / - / -"
     assert cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / true"] == "- / - / -"
     assert cells[2]["PQs th"] == "-" and cells[2]["status"] == "train failed (1)"
     assert any("PASS" in line or "FAIL" in line for line in summary_lines("tuning", rows))
     write_csv(tmp_path / "suite.csv", rows)
     text = (tmp_path / "suite.csv").read_text().splitlines()
-    assert "things_found" in text[0] and ",121,150," in text[1]
+    assert "things_found" in text[0] and ",121,150,17,4,2,6," in text[1]
 
 
 def test_vote_ceiling_column_and_out_of_reach_note():

@@ -93,7 +93,12 @@ def test_eval_of_ground_truth_scores_one_and_writes_schema(hand_scene, tmp_path,
         assert data["machine_labels"]["miou"] < 1.0
         assert set(data["prediction"]["per_class_iou"]) == set(CLASSES.names)
         assert data["prediction"]["per_class_iou"]["car"] == 1.0
-    assert (pred / "report.md").read_text().startswith("# panolift eval")
+    things = {k: v for k, v in data["prediction"].items() if k.startswith("things_")}
+    assert things["things_found"] == things["things_true"] > 0  # the ground truth finds every thing
+    assert things["things_merged"] + things["things_split"] + things["things_wrong_class"] == 0
+    assert data["machine_labels"]["things_split"] > 0  # per-view ids cut every thing seen twice apart
+    report = (pred / "report.md").read_text()
+    assert report.startswith("# panolift eval") and "## 3D thing instances" in report
     assert (pred / "report.png").stat().st_size > 10_000
 
 

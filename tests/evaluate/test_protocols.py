@@ -179,3 +179,36 @@ def test_thing_counts_are_scene_level_3d_instances():
         r = evaluate_frames(iter(frames), C, THINGS, protocol)
         # chair 1 matched (IoU 1); id 8 covers chair 2 (50 px) and chair 3 (50 px): IoU 0.5 with each, no match
         assert (r["things_true"], r["things_found"], r["things_predicted"]) == (3, 1, 3), protocol
+        assert (r["things_merged"], r["things_split"], r["things_wrong_class"], r["things_lost"]) == (
+            2,
+            0,
+            0,
+            0,
+        )
+
+
+def test_missed_things_are_told_apart_by_cause():
+    BOX = 4  # the other thing class
+    gt = _maps([
+        (100, CHAIR, 1),  # found
+        (60, CHAIR, 2), (60, CHAIR, 3),  # one predicted chair over both: merged, twice
+        (100, CHAIR, 4),  # two predicted chairs of 40 and void: split
+        (100, CHAIR, 5),  # mostly a box: wrong class
+        (100, CHAIR, 6),  # mostly void: lost
+        (50, CHAIR, 7), (150, WALL, 0),  # one chair spilling far onto the wall: lost, not merged
+        (50, BOX, 1),  # found
+    ])  # fmt: skip
+    pred = _maps([
+        (100, CHAIR, 1),
+        (120, CHAIR, 2),
+        (40, CHAIR, 5), (40, CHAIR, 6), (20, 0, 0),
+        (80, BOX, 9), (20, CHAIR, 7),
+        (70, 0, 0), (30, CHAIR, 8),
+        (200, CHAIR, 10),
+        (50, BOX, 11),
+    ])  # fmt: skip
+    r = evaluate_frames(iter([(*pred, *gt)]), C, THINGS)
+    assert (r["things_true"], r["things_found"]) == (8, 2)
+    causes = (r["things_merged"], r["things_split"], r["things_wrong_class"], r["things_lost"])
+    assert causes == (2, 1, 1, 2)
+    assert sum(causes) == r["things_true"] - r["things_found"]

@@ -182,7 +182,8 @@ def evaluate_frames(
     only the confusion matrix and the per-frame overlap tables are kept, never all pixels.
 
     Returns miou, per_class_iou (num_classes,), pq_scene, sq_scene, rq_scene, pq_scene_things,
-    pq_scene_stuff, per_class_pq_scene (num_classes,), pq_image, the :func:`thing_counts` and the
+    pq_scene_stuff, per_class_pq_scene (num_classes,), pq_image, the :func:`thing_counts`, the
+    :func:`missed_things` and the
     confusion matrix.
     """
     check_protocol(protocol)
@@ -205,6 +206,7 @@ def evaluate_frames(
     matched = match_overlaps(merged, num_classes)  # the standard matching, also for the thing counts
     scene_pq = panoptic_quality(matched, thing_ids) if protocol == "standard" else pq_of(merged)
     things = thing_counts(matched, thing_ids)
+    things.update(missed_things(merged, thing_ids))
     per_image = [pq_of(t)["pq"] for t in tables]
     per_image = [v for v in per_image if np.isfinite(v)]  # frames whose pixels are all void have no PQ
     return {
@@ -232,3 +234,49 @@ def thing_counts(counts: PanopticCounts, thing_ids) -> dict:
         "things_found": int(counts.tp[things].sum()),
         "things_predicted": int((counts.tp + counts.fp)[things].sum()),
     }
+
+
+THING_COUNTS = ("things_true", "things_found", "things_predicted")
+MISSED_CAUSES = ("things_merged", "things_split", "things_wrong_class", "things_lost")
+MERGED_SHARE = 0.25
+"""A predicted segment with at least this share of its pixels on other true things merges them."""
+
+
+def missed_things(overlaps: Overlaps, thing_ids) -> dict:
+    """Why the true things that no prediction matches are missed (scene level, all frames together).
+
+    For each unmatched true thing g of class c, in this order:
+
+    - things_merged: one predicted segment of class c holds at least half of g and has at least
+      ``MERGED_SHARE`` of its pixels on other true things (g shares an instance with its neighbours);
+    - things_split: no segment of class c holds half of g, but together they do (g is cut in pieces);
+    - things_wrong_class: at least half of g is predicted as other classes than c (void aside);
+    - things_lost: the rest (mostly void, or one too-large segment spilling onto stuff, or too little
+      predicted as anything).
+    """
+    things = np.asarray(sorted(thing_ids), dtype=np.int64)
+    if overlaps.count.size == 0:
+        return dict.fromkeys(MISSED_CAUSES, 0)
+    gt_segs, g, gt_area, pred_segs, p, pred_area = segment_areas(overlaps)
+    gt_cls, pred_cls = gt_segs >> KEY_SHIFT, pred_segs >> KEY_SHIFT
+    inter = overlaps.count.astype(np.float64)
+    gt_thing = np.isin(gt_cls, things)
+    same = (gt_cls[g] == pred_cls[p]) & (pred_cls[p] != 0)
+    other = (gt_cls[g] != pred_cls[p]) & (pred_cls[p] != 0)
+    matched = np.zeros(len(gt_segs), dtype=bool)
+    matched[g[same & (inter / (gt_area[g] + pred_area[p] - inter) > 0.5)]] = True
+    same_total = np.bincount(g, weights=np.where(same, inter, 0.0), minlength=len(gt_segs))
+    other_total = np.bincount(g, weights=np.where(other, inter, 0.0), minlength=len(gt_segs))
+    # the largest overlap with one same-class segment, and that segment (ascending order: largest last)
+    order = np.argsort(np.where(same, inter, -1.0), kind="stable")
+    best, best_pred = np.zeros(len(gt_segs)), np.zeros(len(gt_segs), dtype=np.int64)
+    best[g[order]] = np.where(same[order], inter[order], 0.0)
+    best_pred[g[order]] = p[order]
+    on_things = np.bincount(p, weights=np.where(gt_thing[g], inter, 0.0), minlength=len(pred_segs))
+    missed, half = gt_thing & ~matched, gt_area / 2.0
+    holds = best >= half
+    merged = holds & (on_things[best_pred] - best >= MERGED_SHARE * pred_area[best_pred])
+    split = ~holds & (same_total >= half)
+    wrong = ~holds & ~split & (other_total >= half)
+    causes = (merged, split, wrong, ~merged & ~split & ~wrong)
+    return {key: int((missed & cause).sum()) for key, cause in zip(MISSED_CAUSES, causes, strict=True)}

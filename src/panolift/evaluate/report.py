@@ -65,6 +65,7 @@ def markdown_report(results: dict, title: str) -> str:
     md += ["| " + " | ".join(r) + " |" for r in rows]
     if results.get("machine_labels"):
         md += ["", "The 2D labels' instance ids are per view: their PQ^scene is not a scene-level score."]
+    md += thing_lines(results)
     md += ["", "## Per-class IoU (%)", "", "| class | prediction | 2D labels |", "|---|---|---|"]
     pred = (results.get("prediction") or {}).get("per_class_iou", {})
     m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
@@ -74,6 +75,34 @@ def markdown_report(results: dict, title: str) -> str:
             continue
         md.append(f"| {name} | {_cell(a, 100.0)} | {_cell(b, 100.0)} |")
     return "\n".join(md) + "\n"
+
+
+THING_COLUMNS = (
+    ("true", "things_true"), ("found", "things_found"), ("predicted", "things_predicted"),
+    ("merged", "things_merged"), ("split", "things_split"), ("wrong class", "things_wrong_class"),
+    ("lost", "things_lost"),
+)  # fmt: skip
+
+
+def thing_lines(results: dict) -> list[str]:
+    """Markdown lines: 3D thing instances over the test frames (present, found at IoU > 0.5, predicted) and
+    why the missed ones are missed; nothing for results scored before these counts existed."""
+    rows = [(label, results.get(key) or {}) for key, label in ROW_NAMES]
+    rows = [(label, m) for label, m in rows if m.get("things_merged") is not None]
+    if not rows:
+        return []
+    md = ["", "## 3D thing instances (all test frames together)", ""]
+    md += ["| | " + " | ".join(c[0] for c in THING_COLUMNS) + " |", "|" + "---|" * (len(THING_COLUMNS) + 1)]
+    md += [
+        "| " + " | ".join([label, *(str(m.get(k, "-")) for _, k in THING_COLUMNS)]) + " |"
+        for label, m in rows
+    ]
+    md += [
+        "",
+        "Missed: merged (one predicted instance also covers other things), split (in pieces), wrong class "
+        "(mostly another class), lost (the rest: void, or spilling onto stuff).",
+    ]
+    return md
 
 
 def json_ready(obj):

@@ -3,7 +3,9 @@
 The result is a plain dict with a stable schema (fractions in [0, 1], NaN where a metric is undefined):
 miou, per_class_iou (class name -> IoU), pq_scene, sq_scene, rq_scene, pq_scene_things, pq_scene_stuff,
 pq_image, per_class_pq_scene (class name -> PQ^scene), things_true / things_found / things_predicted
-(3D thing instances in the frames, matched at IoU > 0.5, predicted), num_frames, and psnr (dB, mean over frames) when
+(3D thing instances in the frames, matched at IoU > 0.5, predicted), why the others are missed
+(things_merged / things_split / things_wrong_class / things_lost, see
+:func:`~panolift.evaluate.protocols.missed_things`), num_frames, and psnr (dB, mean over frames) when
 colours are given.
 """
 
@@ -17,7 +19,7 @@ from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, resize_nearest
 
 from .metrics import mean_iou, psnr, semantic_confusion
-from .protocols import check_protocol, evaluate_frames
+from .protocols import MISSED_CAUSES, THING_COUNTS, check_protocol, evaluate_frames
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def _schema(metrics: dict, class_names, num_frames: int) -> dict:
     result["per_class_pq_scene"] = {
         n: float(v) for n, v in zip(class_names, metrics["per_class_pq_scene"], strict=True)
     }
-    for key in ("things_true", "things_found", "things_predicted"):
+    for key in (*THING_COUNTS, *MISSED_CAUSES):
         result[key] = int(metrics[key])
     result["num_frames"] = num_frames
     return result
