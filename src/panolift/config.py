@@ -127,17 +127,6 @@ class LossConfig:
     """lambda_sem."""
     weight_instance: float = 1.0
     """lambda_ins."""
-    slot_location_prior: float = 0.0
-    """A fixed random slot for every place: the linear assignment scores a 2D instance's slot j as its rays'
-    mean probability of j plus this weight times the share of its rays whose rendered 3D points lie in
-    ``slot_location_cell`` cells that a spatial hash maps to j. 0: none (the authors). Small against a
-    learned slot's score (a mean probability, up to 1), it decides only among slots the field gives the
-    instance no weight on: the first assignments, and the fallback of an object whose slot a touching
-    neighbour of its class won. Without it that fallback is a different near-zero slot in every view, and
-    the object stays in its neighbour's slot; with it, the object is pushed to the slot of its place
-    wherever it is seen."""
-    slot_location_cell: float = 0.2
-    """Cell size (scene units, metres in a metric scene) of ``slot_location_prior``'s hash."""
     weight_consistency: float = 1.35
     """lambda_con."""
     contrast_reference: float = 0.0
@@ -189,10 +178,6 @@ class TrainConfig:
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024
     """|R_I|: rays of one training frame, grouped by segment (instances + consistency)."""
-    balance_instances: bool = False
-    """Draw R_I's thing rays with the same expected count for every 2D instance of the frame, not in
-    proportion to its area (the authors). A small object then gets rays in every batch of a frame that
-    shows it, not one in five."""
     random_background: bool = False
     """Composite each training ray over a random colour instead of the fixed background: a surface must
     then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours

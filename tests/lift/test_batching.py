@@ -58,26 +58,3 @@ def test_frames_with_more_instances_than_slots_are_summed_up_in_one_warning(tiny
     for frame in range(data.num_frames):  # at most one 2D instance a frame is left
         kept = data.targets.instance[frame]
         assert len(torch.unique(kept[kept > 0])) <= 1
-
-
-def test_balanced_image_batches_give_every_2d_instance_the_same_share_of_thing_rays(tiny_scene):
-    scene = Scene(tiny_scene)
-    data = load_training_data(scene, scene.normalization(), num_slots=16)
-    shares, ray_weights = {False: [], True: []}, {False: [], True: []}
-    for seed in range(160):
-        for balance in (False, True):  # the same seed draws the same frame either way
-            image = sample_image_batch(data, 512, torch.Generator().manual_seed(seed), balance)
-            ray_weights[balance].append(image["ray_weight"])
-            ids = image["instance"][image["instance"] > 0]
-            counts = torch.bincount(ids)[torch.unique(ids)].float()
-            if counts.numel() > 1:
-                shares[balance].append(float(counts.min() / counts.max()))
-    assert len(shares[True]) >= 10, shares
-    # by area the smallest instance of a frame gets a small fraction of the largest's rays; balanced,
-    # about as many (256 thing rays over a handful of instances: the ratio of two binomial draws)
-    assert np.mean(shares[False]) < 0.35, shares[False]
-    assert np.mean(shares[True]) > 0.6, shares[True]
-    # the consistency loss's weights undo the balancing: all ones by area, mean one when balanced
-    assert (torch.cat(ray_weights[False]) == 1).all()
-    balanced = torch.cat(ray_weights[True])
-    assert (balanced != 1).any() and abs(float(balanced.mean()) - 1.0) < 0.1, float(balanced.mean())

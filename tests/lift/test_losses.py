@@ -15,7 +15,6 @@ from panolift.lift.losses import (
     compute_distortion_loss,
     compute_instance_loss,
     compute_semantic_loss,
-    location_slots,
 )
 from panolift.lift.schedules import grid_resolution_at, loss_weights_at, upsample_resolutions
 from panolift.render import render_rays
@@ -45,36 +44,6 @@ def test_assignment_is_injective_and_drops_the_smallest_past_the_slots():
     assert slots[ids == 1].unique().numel() == 1 and slots[ids == 2].unique().numel() == 1
     assert slots[ids == 1][0] != slots[ids == 2][0]
     assert (slots[ids == 3] == -1).all()
-
-
-def test_location_slots_name_one_slot_per_cell():
-    points = torch.tensor([[0.01, 0.02, 0.03], [0.19, 0.18, 0.01], [0.25, 0.02, 0.03], [-0.05, 0.1, 0.1]])
-    slots = location_slots(points, cell=0.2, num_slots=32)
-    assert slots[0] == slots[1]  # one cell
-    assert slots[0] != slots[2] and slots[0] != slots[3]  # the neighbouring cells along x, on either side
-    grid = torch.stack(torch.meshgrid(*[torch.arange(-5, 5) * 0.2 + 0.1] * 3, indexing="ij"), -1)
-    spread = torch.bincount(location_slots(grid.reshape(-1, 3), 0.2, 32), minlength=32)
-    assert spread.shape == (32,) and spread.min() > 0  # 1000 cells reach every slot
-
-
-def test_location_prior_gives_a_losing_neighbour_the_same_fallback_slot_in_every_view():
-    """Two touching objects that the field has put in one slot: in a view that shows both, one keeps it
-    and the other falls back to a slot the field gives it no weight on. Without the prior that fallback
-    is whichever near-zero slot the noise favours in that view; with it, the slot of its place."""
-    ids = torch.cat([torch.full((60,), 1), torch.full((40,), 2)])  # 2 keeps losing slot 5 to 1
-    points = torch.cat([torch.full((60, 3), 1.05), torch.full((40, 3), 1.35)])  # 30 cm apart
-    own = int(location_slots(points[60:61], 0.2, 16))
-    fallback = {True: set(), False: set()}
-    for view in range(12):
-        gen = torch.Generator().manual_seed(view)
-        probs = torch.full((100, 16), 0.2 / 15) + 0.01 * torch.rand(100, 16, generator=gen)
-        probs[:, 5] = torch.where(ids == 1, 0.9, 0.8)
-        for prior in (True, False):
-            slots = assign_instances(probs, ids, True, points, 0.1 if prior else 0.0, 0.2)
-            assert (slots[ids == 1] == 5).all()
-            fallback[prior].add(int(slots[ids == 2][0]))
-    assert fallback[True] == {own} and own != 5
-    assert len(fallback[False]) > 3, fallback
 
 
 def test_semantic_loss_ignores_void_and_weights_confidence():

@@ -333,17 +333,10 @@ def sample_scene_batch(
 
 
 def sample_image_batch(
-    data: TrainingData, num_rays: int, generator: torch.Generator, balance_instances: bool = False
+    data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
     (when streaming, the frame is read whole from disk: the same batch as in memory).
-
-    ``balance_instances``: the thing half is drawn with the same expected number of rays for every 2D
-    instance of the frame (a pixel's chance is 1 / its instance's area) instead of in proportion to area,
-    so that a bag of 60 pixels beside a sofa of 6 000 gets rays in every batch (see
-    :attr:`~panolift.config.TrainConfig.balance_instances`). ``ray_weight`` then holds each ray's
-    uniform-to-balanced probability ratio (1 on the labelled half), with which the segment-consistency
-    loss keeps the expectation it has under the authors' draw; without balancing it is all ones.
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
@@ -358,28 +351,14 @@ def sample_image_batch(
     pools = [p for p in (things, labelled) if p.numel() > 0]
     if not pools:
         pools = [torch.arange(data.width * data.height, device=targets.instance.device)]
-    picks, weights = [], []
+    picks = []
     for k, pool in enumerate(pools):
         count = num_rays // len(pools) if k < len(pools) - 1 else num_rays - sum(p.shape[0] for p in picks)
-        weight = torch.ones(count, device=pool.device)
-        if balance_instances and pool is things:
-            ids = targets.instance[row, pool].long()
-            area = torch.bincount(ids).float()
-            chance = (1.0 / area)[ids]  # every instance's pixels add up to 1
-            idx = torch.multinomial(chance.to(device), count, replacement=True, generator=generator)
-            idx = idx.to(pool.device)
-            num_instances = int((area > 0).sum())
-            weight = area[ids[idx]] * num_instances / pool.shape[0]  # uniform / balanced chance
-        else:
-            idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device).to(pool.device)
-        picks.append(pool[idx])
-        weights.append(weight)
-    pixels, weight = torch.cat(picks), torch.cat(weights)
-    order = torch.argsort(targets.segments[row, pixels], stable=True)
-    pixels = pixels[order]
-    batch = gather_rays(data, torch.full_like(pixels, frame), pixels, targets, torch.full_like(pixels, row))
-    batch["ray_weight"] = weight[order].to(batch["confidence"].device)
-    return batch
+        idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device)
+        picks.append(pool[idx.to(pool.device)])
+    pixels = torch.cat(picks)
+    pixels = pixels[torch.argsort(targets.segments[row, pixels], stable=True)]
+    return gather_rays(data, torch.full_like(pixels, frame), pixels, targets, torch.full_like(pixels, row))
 
 
 def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:

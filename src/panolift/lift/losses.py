@@ -45,24 +45,13 @@ def assign_instances(
     instance: torch.Tensor,  # (num_rays, num_slots) rendered slot distribution (or logits)
     instance_ids: torch.Tensor,  # (num_rays,) 2D instance id of each thing ray (> 0)
     bounded: bool = True,
-    points: torch.Tensor | None = None,  # (num_rays, 3) each ray's rendered 3D point, in scene units
-    location_prior: float = 0.0,
-    cell: float = 0.2,
 ) -> torch.Tensor:
     """Slot of each ray under the injective map Pi* maximising sum_h sum_{r in R_h} pi_r(Pi(h)) / |R_h|.
 
     Solved with scipy's linear_sum_assignment on cost[h, j] = -mean_{r in R_h} pi_r(j). With more 2D
     instances than slots the extra (smallest) ones get slot -1. Returns (num_rays,) long slots.
-
-    With ``points`` and ``location_prior`` > 0, each ray adds ``location_prior`` to the slot that
-    :func:`location_slots` names for its point, so an instance's score for slot j gains ``location_prior``
-    times the share of its rays in cells hashed to j (see ``LossConfig.slot_location_prior``).
     """
     probs = instance if bounded else torch.softmax(instance, dim=-1)
-    if points is not None and location_prior > 0:
-        probs = probs.clone()
-        rows = torch.arange(probs.shape[0], device=probs.device)
-        probs[rows, location_slots(points, cell, probs.shape[1])] += location_prior
     ids, inverse, counts = torch.unique(instance_ids, return_inverse=True, return_counts=True)
     score = probs.new_zeros(ids.shape[0], probs.shape[1]).index_add(0, inverse, probs) / counts[:, None]
     keep = torch.argsort(counts, descending=True)[: probs.shape[1]]
@@ -70,14 +59,6 @@ def assign_instances(
     slot_of_id = torch.full((ids.shape[0],), -1, dtype=torch.long)
     slot_of_id[keep[torch.as_tensor(rows)].cpu()] = torch.as_tensor(cols, dtype=torch.long)
     return slot_of_id.to(instance_ids.device)[inverse]
-
-
-def location_slots(points: torch.Tensor, cell: float, num_slots: int) -> torch.Tensor:
-    """(n, 3) points -> (n,) slots: a spatial hash of the ``cell``-sized grid cell holding each point
-    (points in one cell share a slot; neighbouring cells almost never do)."""
-    index = torch.floor(points / cell).long()
-    hashed = (index[:, 0] * 73856093) ^ (index[:, 1] * 19349663) ^ (index[:, 2] * 83492791)
-    return hashed.remainder(num_slots)
 
 
 def compute_instance_loss(

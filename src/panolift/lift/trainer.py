@@ -173,9 +173,7 @@ class Trainer:
         scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator)
         use_image = weights["instance"] > 0 or weights["consistency"] > 0
         image_batch = (
-            sample_image_batch(self.data, cfg.train.rays_image, self.generator, cfg.train.balance_instances)
-            if use_image
-            else None
+            sample_image_batch(self.data, cfg.train.rays_image, self.generator) if use_image else None
         )
         # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
         # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
@@ -209,23 +207,13 @@ class Trainer:
             thing = image_batch["instance"] > 0
             if weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
                 ins_i = out_i["instance"]
-                points = None
-                if cfg.loss.slot_location_prior > 0:  # rendered 3D points in scene units (metres)
-                    ends = image_batch["origins"] + image_batch["dirs"] * out_i["depth"][:, None]
-                    points = (ends / self.normalization.scale)[thing]
-                slots = assign_instances(
-                    ins_i[thing], image_batch["instance"][thing], bounded, points,
-                    cfg.loss.slot_location_prior, cfg.loss.slot_location_cell,
-                )  # fmt: skip
+                slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)
                 losses["instance"] = compute_instance_loss(
                     ins_i[thing], slots, image_batch["confidence"][thing], bounded
                 )
             if weights["consistency"] > 0:
-                losses["consistency"] = compute_consistency_loss(  # weighted back to the uniform draw
-                    sem_i,
-                    image_batch["segments"],
-                    image_batch["confidence"] * image_batch["ray_weight"],
-                    bounded,
+                losses["consistency"] = compute_consistency_loss(
+                    sem_i, image_batch["segments"], image_batch["confidence"], bounded
                 )
         if weights["tv_density"] > 0 or weights["tv_appearance"] > 0:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
