@@ -20,6 +20,8 @@ import numpy as np
 
 # the issue's bars (points of mIoU, PQ^scene, dB)
 MIN_GAIN, MIN_MEDIAN_GAIN, MIN_PQ, MIN_PSNR = 10.0, 20.0, 0.6, 26.0
+# issue 13's bars on the clutter scenes: share of true things found, thing PQ^scene
+MIN_FOUND, MIN_PQ_THINGS = 0.8, 0.5
 
 
 def ran(row: dict) -> bool:
@@ -153,6 +155,7 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         if out_of_reach
         else []
     )
+    clutter_lines = clutter_bar_lines([r for r in rows if str(r["key"]).startswith("clutter")])
     return [
         title,
         "",
@@ -177,6 +180,23 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         f"- {_verdict(not failed and bool(np.all(psnr >= MIN_PSNR)))}: every scene PSNR >= {MIN_PSNR:.0f} dB "
         f"({int((psnr < MIN_PSNR).sum()) + failed} of {len(rows)} below)",
         *reach_line,
+        *clutter_lines,
+    ]
+
+
+def clutter_bar_lines(rows: list[dict]) -> list[str]:
+    """Issue 13's pass/fail lines over the clutter scenes (none without clutter scenes; a scene that did
+    not run, or was scored before the thing counts existed, fails them)."""
+    if not rows:
+        return []
+    found = [r["things_found"] / r["things_true"] if ran(r) and r.get("things_true") else 0.0 for r in rows]
+    pq_things = [r.get("pq_things", float("nan")) if ran(r) else float("nan") for r in rows]
+    pq_things = [0.0 if v is None or math.isnan(v) else v for v in pq_things]
+    return [
+        f"- {_verdict(min(found) >= MIN_FOUND)}: clutter scenes find >= {100 * MIN_FOUND:.0f}% of their true "
+        f"things (worst {100 * min(found):.0f}%, {len(rows)} scene{'s' if len(rows) > 1 else ''})",
+        f"- {_verdict(min(pq_things) >= MIN_PQ_THINGS)}: clutter scenes thing PQ^scene >= {MIN_PQ_THINGS} "
+        f"(worst {min(pq_things):.2f})",
     ]
 
 

@@ -74,3 +74,19 @@ def test_vote_ceiling_column_and_out_of_reach_note():
     assert line.endswith("| -22.0 |")  # worst: 78.0 lifted against a ceiling of 100
     notes = [line for line in summary.splitlines() if line.startswith("- note")]
     assert len(notes) == 1 and "7 (ceiling +7.7: sink#4->toilet)" in notes[0] and "14 (" not in notes[0]
+
+
+def test_clutter_scenes_get_the_instance_bars():
+    rows = [
+        _row("clutter-0", pq_things=0.52, things_found=110, things_true=125),
+        _row("clutter-1", pq_things=0.20, things_found=60, things_true=132),
+        _row("3", pq_things=0.9, things_found=6, things_true=6),  # a room: not under these bars
+    ]
+    summary = summary_lines("tuning", rows)
+    found = next(x for x in summary if "of their true things" in x)
+    assert found.startswith("- FAIL") and "worst 45%, 2 scenes" in found
+    pq = next(x for x in summary if "clutter scenes thing PQ^scene" in x)
+    assert pq.startswith("- FAIL") and "worst 0.20" in pq
+    passing = summary_lines("tuning", rows[:1])
+    assert all(x.startswith("- PASS") for x in passing if "clutter scenes" in x)
+    assert not any("clutter scenes" in x for x in summary_lines("tuning", rows[2:]))
