@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from panolift.evaluate.protocols import MISSED_CAUSES
+
 # the issue's bars (points of mIoU, PQ^scene, dB)
 MIN_GAIN, MIN_MEDIAN_GAIN, MIN_PQ, MIN_PSNR = 10.0, 20.0, 0.6, 26.0
 # issue 13's bars on the clutter scenes: share of true things found, thing PQ^scene
@@ -40,7 +42,7 @@ def _things(row: dict) -> str:
 
 def _missed(row: dict) -> str:
     """'merged / split / class / lost': why the true things lifting misses are missed ('-' where not scored)."""
-    counts = [row.get(k) for k in ("things_merged", "things_split", "things_wrong_class", "things_lost")]
+    counts = [row.get(k) for k in MISSED_CAUSES]
     return " / ".join("-" if c is None else str(c) for c in counts)
 
 
@@ -202,7 +204,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_true", "things_merged", "things_split", "things_wrong_class", "things_lost", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_true", *MISSED_CAUSES, "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -151,6 +151,15 @@ def segment_areas(
     return gt_segs, g, gt_area, pred_segs, p, pred_area
 
 
+def matched_pairs(
+    inter: np.ndarray, gt_cls: np.ndarray, pred_cls: np.ndarray, gt_area: np.ndarray, pred_area: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """IoU of each (gt, pred) overlap row, and whether the row is a match: same class, not void, IoU > 0.5
+    (at most one match per segment on either side, since two would need more than half of it each)."""
+    iou = inter / (gt_area + pred_area - inter)
+    return iou, (gt_cls == pred_cls) & (pred_cls != 0) & (iou > 0.5)
+
+
 def match_overlaps(overlaps: Overlaps, num_classes: int) -> PanopticCounts:
     """Match predicted to ground-truth segments at ``IoU = |p & g| / |p | g| > 0.5`` (same class only).
 
@@ -161,9 +170,7 @@ def match_overlaps(overlaps: Overlaps, num_classes: int) -> PanopticCounts:
         return counts
     gt_segs, g, gt_area, pred_segs, p, pred_area = segment_areas(overlaps)
     gt_cls, pred_cls = gt_segs >> KEY_SHIFT, pred_segs >> KEY_SHIFT
-    inter = overlaps.count
-    iou = inter / (gt_area[g] + pred_area[p] - inter)
-    matched = (gt_cls[g] == pred_cls[p]) & (pred_cls[p] != 0) & (iou > 0.5)
+    iou, matched = matched_pairs(overlaps.count, gt_cls[g], pred_cls[p], gt_area[g], pred_area[p])
     g, p, iou = g[matched], p[matched], iou[matched]
     counts.tp += np.bincount(gt_cls[g], minlength=num_classes)
     counts.iou_sum += np.bincount(gt_cls[g], weights=iou, minlength=num_classes)

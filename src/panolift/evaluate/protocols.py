@@ -40,6 +40,7 @@ from .panoptic import (
     PanopticCounts,
     count_overlaps,
     match_overlaps,
+    matched_pairs,
     panoptic_quality,
     segment_areas,
     sum_pairs,
@@ -264,7 +265,7 @@ def missed_things(overlaps: Overlaps, thing_ids) -> dict:
     same = (gt_cls[g] == pred_cls[p]) & (pred_cls[p] != 0)
     other = (gt_cls[g] != pred_cls[p]) & (pred_cls[p] != 0)
     matched = np.zeros(len(gt_segs), dtype=bool)
-    matched[g[same & (inter / (gt_area[g] + pred_area[p] - inter) > 0.5)]] = True
+    matched[g[matched_pairs(inter, gt_cls[g], pred_cls[p], gt_area[g], pred_area[p])[1]]] = True
     same_total = np.bincount(g, weights=np.where(same, inter, 0.0), minlength=len(gt_segs))
     other_total = np.bincount(g, weights=np.where(other, inter, 0.0), minlength=len(gt_segs))
     # the largest overlap with one same-class segment, and that segment (ascending order: largest last)
