@@ -34,16 +34,19 @@ def _f(value: float | None, fmt: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+def _counts(row: dict, keys) -> str:
+    """The counts at ``keys`` joined by ' / ' ('-' where not scored)."""
+    return " / ".join("-" if row.get(k) is None else str(row.get(k)) for k in keys)
+
+
 def _things(row: dict) -> str:
-    """'2D / lifted / true' counts of 3D thing instances found on the test views ('-' where not scored)."""
-    counts = [row.get("things_found_2d"), row.get("things_found"), row.get("things_true")]
-    return " / ".join("-" if c is None else str(c) for c in counts)
+    """'2D / lifted / true' counts of 3D thing instances found on the test views."""
+    return _counts(row, ("things_found_2d", "things_found", "things_true"))
 
 
 def _missed(row: dict) -> str:
-    """'merged / split / class / lost': why the true things lifting misses are missed ('-' where not scored)."""
-    counts = [row.get(k) for k in MISSED_CAUSES]
-    return " / ".join("-" if c is None else str(c) for c in counts)
+    """'merged / split / class / lost': why the true things lifting misses are missed."""
+    return _counts(row, MISSED_CAUSES)
 
 
 def _ceiling(row: dict) -> str:
