@@ -21,22 +21,32 @@ def tiny_scene(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tiny_scene, tmp_path_factory) -> Path:
-    """A run of the `tiny` lifting preset on `tiny_scene` (trained once per session). Treat it as read-only.
-
-    Trained on one CPU thread (restored afterwards): on a small shared machine that is both faster and
-    steadier than torch's default.
-    """
+def _train_tiny(scene: Path, out: Path, instance_embedding: int) -> Path:
+    """Train the `tiny` preset on one CPU thread (restored afterwards): on a small shared machine that is
+    both faster and steadier than torch's default."""
     import torch
 
     from panolift.config import tiny_config
     from panolift.runs import train_run
 
+    config = tiny_config()
+    config.field.instance_embedding = instance_embedding
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run = train_run(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", tiny_config(), device="cpu")
+        return train_run(scene, out, config, device="cpu")
     finally:
         torch.set_num_threads(threads)
-    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_scene, tmp_path_factory) -> Path:
+    """A run of the `tiny` lifting preset on `tiny_scene` with the instance embedding of the default
+    `fast` preset (trained once per session). Treat it as read-only."""
+    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", instance_embedding=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_slot_run(tiny_scene, tmp_path_factory) -> Path:
+    """The same with the paper's instance slots and linear assignment (the `paper` preset's). Read-only."""
+    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_slot_run", instance_embedding=0)

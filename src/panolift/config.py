@@ -55,7 +55,24 @@ class FieldConfig:
     head_grid_resolution: int = 64
     """Voxels per side of the head grids (over the same box as the density grid)."""
     num_slots: int = 32
-    """Surrogate instance ids |J|; frames with more 2D instances drop the smallest (with a warning)."""
+    """Surrogate instance ids |J| of the slot head; frames with more 2D instances drop the smallest (with a
+    warning). Not used with ``instance_embedding``."""
+    instance_embedding: int = 0
+    """> 0: the instance head outputs an embedding of this many dimensions instead of a slot distribution,
+    trained with a pull/push loss on each image's 2D instances and clustered after training into any number
+    of 3D instances (no slot cap). 0: slots and the per-image linear assignment (the paper)."""
+    cluster_radius: float = 1.0
+    """Embedding distance within which rendered thing rays are one instance (the mean-shift radius; the
+    loss pulls rays within ``loss.embedding_pull`` of their instance's mean and pushes means
+    2 ``loss.embedding_push`` apart)."""
+    cluster_min_share: float = 5e-4
+    """Fewest rendered thing rays, as a share of those sampled, that make an instance cluster; smaller
+    clusters join their nearest neighbour."""
+
+    @property
+    def max_2d_instances(self) -> int:
+        """2D instances of a frame the instance loss can use: the slots, or (embedding) any 16-bit id."""
+        return self.num_slots if self.instance_embedding == 0 else 4096
 
 
 @dataclass
@@ -129,6 +146,11 @@ class LossConfig:
     """lambda_ins."""
     weight_consistency: float = 1.35
     """lambda_con."""
+    embedding_pull: float = 0.5
+    """With ``field.instance_embedding``: a thing ray is pulled to its 2D instance's mean embedding when
+    farther than this (De Brabandere et al. 2017, delta_v)."""
+    embedding_push: float = 1.5
+    """... and the means of one image's 2D instances are pushed 2x this apart (delta_d)."""
     contrast_reference: float = 0.0
     """When > 0, the colour loss of a scene whose training pixels vary less than this (mean per-channel
     variance) is scaled up by reference / variance (at most 10x): a dim, low-contrast room otherwise gives
@@ -359,6 +381,7 @@ def fast_config() -> LiftConfig:
             head_pe_freqs=2,
             head_grid_components=8,
             head_grid_resolution=128,  # 64 lost small objects to their neighbours (SUITE.md, sixth round)
+            instance_embedding=8,  # any number of instances; touching same-class objects (SUITE.md, 11th round)
         ),
         render=RenderConfig(
             occupancy_resolution=64,

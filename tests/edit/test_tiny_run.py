@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from panolift.edit import Edit, EditList, apply_edits
+from panolift.edit.edits import count_slots
 from panolift.render import panoptic_from_rendering, render_image
 from panolift.runs import describe_instances, instance_table_of_run, resolve_region_settings
 from panolift.scene import Scene, scale_intrinsics
@@ -122,7 +123,7 @@ def test_duplicate_renders_again_where_the_translation_puts_it(run, before, inst
     field = edit(run, Edit("duplicate", instance, tuple(t.tolist())))
     out = render_image(field, K, moved, width, height, loaded.normalization, loaded.config.render)
     ids = panoptic_from_rendering(out, loaded.class_set, instance_table_of_run(loaded, field=field))[1]
-    new_id = loaded.config.field.num_slots + 1
+    new_id = count_slots(loaded.field) + 1  # the next free slot: after the field's instances
     was = before[v]["ids"] == instance
     recall = (ids[was] == new_id).mean()
     print(

@@ -8,9 +8,11 @@ from panolift.config import tiny_config
 from panolift.field import PanopticField, TensorVM, compute_tv_loss, resolution_from_voxels
 
 
-def _field(bounded: bool = True) -> PanopticField:
+def _field(bounded: bool = True, embedding: int = 0) -> PanopticField:
     torch.manual_seed(0)
-    return PanopticField(tiny_config().field, num_classes=7, bounded=bounded)
+    config = tiny_config().field
+    config.instance_embedding = embedding
+    return PanopticField(config, num_classes=7, bounded=bounded)
 
 
 def test_outputs_are_well_formed():
@@ -29,8 +31,36 @@ def test_outputs_are_well_formed():
     assert not torch.allclose(logits.sum(-1), torch.ones(100))
 
 
+def test_embedding_field_gives_raw_embeddings_to_training_and_cluster_distributions_to_everyone_else():
+    field = _field(embedding=5)
+    pts = torch.rand(50, 3) * 2 - 1
+    raw = field.instance_embedding(pts)
+    assert raw.shape == (50, 5) and (raw < 0).any()  # unbounded: not a distribution
+    with field.embedding_mode():
+        torch.testing.assert_close(field.instance(pts), raw)
+    assert field.slot_class_prior is None
+    torch.testing.assert_close(field.instance(pts), torch.ones(50, 1))  # before clustering: one instance
+    centres = torch.stack([raw[0], raw[1], raw[0] + 10.0])
+    prior = torch.eye(7)[[3, 4]]
+    field.set_instance_clusters(centres, torch.tensor([0, 1, 1]), prior)  # centres 1 and 2: one instance
+    dist = field.instance(pts)
+    assert dist.shape == (50, 2)
+    torch.testing.assert_close(dist.sum(-1), torch.ones(50))
+    assert int(dist[0].argmax()) == 0 and int(dist[1].argmax()) == 1
+    torch.testing.assert_close(field.slot_class_prior, prior)
+    # the clusters are part of the state, whatever their number
+    state = {k: v.clone() for k, v in field.state_dict().items()}
+    loaded = PanopticField.from_state_dict(field.config, 7, state)
+    torch.testing.assert_close(loaded.instance(pts), dist)
+    older = {k: v for k, v in state.items() if not k.startswith("instance_c")}  # a run from before clusters
+    assert not PanopticField.from_state_dict(field.config, 7, older).has_instance_clusters
+    field.clear_instance_clusters()
+    assert not field.has_instance_clusters and field.instance(pts).shape == (50, 1)
+
+
 def test_num_slots_is_configurable():
     config = tiny_config().field
+    config.instance_embedding = 0
     config.num_slots = 41
     field = PanopticField(config, num_classes=5)
     assert field(torch.zeros(3, 3), torch.ones(3, 3)).instance.shape == (3, 41)

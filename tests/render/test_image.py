@@ -81,3 +81,27 @@ def test_panoptic_from_rendering_things_get_slot_ids():
     semantics, instance = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
     assert semantics.tolist() == [[5, 1], [2, 4]]
     assert instance.tolist() == [[4, 0], [0, 1]]
+
+
+def test_an_instances_class_prior_decides_where_a_things_pixel_wavers():
+    """Embedding fields give each 3D instance the class distribution of its rays (slot_class_prior): a thing
+    pixel weighs it against its own classes; a sure pixel keeps its class, stuff stays stuff."""
+    num = SCANNET21.num_classes
+    sem = torch.full((1, 5, num), 0.001)
+    sem[0, 0, 5], sem[0, 0, 4] = 0.55, 0.4  # chair, bed close second; instance mostly bed: bed
+    sem[0, 1, 5], sem[0, 1, 4] = 0.97, 0.003  # sure of chair; instance mostly bed: keeps chair
+    sem[0, 2, 5], sem[0, 2, 6] = 0.5, 0.45  # chair, sofa; an instance of chairs and sofas alike: chair
+    sem[0, 3, 5], sem[0, 3, 4] = 0.5, 0.45  # a slot beyond the prior (a duplicated copy): keeps chair
+    sem[0, 4, 1], sem[0, 4, 4] = 0.6, 0.39  # wall: stuff stays stuff, whatever the instance
+    ins = torch.zeros(1, 5, 4)
+    for pixel, slot in enumerate([0, 0, 1, 3, 0]):
+        ins[0, pixel, slot] = 1.0
+    prior = torch.zeros(2, num)
+    prior[0, 4], prior[0, 5] = 0.9, 0.1
+    prior[1, 5], prior[1, 6] = 0.5, 0.5
+    rendering = {"semantics": sem, "instance": ins, "slot_class_prior": prior}
+    semantics, instance = panoptic_from_rendering(rendering, SCANNET21)
+    assert semantics.tolist() == [[4, 5, 5, 5, 1]]
+    assert instance.tolist() == [[1, 1, 2, 4, 0]]
+    plain, _ = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
+    assert plain.tolist() == [[5, 5, 5, 5, 1]]

@@ -30,8 +30,14 @@ def _history(run: Path) -> list[dict]:
     return meta["history"]
 
 
-def test_tiny_run_lowers_every_loss(tiny_run):
-    history = _history(tiny_run)
+@pytest.fixture(params=["embedding", "slots"])
+def either_run(request) -> Path:
+    """The tiny run with the instance embedding (the `fast` preset's) and with slots (the `paper` preset's)."""
+    return request.getfixturevalue("tiny_run" if request.param == "embedding" else "tiny_slot_run")
+
+
+def test_tiny_run_lowers_every_loss(either_run):
+    history = _history(either_run)
     assert history[-1]["step"] == tiny_config().train.iterations
     for key in ("rgb", "semantic", "instance", "consistency"):
         values = [h[key] for h in history if key in h]
@@ -41,11 +47,11 @@ def test_tiny_run_lowers_every_loss(tiny_run):
         assert last < first, f"{key}: {first:.4f} -> {last:.4f}"
 
 
-def test_tiny_run_renders_consistent_instances(tiny_run, tiny_scene, tmp_path):
+def test_tiny_run_renders_consistent_instances(either_run, tiny_scene, tmp_path):
     """A 3D instance is a (class, id) pair: each object must keep its pair from test view to test view."""
-    out = render_run(tiny_run, "test", out=tmp_path / "test")
+    out = render_run(either_run, "test", out=tmp_path / "test")
     scene = Scene(tiny_scene)
-    loaded = load_run(tiny_run)
+    loaded = load_run(either_run)
     pairs_of: dict[int, set[tuple[int, int]]] = {}
     views_of: dict[int, int] = {}
     for name in scene.test_frames:
@@ -77,17 +83,26 @@ def _small_config():
     return config
 
 
-def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny_scene, tmp_path, one_thread):
-    with TrainingRun(tiny_scene, tmp_path / "full", _small_config()) as full:
+@pytest.mark.parametrize("embedding", [0, 8])
+def test_resume_continues_the_trajectory_and_checkpoints_render_identically(
+    tiny_scene, tmp_path, one_thread, embedding, caplog
+):
+    config = _small_config()
+    config.field.instance_embedding = embedding
+    with TrainingRun(tiny_scene, tmp_path / "full", config) as full:
         full.run()
-    with TrainingRun(tiny_scene, tmp_path / "part", _small_config()) as training:
+    with TrainingRun(tiny_scene, tmp_path / "part", config) as training:
         training.run(stop_at=20)  # "killed" after the checkpoint at step 20
         part = training.trainer
     scene = Scene(tiny_scene)
     pose = scene.pose(scene.test_frames[0])
     before = render_image(part.field, scene.intrinsics, pose, scene.width, scene.height)
-    loaded = load_run(tmp_path / "part")
+    with caplog.at_level("WARNING"):
+        loaded = load_run(tmp_path / "part")
     assert loaded.step == 20
+    # an embedding run's instances are clustered at the end of training: until then one instance, said so
+    assert ("instance clusters are found at the end" in caplog.text) == bool(embedding)
+    assert not loaded.field.has_instance_clusters
     after = render_image(loaded.field, scene.intrinsics, pose, scene.width, scene.height)
     for key in ("rgb", "depth", "semantics", "instance"):
         torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
@@ -97,11 +112,27 @@ def test_resume_continues_the_trajectory_and_checkpoints_render_identically(tiny
         resumed.run()
         assert resumed.trainer.step == 40
     a, b = _history(tmp_path / "full"), _history(tmp_path / "part")
+    if embedding:
+        full_field, part_field = load_run(tmp_path / "full").field, load_run(tmp_path / "part").field
+        torch.testing.assert_close(
+            full_field.instance_centres, part_field.instance_centres, rtol=1e-4, atol=1e-5
+        )
     assert [h["step"] for h in a] == [h["step"] for h in b]
     for ha, hb in zip(a, b, strict=True):
         for key in ("rgb", "semantic", "instance", "consistency", "total"):
             if key in ha:
                 assert hb[key] == pytest.approx(ha[key], rel=1e-4, abs=1e-6), (ha["step"], key)
+
+
+def test_an_embedding_run_keeps_its_instance_clusters_with_thing_classes(tiny_run, tiny_scene):
+    field = load_run(tiny_run).field
+    assert field.config.instance_embedding == 8 and field.has_instance_clusters
+    assert 2 <= field.instance_centres.shape[0] <= 30  # 7 objects: a cluster or two per object
+    prior = field.slot_class_prior
+    count = int(field.instance_of_centre.max()) + 1
+    assert prior.shape == (count, Scene(tiny_scene).class_set.num_classes) and count >= 2
+    torch.testing.assert_close(prior.sum(-1), torch.ones(count))  # every instance has rays
+    assert set(prior.argmax(-1).tolist()) <= set(Scene(tiny_scene).class_set.thing_ids)
 
 
 def test_a_second_run_into_the_same_folder_needs_resume(tiny_scene, tmp_path, one_thread):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from scipy.ndimage import distance_transform_edt, label
 
 from panolift.field import FieldOutputs, voxel_centers
-from panolift.render import compute_panoptic_ids, evaluate_field_in_chunks
+from panolift.render import compute_panoptic_ids, evaluate_field_in_chunks, slot_class_prior_of
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,11 @@ def sample_field_grid(
     aabb = aabb.detach().to("cpu", torch.float32)
     points = voxel_centers(aabb, resolution).reshape(-1, 3)
     ids_parts, cls_parts, dens_parts = [], [], []
+    slot_class_prior = slot_class_prior_of(field)
     for i in range(0, points.shape[0], chunk_points):
         pts = points[i : i + chunk_points].to(device) if device is not None else points[i : i + chunk_points]
         out = evaluate_field_in_chunks(field, pts, chunk_points=chunk_points)
-        classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask)
+        classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask, slot_class_prior)
         dens_parts.append(out.density.float().cpu())
         cls_parts.append(classes.cpu())
         ids_parts.append(ids.cpu())

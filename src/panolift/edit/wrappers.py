@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from panolift.field import FieldOutputs, OccupancyGrid, voxel_centers
-from panolift.render import FieldWrapper, box_of, compute_panoptic_ids, own_attribute
+from panolift.render import FieldWrapper, box_of, compute_panoptic_ids, own_attribute, slot_class_prior_of
 
 from .regions import InstanceRegion
 
@@ -159,6 +159,19 @@ class DuplicateInstance(FieldWrapper):
             return inner
         return max(inner, self.new_slot + 1)
 
+    @property
+    def slot_class_prior(self) -> torch.Tensor | None:
+        """The wrapped field's instance class distributions (an embedding field's), with the copy's row:
+        all on the region's class."""
+        inner = slot_class_prior_of(self.field)
+        if inner is None or self.new_slot is None:
+            return inner
+        size = max(inner.shape[0], self.new_slot + 1)
+        prior = torch.cat([inner, inner.new_full((size - inner.shape[0], inner.shape[1]), 1.0)])
+        prior[self.new_slot] = 0.0
+        prior[self.new_slot, self.region.class_id] = 1.0
+        return prior
+
     def copy_bounds(self) -> torch.Tensor:
         """(2, 3) box around the copy: the transformed corners of the region's (dilated) voxels."""
         b = self.region.bounds(dilated=True)
@@ -210,7 +223,9 @@ class DuplicateInstance(FieldWrapper):
             return FieldOutputs(density=density, rgb=rgb, semantics=semantics, instance=instance)
         src_inside = src_points[inside]
         src = self.source(src_inside, self.transform.rotate_inverse(dirs[inside]))
-        _, src_ids = compute_panoptic_ids(src.semantics, src.instance, self.thing_mask)
+        _, src_ids = compute_panoptic_ids(
+            src.semantics, src.instance, self.thing_mask, slot_class_prior_of(self.source)
+        )
         # The same rule as DeleteInstance, so that an identity move reproduces the scene exactly.
         belongs = (src_ids == self.region.slot_id) | self.region.contains(src_inside, core=True)
         copy_density = torch.where(belongs, src.density, torch.zeros_like(src.density))

@@ -25,6 +25,7 @@ from panolift.render import (
     evaluate_density,
     evaluate_field_in_chunks,
     field_device,
+    slot_class_prior_of,
 )
 from panolift.scene import SceneError, SceneNormalization
 
@@ -106,7 +107,7 @@ def query_vertices(
     """Colour (head-on view), class and panoptic id at surface points: (uint8 rgb, classes, ids)."""
     inside = points - inset * normals
     out = evaluate_field_in_chunks(field, inside, -normals, chunk_points=chunk_points)
-    classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask)
+    classes, ids = compute_panoptic_ids(out.semantics, out.instance, thing_mask, slot_class_prior_of(field))
     rgb = (out.rgb.clamp(0, 1) * 255).round().to(torch.uint8)
     return rgb.cpu().numpy(), classes.cpu().numpy(), ids.cpu().numpy()
 

@@ -7,9 +7,20 @@ speed-ups, found by attribute (a wrapping module that lacks them is rendered cor
   evaluate colour and heads only on samples of significant weight.
 - ``aabb`` (2, 3) and ``occupancy`` (an :class:`~panolift.field.occupancy.OccupancyGrid` or None): where to
   sample and which voxels to skip.
+
+Instances come in two kinds (``FieldConfig.instance_embedding``). Slots (the paper): the instance head
+outputs a distribution over ``num_slots`` surrogate ids. Embedding: the head outputs a point in an
+embedding space, trained to gather each 2D instance and keep different ones apart; after training,
+:mod:`panolift.lift.clusters` finds the instance clusters (centres and a class each) and stores them in
+the field. From then on :meth:`PanopticField.instance` gives a distribution over the clusters, so that
+renders, edits, exports and the viewer treat a cluster exactly like a slot, however many there are, and
+``slot_class_prior`` gives the class distribution of each instance's rays (:func:`panolift.render.compute_panoptic_ids`). The trainer
+reads the embedding itself inside :meth:`PanopticField.embedding_mode`.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -67,13 +78,18 @@ class PanopticField(nn.Module):
             3 * comps,
         )
         self.instance_head = PositionHead(
-            config.num_slots,
+            config.instance_embedding or config.num_slots,
             config.instance_width,
             config.instance_layers,
             config.head_pe_freqs,
-            bounded,
+            bounded and not config.instance_embedding,  # an embedding is not a distribution
             3 * comps,
         )
+        # embedding fields: the instance clusters found after training (none before)
+        self.register_buffer("instance_centres", torch.zeros(0, max(config.instance_embedding, 1)))
+        self.register_buffer("instance_of_centre", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("instance_class_prior", torch.zeros(0, num_classes))
+        self._raw_embedding = False
         self.normalization = None  # SceneNormalization, set by the trainer / loader (not a tensor)
         self.render_config = None  # RenderConfig of the run, set by the trainer / loader
 
@@ -134,10 +150,81 @@ class PanopticField(nn.Module):
         grid = self.semantic_grid
         return self.semantic_head(points, None if grid is None else grid(normalize_to_box(points, self.aabb)))
 
-    def instance(self, points: torch.Tensor) -> torch.Tensor:
-        """(num_points, 3) -> (num_points, num_slots) slot distribution (logits when unbounded)."""
+    def instance_embedding(self, points: torch.Tensor) -> torch.Tensor:
+        """(num_points, 3) -> (num_points, D) the instance head's raw output (slot logits or probabilities
+        for a slot field, the embedding for an embedding field)."""
         grid = self.instance_grid
         return self.instance_head(points, None if grid is None else grid(normalize_to_box(points, self.aabb)))
+
+    def instance(self, points: torch.Tensor) -> torch.Tensor:
+        """(num_points, 3) -> (num_points, num_slots) slot distribution (logits when unbounded). An
+        embedding field gives the distribution over its instance clusters (:meth:`cluster_distribution`;
+        one column of ones before they are found), or the raw embedding inside :meth:`embedding_mode`."""
+        raw = self.instance_embedding(points)
+        if not self.config.instance_embedding or self._raw_embedding:
+            return raw
+        if self.instance_centres.shape[0] == 0:
+            return raw.new_ones(raw.shape[0], 1)
+        return self.cluster_distribution(raw)
+
+    def cluster_distribution(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(n, D) embeddings -> (n, G) distribution over the G instances: softmax(-|e - c_k|^2 / (2 tau^2))
+        over the K cluster centres (tau = cluster_radius / 2: one-hot in effect near a centre, shared
+        only halfway between two), summed over the centres of each instance (an instance may hold
+        several, ``instance_of_centre``)."""
+        tau = 0.5 * self.config.cluster_radius
+        d2 = torch.cdist(embedding, self.instance_centres.to(embedding)) ** 2
+        per_centre = torch.softmax(-d2 / (2 * tau * tau), dim=-1)
+        groups = self.instance_class_prior.shape[0]
+        return per_centre.new_zeros(embedding.shape[0], groups).index_add(
+            1, self.instance_of_centre, per_centre
+        )
+
+    @contextmanager
+    def embedding_mode(self):
+        """Inside: :meth:`instance` returns the raw embedding (the trainer's loss needs it)."""
+        previous, self._raw_embedding = self._raw_embedding, True
+        try:
+            yield self
+        finally:
+            self._raw_embedding = previous
+
+    @property
+    def has_instance_clusters(self) -> bool:
+        return self.instance_centres.shape[0] > 0
+
+    @property
+    def slot_class_prior(self) -> torch.Tensor | None:
+        """(G, num_classes) class distribution of each 3D instance's rays (embedding fields with clusters),
+        else None: a slot has no class of its own."""
+        if not self.config.instance_embedding or not self.has_instance_clusters:
+            return None
+        return self.instance_class_prior
+
+    def set_instance_clusters(
+        self, centres: torch.Tensor, instance_of_centre: torch.Tensor, classes: torch.Tensor
+    ) -> None:
+        """Store what clustering found after training: centres (K, D), the instance of each (K,) in
+        0..G-1, and each instance's class distribution (G, num_classes)."""
+        if centres.ndim != 2 or centres.shape[1] != self.config.instance_embedding:
+            raise ValueError(
+                f"cluster centres {tuple(centres.shape)}: need (K, {self.config.instance_embedding})"
+            )
+        if instance_of_centre.shape != centres.shape[:1] or (
+            centres.shape[0] and int(instance_of_centre.max()) >= classes.shape[0]
+        ):
+            raise ValueError(
+                f"instance_of_centre {tuple(instance_of_centre.shape)}: one of {classes.shape[0]} instances per centre"
+            )
+        self.instance_centres = centres.detach().to(self.aabb)
+        self.instance_of_centre = instance_of_centre.detach().to(device=self.aabb.device, dtype=torch.int64)
+        self.instance_class_prior = classes.detach().to(self.aabb)
+
+    def clear_instance_clusters(self) -> None:
+        """Forget the clusters (training goes on: the embedding changes and they are found again)."""
+        self.set_instance_clusters(
+            self.instance_centres[:0], self.instance_of_centre[:0], self.instance_class_prior[:0]
+        )
 
     def forward(self, points: torch.Tensor, dirs: torch.Tensor) -> FieldOutputs:
         """Every output at (num_points, 3) points with (num_points, 3) unit view directions."""
@@ -198,5 +285,14 @@ class PanopticField(nn.Module):
             head_resolution=shape_of("semantic_grid"),
         )  # fmt: skip
         field.occupancy_mask = torch.zeros(state["occupancy_mask"].shape, dtype=torch.bool)
+        for name in (
+            "instance_centres",
+            "instance_of_centre",
+            "instance_class_prior",
+        ):  # a checkpoint from before clusters has none
+            if name in state:
+                setattr(field, name, torch.zeros_like(state[name]))
+            else:
+                state = {**state, name: getattr(field, name)}
         field.load_state_dict(state)
         return field

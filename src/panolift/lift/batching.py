@@ -322,14 +322,15 @@ def sample_scene_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames (when streaming,
-    from the pixels held of each frame; the call advances their rotation)."""
+    from the pixels held of each frame; the call advances their rotation), with the ``frame`` of each."""
     if data.stream is None:
         frames, pixels = draw_usable_pixels(data, num_rays, generator)
-        return gather_rays(data, frames, pixels)
+        return {**gather_rays(data, frames, pixels), "frame": frames}
     data.stream.advance(data)
     frames, columns = draw_held(data, num_rays, generator)
     frames, columns = frames.to(data.K.device), columns.to(data.K.device)
-    return gather_rays(data, frames, data.pixels[frames, columns].long(), rows=frames, columns=columns)
+    rays = gather_rays(data, frames, data.pixels[frames, columns].long(), rows=frames, columns=columns)
+    return {**rays, "frame": frames}
 
 
 def sample_image_batch(

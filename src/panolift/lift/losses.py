@@ -76,6 +76,31 @@ def compute_instance_loss(
     return (confidence[ok] * nll).mean()
 
 
+def compute_embedding_loss(
+    embedding: torch.Tensor,  # (num_rays, D) rendered instance embedding, thing rays of one image
+    instance_ids: torch.Tensor,  # (num_rays,) 2D instance id of each ray (> 0)
+    pull: float = 0.5,
+    push: float = 1.5,
+) -> torch.Tensor:
+    """The discriminative loss of De Brabandere et al. (2017) on one image's thing rays, the contrastive
+    counterpart of assignment + L_ins (no slots, so no cap on the number of instances):
+
+        L = mean_i mean_{r in i} [|e_r - mu_i| - pull]_+^2  +  mean_{i != j} [2 push - |mu_i - mu_j|]_+^2
+            + 0.001 mean_i |mu_i|
+
+    with mu_i the mean embedding of 2D instance i's rays. Two touching objects of one class that the 2D
+    labels tell apart get means at least 2 push apart, whatever the other views said."""
+    _, inverse, counts = torch.unique(instance_ids, return_inverse=True, return_counts=True)
+    n = counts.shape[0]
+    means = embedding.new_zeros(n, embedding.shape[1]).index_add(0, inverse, embedding) / counts[:, None]
+    spread = torch.clamp((embedding - means[inverse]).norm(dim=1) - pull, min=0) ** 2
+    loss = (embedding.new_zeros(n).index_add(0, inverse, spread) / counts).mean()
+    if n > 1:
+        gaps = torch.cdist(means, means)[~torch.eye(n, dtype=torch.bool, device=embedding.device)]
+        loss = loss + (torch.clamp(2 * push - gaps, min=0) ** 2).mean()
+    return loss + 1e-3 * means.norm(dim=1).mean()
+
+
 def compute_consistency_loss(
     semantics: torch.Tensor,  # (num_rays, num_classes) rendered, rays of one image
     segments: torch.Tensor,  # (num_rays,) 2D segment id, 0 = none

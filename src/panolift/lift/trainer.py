@@ -15,14 +15,16 @@ import torch
 
 from panolift.config import LiftConfig
 from panolift.field import PanopticField, compute_occupancy, occupied_aabb, resolution_from_voxels
-from panolift.render import reach_ends, render_rays, sampling_domain
+from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask_of
 from panolift.scene import Scene, SceneNormalization
 
 from .batching import load_training_data, sample_image_batch, sample_scene_batch
+from .clusters import cluster_instances
 from .losses import (
     assign_instances,
     compute_consistency_loss,
     compute_distortion_loss,
+    compute_embedding_loss,
     compute_instance_loss,
     compute_psnr,
     compute_rgb_loss,
@@ -81,7 +83,7 @@ class Trainer:
         self.scene, self.normalization, self.config = scene, normalization, config
         self.device = torch.device(device or "cpu")
         self.data = load_training_data(
-            scene, normalization, config.field.num_slots, config.loss.use_tta,
+            scene, normalization, config.field.max_2d_instances, config.loss.use_tta,
             max_memory=config.train.max_memory, seed=config.train.seed,
         ).to(self.device)  # fmt: skip
         self.rgb_weight = config.loss.weight_rgb * contrast_factor(
@@ -199,13 +201,19 @@ class Trainer:
             losses["distortion"] = compute_distortion_loss(out["weights"], out["t"], out["deltas"])
         if image_batch is not None:
             heads = ("semantics", "instance") if weights["instance"] > 0 else ("semantics",)
-            out_i = render_rays(
-                self.field, image_batch["origins"], image_batch["dirs"], cfg.render, generator=self.generator,
-                gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold, outputs=heads,
-            )  # fmt: skip
+            with self.field.embedding_mode():  # an embedding field's loss is on the embedding itself
+                out_i = render_rays(
+                    self.field, image_batch["origins"], image_batch["dirs"], cfg.render, generator=self.generator,
+                    gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold, outputs=heads,
+                )  # fmt: skip
             sem_i = out_i["semantics"]
             thing = image_batch["instance"] > 0
-            if weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
+            if weights["instance"] > 0 and thing.any() and cfg.field.instance_embedding:
+                losses["instance"] = compute_embedding_loss(
+                    out_i["instance"][thing], image_batch["instance"][thing], cfg.loss.embedding_pull,
+                    cfg.loss.embedding_push,
+                )  # fmt: skip
+            elif weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
                 ins_i = out_i["instance"]
                 slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)
                 losses["instance"] = compute_instance_loss(
@@ -304,6 +312,17 @@ class Trainer:
         margin = margin_voxels * self.field.voxel_size
         return torch.stack([torch.maximum(low - margin, within[0]), torch.minimum(high + margin, within[1])])
 
+    def find_instance_clusters(self) -> None:
+        """An embedding field's 3D instances, found in its rendered training rays and kept in the field
+        (:mod:`panolift.lift.clusters`)."""
+        thing_mask = thing_mask_of(self.scene.class_set)
+        start = time.perf_counter()
+        clusters = cluster_instances(self.field, self.data, self.config, thing_mask, self.generator)
+        self.field.set_instance_clusters(*clusters)
+        log.info(
+            "step %d: %d 3D instances (%.1f s)", self.step, clusters[2].shape[0], time.perf_counter() - start
+        )
+
     @torch.no_grad()
     def update_occupancy(self) -> None:
         """Recompute the occupancy grid over the current box from the current density."""
@@ -329,6 +348,8 @@ class Trainer:
         train = self.config.train
         end = min(train.iterations, stop_at) if stop_at is not None else train.iterations
         self.field.train()
+        if self.step < end and self.field.has_instance_clusters:
+            self.field.clear_instance_clusters()  # more steps (a longer run resumed): found again at the end
         start = time.perf_counter() - self.elapsed
         while self.step < end:
             step_start = time.perf_counter()
@@ -340,6 +361,8 @@ class Trainer:
                 self.history.append(metrics)
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
+            if self.step == train.iterations and self.config.field.instance_embedding:
+                self.find_instance_clusters()
             self.elapsed = time.perf_counter() - start
             if checkpoint is not None and (self.step % train.checkpoint_every == 0 or self.step == end):
                 checkpoint(self)

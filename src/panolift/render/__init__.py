@@ -3,7 +3,13 @@ evaluation, visibility, surface density), the palette, and the dense reference r
 path is tested against."""
 
 from .colors import class_palette, colorize_panoptic, colorize_semantics, depth_to_uint16, overlay
-from .image import compute_panoptic_ids, panoptic_from_rendering, render_image, thing_mask_of
+from .image import (
+    compute_panoptic_ids,
+    panoptic_from_rendering,
+    render_image,
+    slot_class_prior_of,
+    thing_mask_of,
+)
 from .probe import (
     FieldWrapper,
     box_of,
@@ -48,6 +54,7 @@ __all__ = [
     "sample_along_rays",
     "sample_evenly",
     "sampling_domain",
+    "slot_class_prior_of",
     "thing_mask_of",
     "unwrap_field",
 ]

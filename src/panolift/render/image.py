@@ -35,7 +35,8 @@ def render_image(
     Returns tensors on the field's device: rgb (H, W, 3), depth (H, W) (z-depth in world units), opacity (H, W),
     semantics (H, W, num_classes), instance (H, W, num_slots) (the rendered distributions; rendered
     logits for an unbounded field) and points (H, W, 3): where each ray ends (expected distance over
-    opacity), field coordinates, for the instance table's lookup (:func:`panoptic_from_rendering`). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
+    opacity), field coordinates, for the instance table's lookup (:func:`panoptic_from_rendering`); and
+    slot_class_prior (G, num_classes) for an embedding field with 3D instances (:func:`slot_class_prior_of`). ``on_chunk(seconds)`` is told how long each chunk of rays took (a
     :class:`~panolift.lift.threads.ThreadTuner` picks the CPU threads from it).
     """
     normalization = normalization if normalization is not None else getattr(field, "normalization", None)
@@ -73,6 +74,9 @@ def render_image(
     distance = result["depth"] / result["opacity"].clamp_min(1e-6)
     result["points"] = (origins + dirs * distance.reshape(-1, 1)).reshape(height, width, 3)
     result["depth"] = result["depth"] * cos_z.reshape(height, width) / normalization.scale
+    slot_class_prior = slot_class_prior_of(field)
+    if slot_class_prior is not None:  # an embedding field's instance classes go with its instances
+        result["slot_class_prior"] = slot_class_prior
     return result
 
 
@@ -87,31 +91,69 @@ def compute_panoptic_ids(
     semantics: torch.Tensor,  # (..., num_classes) probabilities (or logits), rendered or per point
     instance: torch.Tensor | None,  # (..., num_slots)
     thing_mask: torch.Tensor,  # (num_classes,) bool, True for thing classes
+    slot_class_prior: torch.Tensor | None = None,  # (G, num_classes) class distribution of each slot
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class and 3D instance id, the one convention of renders, edits and exports:
 
         k* = argmax_{k >= 1} kappa(k);   id = argmax_j pi(j) + 1 if k* is a thing class, else 0.
 
     Void (k = 0) is left out of the argmax: it gets no training weight, so its probability only reflects
-    missing supervision. Returns class ids and ids (...,), both int64 (ids 0 without ``instance``).
+    missing supervision. With ``slot_class_prior`` (an embedding field's 3D instances: the classes of
+    each one's rays, see :func:`slot_class_prior_of`) a thing's class also weighs what its instance is:
+
+        k = argmax over thing classes of  log kappa(k) + log(prior_id(k) + PRIOR_FLOOR)
+
+    so that a pixel where the semantic head wavers between two plausible classes takes its object's,
+    while one that is sure of its class keeps it (an instance that holds two objects the embedding did
+    not tell apart does not recolour the smaller). Slots without a row (a duplicated copy's) keep k*.
+    Returns class ids and ids (...,), both int64 (ids 0 without ``instance``).
     """
     classes = semantics[..., 1:].argmax(dim=-1) + 1
     if instance is None:
         return classes, torch.zeros_like(classes)
-    slots = instance.argmax(dim=-1) + 1
-    ids = torch.where(thing_mask.to(semantics.device)[classes], slots, torch.zeros_like(slots))
+    slots = instance.argmax(dim=-1)
+    thing_mask = thing_mask.to(semantics.device)
+    thing = thing_mask[classes]
+    ids = torch.where(thing, slots + 1, torch.zeros_like(slots))
+    if slot_class_prior is not None and slot_class_prior.numel() > 0:
+        prior = slot_class_prior.to(semantics)
+        has_row = slots < prior.shape[0]
+        rows = prior[slots.clamp_max(prior.shape[0] - 1)]
+        log_p = (
+            torch.log(semantics.clamp_min(1e-6))
+            if bool((semantics >= 0).all())
+            else semantics.log_softmax(-1)
+        )
+        score = log_p + torch.log(rows + PRIOR_FLOOR)
+        score = score.masked_fill(~thing_mask, float("-inf"))
+        classes = torch.where(thing & has_row, score.argmax(dim=-1), classes)
     return classes, ids
 
 
+PRIOR_FLOOR = 0.01
+"""Added to an instance's class distribution before its log: a class none of its rays had is 100x less
+likely than one all had, not impossible."""
+
+
+def slot_class_prior_of(field) -> torch.Tensor | None:
+    """A field's per-slot classes (an embedding field's instance clusters; wrappers forward it), else None."""
+    classes = getattr(field, "slot_class_prior", None)
+    return classes if isinstance(classes, torch.Tensor) else None
+
+
 def panoptic_from_rendering(
-    outputs: dict[str, torch.Tensor], class_set: ClassSet, instances=None
+    outputs: dict[str, torch.Tensor], class_set: ClassSet, instances=None, slot_class_prior=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`).
+    """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`;
+    ``slot_class_prior``: the field's, :func:`slot_class_prior_of`; by default those :func:`render_image` put in
+    the rendering).
 
     With ``instances`` (a :class:`panolift.edit.InstanceTable`) and the rendering's ``points``, a pixel's
     id is that of the piece of its slot where its ray ends: objects that share a slot get their own ids."""
+    if slot_class_prior is None:
+        slot_class_prior = outputs.get("slot_class_prior")
     semantics, instance = compute_panoptic_ids(
-        outputs["semantics"], outputs.get("instance"), thing_mask_of(class_set)
+        outputs["semantics"], outputs.get("instance"), thing_mask_of(class_set), slot_class_prior
     )
     if instances is not None and "points" in outputs:
         shape = instance.shape

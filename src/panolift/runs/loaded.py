@@ -99,6 +99,13 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
         ) from exc
     field.normalization = info.normalization
     field.render_config = config.render
+    unfinished = int(meta["step"]) < config.train.iterations
+    if config.field.instance_embedding and not field.has_instance_clusters and unfinished:
+        log.warning(
+            "%s: step %d of %d; the instance clusters are found at the end of training, so every thing is "
+            "one instance until then (resume the training to finish it)",
+            path, int(meta["step"]), config.train.iterations,
+        )  # fmt: skip
     return LoadedRun(
         run_dir=run_dir, field=field.to(device or "cpu").eval(), config=config, scene_path=info.scene_path,
         class_set=info.class_set, normalization=info.normalization, step=int(meta["step"]),

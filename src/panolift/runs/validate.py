@@ -23,7 +23,7 @@ from panolift.scene import SceneError
 MAX_CHECKPOINT_BYTES = 4 << 30  # the paper preset's checkpoints are ~100 MB
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on its JSON header
 OPTIM_TENSOR = re.compile(r"optim\.([A-Za-z_]\w*)\.(\d+)\.(\w+)")
-SAFETENSORS_DTYPE = {torch.float32: "F32", torch.bool: "BOOL", torch.uint8: "U8"}
+SAFETENSORS_DTYPE = {torch.float32: "F32", torch.bool: "BOOL", torch.uint8: "U8", torch.int64: "I64"}
 
 
 def is_number(value) -> bool:
@@ -61,6 +61,11 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     **{("field", k): _within(0, 32) for k in ("color_pe_features", "color_pe_view", "head_pe_freqs")},
     ("field", "head_grid_components"): _within(0, 1024),
     ("field", "num_slots"): _within(1, 4096),
+    ("field", "instance_embedding"): _within(0, 256),
+    ("field", "cluster_radius"): _positive(),
+    ("field", "cluster_min_share"): _fraction(),
+    ("loss", "embedding_pull"): _at_least(0),
+    ("loss", "embedding_push"): _positive(),
     ("field", "distance_scale"): _positive(),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
@@ -230,6 +235,17 @@ def expected_field_tensors(
                 f"occupancy grid of about {voxels}^3 voxels as its configuration says"
             )
         expected["field.occupancy_mask"] = (occupancy[0], "BOOL")
+    # instance clusters: as many as were found (none before the end of training, none in older runs)
+    names = ("field.instance_centres", "field.instance_of_centre", "field.instance_class_prior")
+    centres, classes = headers.get(names[0]), headers.get(names[2])
+    if all(name not in headers for name in names):
+        for name in names:
+            expected.pop(name)
+    elif centres is not None and len(centres[0]) == 2 and classes is not None and len(classes[0]) == 2:
+        count = centres[0][0]
+        expected[names[0]] = ((count, *expected[names[0]][0][1:]), "F32")
+        expected[names[1]] = ((count,), "I64")
+        expected[names[2]] = ((classes[0][0], *expected[names[2]][0][1:]), "F32")
     return expected
 
 
@@ -269,7 +285,11 @@ def check_checkpoint_headers(
         )
     for name, want in expected.items():
         if saved[name] != want:
-            classes = f" and the {num_classes} classes of run.json" if "semantic" in name else ""
+            classes = (
+                f" and the {num_classes} classes of run.json"
+                if "semantic" in name or "class_prior" in name
+                else ""
+            )
             raise SceneError(
                 f"{path}: checkpoint tensor {name} is {_shape_text(*saved[name])}; its configuration{classes} "
                 f"need{'' if classes else 's'} {_shape_text(*want)}"
@@ -277,7 +297,15 @@ def check_checkpoint_headers(
 
 
 def check_checkpoint_values(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Every floating-point tensor finite; the field's boxes proper boxes."""
+    """Every floating-point tensor finite; the field's boxes proper boxes; each instance cluster centre
+    names one of the instances."""
+    centre_of = tensors.get("field.instance_of_centre")
+    classes = tensors.get("field.instance_class_prior")
+    if centre_of is not None and classes is not None and centre_of.numel():
+        if int(centre_of.min()) < 0 or int(centre_of.max()) >= classes.shape[0]:
+            raise SceneError(
+                f"{path}: checkpoint tensor field.instance_of_centre names instances outside 0..{classes.shape[0] - 1}"
+            )
     for name, tensor in tensors.items():
         if tensor.is_floating_point():
             bad = int((~torch.isfinite(tensor)).sum())

@@ -68,7 +68,9 @@ def render_view(
     ``instances``, the id of the slot's piece where the ray ends). ``config`` defaults to the field's own
     render settings."""
     out = render_image(field, K, c2w, width, height, normalization=normalization, config=config)
-    classes, ids = compute_panoptic_ids(out["semantics"], out.get("instance"), thing_mask)
+    classes, ids = compute_panoptic_ids(
+        out["semantics"], out.get("instance"), thing_mask, out.get("slot_class_prior")
+    )
     if instances is not None:  # the ids of the pieces of a slot (panolift.edit.InstanceTable)
         ids = instances.ids_at(out["points"].reshape(-1, 3), ids.reshape(-1)).reshape(ids.shape)
     return RenderedView(

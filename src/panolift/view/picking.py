@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from panolift.render import compute_panoptic_ids, field_device, render_rays
+from panolift.render import compute_panoptic_ids, field_device, render_rays, slot_class_prior_of
 from panolift.scene import SceneNormalization
 
 from .cameras import world_ray_to_field
@@ -70,7 +70,9 @@ def pick_along_ray(
     opacity = float(out["opacity"][0])
     if opacity < min_opacity:
         return None
-    classes, ids = compute_panoptic_ids(out["semantics"], out.get("instance"), thing_mask)
+    classes, ids = compute_panoptic_ids(
+        out["semantics"], out.get("instance"), thing_mask, slot_class_prior_of(field)
+    )
     t = float(out["depth"][0]) / max(opacity, 1e-6)
     if instances is not None:  # the id of the slot's piece where the ray ends
         ids = instances.ids_at(origins + t * dirs, ids)

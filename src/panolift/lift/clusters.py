@@ -1,0 +1,235 @@
+"""3D instances of an embedding field: clusters of its rendered instance embedding, found once after training.
+
+An embedding field (``FieldConfig.instance_embedding``) is trained so that the rays of one 2D instance
+gather and those of different 2D instances of an image lie apart
+(:func:`~panolift.lift.losses.compute_embedding_loss`). Ids that hold across views come from clustering
+the embedding over many views at once:
+
+1. render random training rays (semantics and the raw embedding); keep the opaque rays whose class (void
+   left out) is a thing class;
+2. greedy mean shift (:func:`mean_shift_centres`): from a random unclaimed ray, move a window of
+   ``cluster_radius`` to the mean of the rays inside until it settles; a centre that gathers at least
+   ``cluster_min_share`` of the rays, and is not within half the radius of one found before, is a
+   cluster; its rays are claimed; repeat until too few are left;
+3. every ray goes to its nearest centre; clusters left with fewer rays than the minimum are dropped (their
+   rays join their nearest neighbour's);
+4. clusters of one class that the same 2D masks keep spanning are one object (:func:`link_clusters`): a
+   large object whose embedding drifts over its surface is one instance with several centres;
+5. each instance keeps the class distribution of its rays (:func:`class_distribution`), a prior that
+   :func:`~panolift.render.compute_panoptic_ids` weighs against each pixel's own classes: where the
+   semantic head wavers between two plausible classes over one object, the object's class wins.
+
+The field keeps the centres, the instance of each and the class distributions
+(:meth:`~panolift.field.PanopticField.set_instance_clusters`) and from then on gives a distribution over
+the instances in place of slots. Clustering takes seconds: at most 2^17 rays are rendered, and the mean
+shift runs on at most 40 000 of them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from panolift.config import LiftConfig
+from panolift.field import PanopticField
+from panolift.render import render_rays
+
+from .batching import TrainingData, sample_scene_batch
+
+log = logging.getLogger(__name__)
+
+MEAN_SHIFT_ITERATIONS = 6
+MAX_CLUSTERED_RAYS = 40_000
+LINK_MIN_RAYS = 8
+LINK_MIN_SHARE = 0.3
+LINK_MIN_VOTES = 3
+LINK_APART_FACTOR = 2.0
+CLASS_PURITY = 2 / 3
+
+
+def mean_shift_centres(
+    x: torch.Tensor, radius: float, min_count: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(n, D) points -> (K, D) centres of the dense groups: greedy flat-kernel mean shift (module docstring,
+    step 2). A window that settles with fewer than ``min_count`` unclaimed points is no centre. (0, D) when
+    ``x`` is empty."""
+    free = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    centres = []
+    while int(free.sum()) >= max(min_count, 1):  # fewer unclaimed points can make no centre
+        candidates = free.nonzero()[:, 0]
+        pick = torch.randint(candidates.shape[0], (1,), generator=generator, device="cpu")
+        seed = int(candidates[int(pick)])
+        centre = x[seed]
+        for _ in range(MEAN_SHIFT_ITERATIONS):
+            inside = (x - centre).norm(dim=1) < radius
+            if not bool(inside.any()):
+                break
+            centre = x[inside].mean(dim=0)
+        inside = (x - centre).norm(dim=1) < radius
+        known = any(float((centre - c).norm()) < 0.5 * radius for c in centres)  # a mode found before
+        if int((inside & free).sum()) >= min_count and not known:
+            centres.append(centre)
+        free &= ~inside
+        free[seed] = False
+    return torch.stack(centres) if centres else x.new_zeros(0, x.shape[1])
+
+
+def assign_to_centres(
+    x: torch.Tensor, centres: torch.Tensor, min_count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centres kept, (n,) index of each point's nearest kept centre): centres with fewer than ``min_count``
+    nearest points are dropped and their points go to the nearest of the others (step 3)."""
+    nearest = torch.cdist(x, centres).argmin(dim=1)
+    big = torch.bincount(nearest, minlength=centres.shape[0]) >= min_count
+    if bool(big.any()) and not bool(big.all()):
+        centres = centres[big]
+        nearest = torch.cdist(x, centres).argmin(dim=1)
+    return centres, nearest
+
+
+def class_distribution(
+    labels: torch.Tensor, classes: torch.Tensor, num_clusters: int, num_classes: int
+) -> torch.Tensor:
+    """(num_clusters, num_classes) share of each class among each cluster's points (``labels`` (n,)
+    cluster, ``classes`` (n,)); a row of zeros for a cluster without points."""
+    votes = torch.zeros(num_clusters, num_classes, device=labels.device)
+    votes.index_put_((labels, classes), torch.ones_like(labels, dtype=votes.dtype), accumulate=True)
+    return votes / votes.sum(dim=1, keepdim=True).clamp_min(1)
+
+
+def majority_class(distribution: torch.Tensor, purity: float = CLASS_PURITY) -> torch.Tensor:
+    """(n,) the class of each row of a (n, num_classes) distribution that holds at least ``purity``, else -1."""
+    share, majority = distribution.max(dim=1)
+    return torch.where(share >= purity, majority, torch.full_like(majority, -1))
+
+
+def link_clusters(
+    nearest: torch.Tensor,  # (n,) cluster of each ray
+    frame: torch.Tensor,  # (n,) training frame of each ray
+    instance_2d: torch.Tensor,  # (n,) 2D instance id of each ray in its frame (0: none)
+    num_clusters: int,
+    min_rays: int = LINK_MIN_RAYS,
+    min_share: float = LINK_MIN_SHARE,
+    cluster_class: torch.Tensor | None = None,  # (num_clusters,) class of each cluster (-1: none)
+) -> torch.Tensor:
+    """(num_clusters,) instance of each cluster, 0..G-1: clusters that the 2D labels call one object join.
+
+    A 2D instance (one frame's mask) with at least ``min_rays`` rays whose rays fall for at least
+    ``min_share`` each into clusters a and b is a vote that a and b are one object ("together"); two 2D
+    instances of one frame whose rays mostly fall into a and into b are a vote that they are two objects
+    ("apart", once per frame). Clusters of one class (``cluster_class``, when given: the same class >= 0)
+    join where together >= ``LINK_MIN_VOTES`` and together > ``LINK_APART_FACTOR`` x apart. A large
+    object whose embedding drifts across its surface (each image only asks its own rays to agree) comes
+    out as several clusters that every mask of it spans; two touching objects of one class are apart in
+    every view whose labels tell them apart, together only in the few that merge them. (Clutter-0 and
+    room 6, tuning: joining at together >= 2 > apart merged 14 more bags; these settings and the class
+    condition found 72 of 125 and 6 of 6 things, see benchmarks/SUITE.md.)"""
+    ok = instance_2d > 0
+    nearest, frame, instance_2d = nearest[ok], frame[ok], instance_2d[ok]
+    parent = list(range(num_clusters))
+    if nearest.numel() == 0:
+        return torch.arange(num_clusters)
+    keys, group = torch.unique(frame * (int(instance_2d.max()) + 1) + instance_2d, return_inverse=True)
+    counts = torch.zeros(keys.shape[0], num_clusters, dtype=torch.int64)
+    counts.index_put_((group.cpu(), nearest.cpu()), torch.ones_like(group.cpu()), accumulate=True)
+    frame_of_group = torch.zeros(keys.shape[0], dtype=torch.int64).index_put_((group.cpu(),), frame.cpu())
+    sizes = counts.sum(dim=1)
+    together = torch.zeros(num_clusters, num_clusters, dtype=torch.int64)
+    apart = torch.zeros(num_clusters, num_clusters, dtype=torch.int64)
+    big = sizes >= min_rays
+    for g in big.nonzero()[:, 0].tolist():
+        main = (counts[g] >= min_share * sizes[g]).nonzero()[:, 0]
+        if main.numel() > 1:
+            together[main[:, None], main[None, :]] += 1
+    dominant = counts.argmax(dim=1)
+    for f in frame_of_group[big].unique().tolist():
+        present = dominant[big & (frame_of_group == f)].unique()
+        if present.numel() > 1:
+            apart[present[:, None], present[None, :]] += 1
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    join = (together >= LINK_MIN_VOTES) & (together > LINK_APART_FACTOR * apart)
+    if cluster_class is not None:  # one object is one class: clusters of different classes stay apart
+        cc = cluster_class.cpu()
+        join &= (cc[:, None] == cc[None, :]) & (cc[:, None] >= 0)
+    join.fill_diagonal_(False)
+    for a, b in join.nonzero().tolist():
+        parent[root(a)] = root(b)
+    roots = torch.tensor([root(i) for i in range(num_clusters)])
+    return torch.unique(roots, return_inverse=True)[1]
+
+
+@torch.no_grad()
+def cluster_instances(
+    field: PanopticField,
+    data: TrainingData,
+    config: LiftConfig,
+    thing_mask: torch.Tensor,  # (num_classes,) bool
+    generator: torch.Generator,
+    num_rays: int = 1 << 17,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Find the 3D instances of a trained embedding field from ``num_rays`` random training rays:
+    ((K, D) cluster centres, (K,) instance of each centre, (G, num_classes) class distribution of each
+    instance's rays). See the module docstring."""
+    embeddings, classes, frames, ids_2d = [], [], [], []
+    chunk = config.render.chunk_rays
+    num_rays = min(num_rays, data.num_frames * data.width * data.height)  # about one ray a pixel at most
+    with field.embedding_mode():
+        for start in range(0, num_rays, chunk):
+            batch = sample_scene_batch(data, min(chunk, num_rays - start), generator)
+            out = render_rays(
+                field, batch["origins"], batch["dirs"], config.render, outputs=("semantics", "instance")
+            )
+            cls = out["semantics"][:, 1:].argmax(dim=-1) + 1
+            thing = thing_mask.to(cls.device)[cls] & (out["opacity"] > 0.5)
+            embeddings.append(out["instance"][thing] / out["opacity"][thing, None])
+            classes.append(cls[thing])
+            frames.append(batch["frame"][thing])
+            ids_2d.append(batch["instance"][thing].long())
+    x, cls = torch.cat(embeddings).float(), torch.cat(classes)
+    dims = field.config.instance_embedding
+    if x.shape[0] == 0:
+        log.info("instance clusters: no thing rays rendered, no instances")
+        return x.new_zeros(0, dims), cls.new_zeros(0), x.new_zeros(0, thing_mask.shape[0])
+    sample = x
+    if x.shape[0] > MAX_CLUSTERED_RAYS:
+        keep = torch.randperm(x.shape[0], generator=generator, device=generator.device)[:MAX_CLUSTERED_RAYS]
+        sample = x[keep.to(x.device)]
+    cpu_generator = torch.Generator().manual_seed(
+        int(torch.randint(1 << 30, (1,), generator=generator, device=generator.device))
+    )
+    share = field.config.cluster_min_share
+    centres = mean_shift_centres(
+        sample, field.config.cluster_radius, max(2, round(share * sample.shape[0])), cpu_generator
+    )
+    if centres.shape[0] == 0:
+        centres = x.mean(dim=0, keepdim=True)
+    centres, nearest = assign_to_centres(x, centres, max(2, round(share * x.shape[0])))
+    own_class = majority_class(class_distribution(nearest, cls, centres.shape[0], thing_mask.shape[0]))
+    instance_of_centre = link_clusters(
+        nearest, torch.cat(frames), torch.cat(ids_2d), centres.shape[0], cluster_class=own_class
+    )
+    instance_of_centre = instance_of_centre.to(nearest.device)
+    num_instances = int(instance_of_centre.max()) + 1
+    labels = class_distribution(instance_of_centre[nearest], cls, num_instances, thing_mask.shape[0])
+    log.info(
+        "instance clusters: %d instances (%d clusters) from %d thing rays",
+        num_instances, centres.shape[0], x.shape[0],
+    )  # fmt: skip
+    return centres, instance_of_centre, labels
+
+
+__all__ = [
+    "assign_to_centres",
+    "class_distribution",
+    "cluster_instances",
+    "link_clusters",
+    "majority_class",
+    "mean_shift_centres",
+]

@@ -1,0 +1,102 @@
+"""Instance clusters of an embedding field: mean shift, small clusters, class votes, and the loss that
+shapes the embedding."""
+
+from __future__ import annotations
+
+import torch
+
+from panolift.lift.clusters import (
+    assign_to_centres,
+    class_distribution,
+    link_clusters,
+    majority_class,
+    mean_shift_centres,
+)
+from panolift.lift.losses import compute_embedding_loss
+
+
+def _blobs(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    means = torch.tensor([[0.0, 0, 0, 0], [3.0, 0, 0, 0], [0.0, 3.0, 0, 0]])
+    x = torch.cat([m + 0.15 * torch.randn(300, 4, generator=generator) for m in means])
+    return x, means
+
+
+def test_mean_shift_finds_each_blob_once():
+    generator = torch.Generator().manual_seed(0)
+    x, means = _blobs(generator)
+    x = torch.cat([x, torch.tensor([[9.0, 9, 9, 9], [-9.0, 9, -9, 9]])])  # two outliers
+    centres = mean_shift_centres(x, radius=1.0, min_count=10, generator=generator)
+    assert centres.shape == (3, 4)  # no duplicate of a mode, no outlier
+    nearest = torch.cdist(means, centres).min(dim=1).values
+    assert float(nearest.max()) < 0.1
+    assert mean_shift_centres(x[:0], 1.0, 10).shape == (0, 4)
+
+
+def test_small_clusters_join_their_nearest_neighbour():
+    generator = torch.Generator().manual_seed(1)
+    x, means = _blobs(generator)
+    extra = torch.tensor([[1.2, 0.0, 0.0, 0.0]])  # a centre that almost no point is nearest to
+    centres, nearest = assign_to_centres(x, torch.cat([means, extra]), min_count=20)
+    assert centres.shape == (3, 4)
+    assert torch.bincount(nearest).tolist() == [300, 300, 300]
+
+
+def test_class_distribution_and_a_clear_majority():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    classes = torch.tensor([5, 5, 5, 4, 5, 5, 4, 4])  # cluster 0: 3/4 chair; cluster 1: half and half
+    dist = class_distribution(labels, classes, 3, 8)
+    assert dist.shape == (3, 8)
+    torch.testing.assert_close(dist[0, [4, 5]], torch.tensor([0.25, 0.75]))
+    assert float(dist[2].sum()) == 0.0  # no points
+    assert majority_class(dist).tolist() == [5, -1, -1]
+
+
+def _rays(groups: list[tuple[int, int, int, int]]) -> tuple[torch.Tensor, ...]:
+    """(frame, 2D id, cluster, count) groups -> (nearest, frame, instance_2d) rays."""
+    nearest, frame, ids = [], [], []
+    for f, i, c, n in groups:
+        nearest += [c] * n
+        frame += [f] * n
+        ids += [i] * n
+    return torch.tensor(nearest), torch.tensor(frame), torch.tensor(ids)
+
+
+def test_clusters_that_the_same_masks_span_join_and_objects_the_labels_tell_apart_do_not():
+    groups = []
+    for f in range(4):  # a bed whose embedding drifted: every mask of it spans clusters 0 and 1
+        groups += [(f, 1, 0, 10), (f, 1, 1, 8)]
+    for f in range(4):  # two touching bags (2, 3), told apart in 3 views, merged by the labels in 1
+        groups += [(f, 2, 2, 10), (f, 3, 3, 10)] if f < 3 else [(f, 2, 2, 10), (f, 2, 3, 10)]
+    for f in range(4):  # a chair (4) whose masks also cover cluster 5 of a table: other classes never join
+        groups += [(f, 4, 4, 10), (f, 4, 5, 10)]
+    nearest, frame, ids = _rays(groups)
+    cluster_class = torch.tensor([4, 4, 9, 9, 5, 7])
+    joined = link_clusters(nearest, frame, ids, 6, cluster_class=cluster_class)
+    assert joined[0] == joined[1]  # the bed is one instance
+    assert joined[2] != joined[3]  # the bags stay two
+    assert joined[4] != joined[5]  # chair and table stay two
+    assert sorted(set(joined.tolist())) == [0, 1, 2, 3, 4]  # numbered 0..G-1
+    nearest, frame, ids = _rays([(0, 1, 0, 10), (0, 1, 1, 10)])  # one view is not enough
+    assert link_clusters(nearest, frame, ids, 2).tolist() == [0, 1]
+
+
+def test_embedding_loss_separates_two_instances_and_is_zero_once_they_are():
+    ids = torch.tensor([1] * 10 + [2] * 10)
+    together = torch.zeros(20, 3, requires_grad=True)
+    loss = compute_embedding_loss(together, ids, pull=0.5, push=1.5)
+    assert float(loss) >= 9.0 - 1e-4  # means 0 apart: (2 * 1.5)^2
+    loss.backward()  # the push has no gradient at exactly equal means; from a small offset it does
+    offset = torch.zeros(20, 3)
+    offset[10:, 0] = 0.1
+    moving = offset.clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([moving], lr=0.5)
+    first = float(compute_embedding_loss(moving, ids))
+    for _ in range(50):
+        optimizer.zero_grad()
+        compute_embedding_loss(moving, ids).backward()
+        optimizer.step()
+    assert float(compute_embedding_loss(moving, ids)) < 0.1 * first
+    apart = torch.zeros(20, 3)
+    apart[10:, 0] = 4.0
+    apart += 0.1 * torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+    assert float(compute_embedding_loss(apart, ids)) < 0.01  # only the tiny norm term is left
