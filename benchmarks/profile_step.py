@@ -76,10 +76,10 @@ def wrap_training(timer: PartTimer, trainer) -> None:
 
     for name in ("sample_scene_batch", "sample_image_batch"):
         timer.wrap(trainer_module, name, "batch sampling")
-    for name in ("compute_rgb_loss", "compute_semantic_loss", "compute_instance_loss",
+    for name in ("compute_rgb_loss", "compute_semantic_loss", "compute_instance_loss", "compute_embedding_loss",
                  "compute_consistency_loss", "compute_distortion_loss"):  # fmt: skip
         timer.wrap(trainer_module, name, "losses")
-    timer.wrap(trainer_module, "assign_instances", "linear assignment")
+    timer.wrap(trainer_module, "assign_instances", "linear assignment")  # slot runs only
     wrap_field(timer, trainer.field)
     timer.wrap(renderer, "_march_density", "density march (steps, skipping)")
     timer.wrap(renderer, "select_significant", "sample selection")
