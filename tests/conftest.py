@@ -41,12 +41,19 @@ def _train_tiny(scene: Path, out: Path, instance_embedding: int) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_scene, tmp_path_factory) -> Path:
-    """A run of the `tiny` lifting preset on `tiny_scene` with the instance embedding of the default
-    `fast` preset (trained once per session). Treat it as read-only."""
-    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", instance_embedding=8)
+    """A run of the `tiny` lifting preset on `tiny_scene`, instance slots and linear assignment as `fast`
+    and `paper` (trained once per session). Treat it as read-only."""
+    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", instance_embedding=0)
 
 
 @pytest.fixture(scope="session")
-def tiny_slot_run(tiny_scene, tmp_path_factory) -> Path:
-    """The same with the paper's instance slots and linear assignment (the `paper` preset's). Read-only."""
-    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_slot_run", instance_embedding=0)
+def tiny_embed_run(tiny_scene, tmp_path_factory) -> Path:
+    """The same with an instance embedding (`--field.instance-embedding 8`), clustered into 3D instances at
+    its last step. Read-only."""
+    return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_embed_run", instance_embedding=8)
+
+
+@pytest.fixture(params=["slots", "embedding"])
+def either_run(request) -> Path:
+    """The tiny run with slots, then with the instance embedding."""
+    return request.getfixturevalue("tiny_run" if request.param == "slots" else "tiny_embed_run")

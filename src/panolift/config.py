@@ -381,7 +381,6 @@ def fast_config() -> LiftConfig:
             head_pe_freqs=2,
             head_grid_components=8,
             head_grid_resolution=128,  # 64 lost small objects to their neighbours (SUITE.md, sixth round)
-            instance_embedding=8,  # any number of instances; touching same-class objects (SUITE.md, 11th round)
         ),
         render=RenderConfig(
             occupancy_resolution=64,

@@ -27,17 +27,17 @@ def instance_ids(output: str) -> dict[int, str]:
     return rows
 
 
-def test_edit_info_render_and_compose(tiny_run, tmp_path, capsys):
-    main(["info", str(tiny_run)])
+def test_edit_info_render_and_compose(either_run, tmp_path, capsys):
+    main(["info", str(either_run)])
     before = instance_ids(capsys.readouterr().out)
     assert before, "no 3D instance listed for the tiny run"
     k = min(before)
     copied = tmp_path / "copied"
-    main(["edit", str(tiny_run), "--duplicate", str(k), "--to", "0 0 0.3 90", "--out", str(copied)])
+    main(["edit", str(either_run), "--duplicate", str(k), "--to", "0 0 0.3 90", "--out", str(copied)])
     assert "1. duplicate" in capsys.readouterr().out
     edits = read_edit_list(copied)
     assert edits.region.density_threshold > 0 and edits.edits[0].yaw_degrees == 90
-    assert json.loads((copied / "run.json").read_text())["edited_from"] == str(tiny_run.resolve())
+    assert json.loads((copied / "run.json").read_text())["edited_from"] == str(either_run.resolve())
     assert not (copied / "checkpoints").exists()  # the edited run is small: no checkpoint copy
     main(["info", str(copied)])
     with_copy = instance_ids(capsys.readouterr().out)
@@ -50,7 +50,7 @@ def test_edit_info_render_and_compose(tiny_run, tmp_path, capsys):
     main(["edit", str(copied), "--delete", str(k), "--out", str(deleted)])
     edits = read_edit_list(deleted)
     assert [e.op for e in edits.edits] == ["duplicate", "delete"]
-    assert (deleted / edits.source_run).resolve() == tiny_run.resolve()
+    assert (deleted / edits.source_run).resolve() == either_run.resolve()
     main(["info", str(deleted)])
     after = instance_ids(capsys.readouterr().out)
     assert k not in after and new_ids <= set(after)  # the copy survives the deletion of its original

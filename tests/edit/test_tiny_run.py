@@ -19,12 +19,13 @@ from panolift.runs import describe_instances, instance_table_of_run, resolve_reg
 from panolift.scene import Scene, scale_intrinsics
 
 
-@pytest.fixture(scope="module")
-def run(tiny_run):
-    """(loaded run, scene, K, width, height, region settings)."""
+@pytest.fixture(scope="module", params=["slots", "embedding"])
+def run(request):
+    """(loaded run, scene, K, width, height, region settings) of the tiny run with slots, then with the
+    instance embedding."""
     from panolift.runs import load_run
 
-    loaded = load_run(tiny_run)
+    loaded = load_run(request.getfixturevalue("tiny_run" if request.param == "slots" else "tiny_embed_run"))
     scene = Scene(loaded.scene_path)
     width, height = scene.native_size
     K = scale_intrinsics(scene.intrinsics, scene.size, (width, height))

@@ -11,13 +11,19 @@ from panolift.render import panoptic_from_rendering, render_image
 from panolift.scene import Scene, scale_intrinsics
 
 
+@pytest.fixture(scope="module", params=["slots", "embedding"])
+def export_run(request):
+    """The tiny run with slots, then with the instance embedding."""
+    return request.getfixturevalue("tiny_run" if request.param == "slots" else "tiny_embed_run")
+
+
 @pytest.fixture(scope="module")
-def exported(tiny_run, tmp_path_factory):
+def exported(export_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "scene.ply"
     main(
         [
             "export",
-            str(tiny_run),
+            str(export_run),
             "--format",
             "ply",
             "--what",
@@ -31,7 +37,7 @@ def exported(tiny_run, tmp_path_factory):
     return out
 
 
-def test_exported_ply_is_valid_and_labelled(exported, tiny_run):
+def test_exported_ply_is_valid_and_labelled(exported, export_run):
     cloud = trimesh.load(exported)
     assert isinstance(cloud, trimesh.PointCloud) and len(cloud.vertices) > 1000
     raw = exported_labels(exported)
@@ -42,7 +48,7 @@ def exported_labels(path):
     return trimesh.load(path).metadata["_ply_raw"]["vertex"]["data"]
 
 
-def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
+def test_labels_agree_with_rendered_ids_at_the_projections(exported, export_run):
     """Points seen in a test view (their depth within two export voxels of the rendered surface) carry
     the instance id rendered at their pixel.
 
@@ -57,7 +63,7 @@ def test_labels_agree_with_rendered_ids_at_the_projections(exported, tiny_run):
     """
     from panolift.runs import instance_table_of_run, load_run
 
-    loaded = load_run(tiny_run)
+    loaded = load_run(export_run)
     scene = Scene(loaded.scene_path)
     width, height = scene.native_size
     K = scale_intrinsics(scene.intrinsics, scene.size, (width, height))

@@ -30,12 +30,6 @@ def _history(run: Path) -> list[dict]:
     return meta["history"]
 
 
-@pytest.fixture(params=["embedding", "slots"])
-def either_run(request) -> Path:
-    """The tiny run with the instance embedding (the `fast` preset's) and with slots (the `paper` preset's)."""
-    return request.getfixturevalue("tiny_run" if request.param == "embedding" else "tiny_slot_run")
-
-
 def test_tiny_run_lowers_every_loss(either_run):
     history = _history(either_run)
     assert history[-1]["step"] == tiny_config().train.iterations
@@ -124,8 +118,8 @@ def test_resume_continues_the_trajectory_and_checkpoints_render_identically(
                 assert hb[key] == pytest.approx(ha[key], rel=1e-4, abs=1e-6), (ha["step"], key)
 
 
-def test_an_embedding_run_keeps_its_instance_clusters_with_thing_classes(tiny_run, tiny_scene):
-    field = load_run(tiny_run).field
+def test_an_embedding_run_keeps_its_instance_clusters_with_thing_classes(tiny_embed_run, tiny_scene):
+    field = load_run(tiny_embed_run).field
     assert field.config.instance_embedding == 8 and field.has_instance_clusters
     assert 2 <= field.instance_centres.shape[0] <= 30  # 7 objects: a cluster or two per object
     prior = field.slot_class_prior
