@@ -77,6 +77,23 @@ def _read(path: Path) -> tuple[dict | None, dict[str, torch.Tensor]]:
         return (json.loads(raw) if raw else None), {k: f.get_tensor(k) for k in f.keys()}
 
 
+def _clusters(centres: int, of_centre: list[int], instances: int, classes: int | None = None):
+    """A checkpoint's tensors with instance clusters put in: ``centres`` centres of the embedding's width,
+    the instance of each, ``instances`` class-prior rows of ``classes`` classes (default: the run's)."""
+
+    def change(tensors: dict) -> dict:
+        width = tensors["field.instance_centres"].shape[1]
+        count = classes or tensors["field.instance_class_prior"].shape[1]
+        return {
+            **tensors,
+            "field.instance_centres": torch.zeros(centres, width),
+            "field.instance_of_centre": torch.tensor(of_centre, dtype=torch.int64),
+            "field.instance_class_prior": torch.full((instances, count), 1.0 / count),
+        }
+
+    return change
+
+
 def rewrite(
     rel: str, meta: Callable[[dict], object] | None = None, tensors: Callable[[dict], object] | None = None
 ) -> Callable[[Path], None]:
@@ -334,7 +351,8 @@ def _checkpoint_meta() -> list[RunCase]:
         RunCase("meta:config-string", rewrite(C, meta=_set("config", "tiny")), f"{C}|configuration"),
         RunCase("meta:config-bad-type", rewrite(C, meta=_set("config.field.grid_resolution_final", "32")), f"{C}|field.grid_resolution_final"),
         RunCase("meta:config-bad-range", rewrite(C, meta=_set("config.render.step_ratio", 0.0)), f"{C}|render.step_ratio"),
-        RunCase("meta:embedding-differs", rewrite(C, meta=_set("config.field.instance_embedding", 6)), f"{C}|instance_centres|2x6"),
+        RunCase("meta:slots-differ", rewrite(C, meta=_set("config.field.num_slots", 17)), f"{C}|instance_head"),
+        RunCase("meta:embedding-differs", rewrite(C, meta=_set("config.field.instance_embedding", 6)), f"{C}|instance_centres|0x6"),
         RunCase("meta:history-dict", rewrite(C, meta=_set("history", {"0": 1})), f"{C}|history"),
         RunCase("meta:history-strings", rewrite(C, meta=_set("history.0.rgb", "low")), f"{C}|history"),
         RunCase("meta:elapsed-nan", rewrite(C, meta=_set("elapsed", float("nan"))), f"{C}|elapsed"),
@@ -354,9 +372,9 @@ def _checkpoint_tensors() -> list[RunCase]:
         RunCase("tensor:missing-head", rewrite(C, tensors=_tensor("field.semantic_head.mlp.4.bias", None)), f"{C}|semantic_head"),
         RunCase("tensor:missing-aabb", rewrite(C, tensors=_tensor("field.aabb", None)), f"{C}|field.aabb"),
         RunCase("tensor:extra", rewrite(C, tensors=lambda t: {**t, "field.bogus": torch.zeros(3)}), f"{C}|field.bogus"),
-        RunCase("tensor:cluster-instance-out-of-range", rewrite(C, tensors=lambda t: {**t, "field.instance_of_centre": t["field.instance_of_centre"] + 1000}), f"{C}|instance_of_centre"),
-        RunCase("tensor:cluster-centres-cut", rewrite(C, tensors=lambda t: {**t, "field.instance_centres": t["field.instance_centres"][:1]}), f"{C}|instance_of_centre"),
-        RunCase("tensor:cluster-prior-classes", rewrite(C, tensors=lambda t: {**t, "field.instance_class_prior": t["field.instance_class_prior"][:, :3].contiguous()}), f"{C}|instance_class_prior"),
+        RunCase("tensor:cluster-instance-out-of-range", rewrite(C, tensors=_clusters(centres=1, of_centre=[5], instances=1)), f"{C}|instance_of_centre|0..0"),
+        RunCase("tensor:cluster-centres-cut", rewrite(C, tensors=_clusters(centres=2, of_centre=[0], instances=1)), f"{C}|instance_of_centre"),
+        RunCase("tensor:cluster-prior-classes", rewrite(C, tensors=_clusters(centres=1, of_centre=[0], instances=1, classes=3)), f"{C}|instance_class_prior"),
         RunCase("tensor:head-rows", rewrite(C, tensors=_tensor("field.semantic_head.mlp.4.weight", lambda t: t[:-1])), f"{C}|semantic_head.mlp.4.weight"),
         RunCase("tensor:line-length", rewrite(C, tensors=_tensor("field.density_grid.lines.1", lambda t: t[:, :, :-3])), f"{C}|density_grid.lines.1"),
         RunCase("tensor:plane-3d", rewrite(C, tensors=_tensor(f"{planes}.0", lambda t: t[0])), f"{C}|{planes}.0"),
