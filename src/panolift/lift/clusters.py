@@ -30,6 +30,8 @@ from __future__ import annotations
 import logging
 
 import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from panolift.config import LiftConfig
 from panolift.field import PanopticField
@@ -124,10 +126,9 @@ def link_clusters(
     out as several clusters that every mask of it spans; two touching objects of one class are apart in
     every view whose labels tell them apart, together only in the few that merge them. (Clutter-0 and
     room 6, tuning: joining at together >= 2 > apart merged 14 more bags; these settings and the class
-    condition found 72 of 125 and 6 of 6 things, see benchmarks/SUITE.md.)"""
+    condition found 72 of 125 and 5 of 6 things, see benchmarks/SUITE.md.)"""
     ok = instance_2d > 0
     nearest, frame, instance_2d = nearest[ok], frame[ok], instance_2d[ok]
-    parent = list(range(num_clusters))
     if nearest.numel() == 0:
         return torch.arange(num_clusters)
     keys, group = torch.unique(frame * (int(instance_2d.max()) + 1) + instance_2d, return_inverse=True)
@@ -147,22 +148,12 @@ def link_clusters(
         present = dominant[big & (frame_of_group == f)].unique()
         if present.numel() > 1:
             apart[present[:, None], present[None, :]] += 1
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     join = (together >= LINK_MIN_VOTES) & (together > LINK_APART_FACTOR * apart)
     if cluster_class is not None:  # one object is one class: clusters of different classes stay apart
         cc = cluster_class.cpu()
         join &= (cc[:, None] == cc[None, :]) & (cc[:, None] >= 0)
-    join.fill_diagonal_(False)
-    for a, b in join.nonzero().tolist():
-        parent[root(a)] = root(b)
-    roots = torch.tensor([root(i) for i in range(num_clusters)])
-    return torch.unique(roots, return_inverse=True)[1]
+    _, labels = connected_components(csr_matrix(join.numpy()), directed=False)
+    return torch.from_numpy(labels).to(torch.int64)
 
 
 @torch.no_grad()
