@@ -11,11 +11,12 @@ speed-ups, found by attribute (a wrapping module that lacks them is rendered cor
 Instances come in two kinds (``FieldConfig.instance_embedding``). Slots (the paper): the instance head
 outputs a distribution over ``num_slots`` surrogate ids. Embedding: the head outputs a point in an
 embedding space, trained to gather each 2D instance and keep different ones apart; after training,
-:mod:`panolift.lift.clusters` finds the instance clusters (centres and a class each) and stores them in
-the field. From then on :meth:`PanopticField.instance` gives a distribution over the clusters, so that
-renders, edits, exports and the viewer treat a cluster exactly like a slot, however many there are, and
-``slot_class_prior`` gives the class distribution of each instance's rays (:func:`panolift.render.compute_panoptic_ids`). The trainer
-reads the embedding itself inside :meth:`PanopticField.embedding_mode`.
+:mod:`panolift.lift.clusters` finds the 3D instances (cluster centres, the instance of each centre, and
+each instance's class distribution) and stores them in the field. From then on
+:meth:`PanopticField.instance` gives a distribution over the instances, so that renders, edits, exports
+and the viewer treat an instance exactly like a slot, however many there are; ``slot_class_prior`` is the
+class distribution of each instance's rays (used by :func:`panolift.render.compute_panoptic_ids`). The
+trainer reads the embedding itself inside :meth:`PanopticField.embedding_mode`.
 """
 
 from __future__ import annotations
