@@ -29,8 +29,11 @@ def instance_ids(output: str) -> dict[int, str]:
 
 def test_edit_info_render_and_compose(either_run, tmp_path, capsys):
     main(["info", str(either_run)])
-    before = instance_ids(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    before = instance_ids(out)
     assert before, "no 3D instance listed for the tiny run"
+    embedding = json.loads((either_run / "run.json").read_text())["config"]["field"]["instance_embedding"]
+    assert (" cluster " in out) == bool(embedding)  # the column says what the instance index is
     k = min(before)
     copied = tmp_path / "copied"
     main(["edit", str(either_run), "--duplicate", str(k), "--to", "0 0 0.3 90", "--out", str(copied)])

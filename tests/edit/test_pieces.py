@@ -180,3 +180,4 @@ def test_info_lists_slots_and_counts_per_class():
     lines = instance_table(rows)
     assert lines[0].split()[:4] == ["id", "class", "slot", "voxels"]
     assert lines[3].split()[:4] == [str(EXTRA_ID_BASE), "bag", "0", "35"]
+    assert instance_table(rows, "cluster")[0].split()[:4] == ["id", "class", "cluster", "voxels"]

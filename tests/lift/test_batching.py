@@ -36,7 +36,7 @@ def test_batches_carry_the_targets_of_their_pixels(tiny_scene):
     assert batch["origins"].shape == (256, 3) and batch["rgb"].shape == (256, 3)
     np.testing.assert_allclose(batch["probability"].sum(-1).numpy(), 1.0, atol=2e-2)
     image = sample_image_batch(data, 128, gen)
-    assert (image["origins"] == image["origins"][0]).all()  # one frame
+    assert (image["origins"] == image["origins"][0]).all() and (image["frame"] == image["frame"][0]).all()
     assert (image["segments"][1:] >= image["segments"][:-1]).all()  # grouped by segment
 
 
@@ -58,3 +58,33 @@ def test_frames_with_more_instances_than_slots_are_summed_up_in_one_warning(tiny
     for frame in range(data.num_frames):  # at most one 2D instance a frame is left
         kept = data.targets.instance[frame]
         assert len(torch.unique(kept[kept > 0])) <= 1
+
+
+def test_balanced_image_batches_give_every_2d_instance_an_even_share(tiny_scene):
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=4096)
+    things = [
+        f[(f > 0) & (c > 0)] for f, c in zip(data.targets.instance, data.targets.confidence, strict=True)
+    ]
+    areas = [torch.unique(f, return_counts=True)[1] for f in things]
+    frame = max(
+        range(len(areas)), key=lambda i: float(areas[i].max() / areas[i].min()) if len(areas[i]) > 1 else 0
+    )
+    ids, area = torch.unique(things[frame], return_counts=True)
+    assert int(area.max()) > 4 * int(area.min()), area  # sizes differ a lot
+
+    def shares(balanced: bool) -> torch.Tensor:
+        counts = torch.zeros(len(ids))
+        gen = torch.Generator().manual_seed(2)
+        while counts.sum() < 4000:
+            batch = sample_image_batch(data, 256, gen, balanced=balanced)
+            if int(batch["frame"][0]) != frame:
+                continue
+            thing = batch["instance"][batch["instance"] > 0]
+            counts += (thing[:, None] == ids[None]).sum(0)
+        return counts / counts.sum()
+
+    small = int(area.argmin())
+    even, by_pixel = shares(True), shares(False)
+    assert float(even.max() / even.min()) < 1.6  # each instance about 1 / len(ids)
+    assert float(even[small]) > 3 * float(by_pixel[small])  # the smallest object is drawn far more often

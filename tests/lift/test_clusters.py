@@ -12,7 +12,7 @@ from panolift.lift.clusters import (
     majority_class,
     mean_shift_centres,
 )
-from panolift.lift.losses import compute_embedding_loss
+from panolift.lift.losses import EmbeddingBank, compute_embedding_loss, instance_classes, instance_means
 
 
 def _blobs(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,3 +100,33 @@ def test_embedding_loss_separates_two_instances_and_is_zero_once_they_are():
     apart[10:, 0] = 4.0
     apart += 0.1 * torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
     assert float(compute_embedding_loss(apart, ids)) < 0.01  # only the tiny norm term is left
+
+
+def test_bank_pushes_objects_of_other_classes_that_no_view_shows_together():
+    """A television (class 7) and a sofa (class 3) are never two 2D instances of one view: one image's
+    push cannot part them, the bank of other views' means does; a same-class object is left alone."""
+    bank = EmbeddingBank(size=4, dim=3)
+    ids = torch.tensor([1] * 8)
+    sofa = torch.zeros(8, 3)
+    bank.add(instance_means(sofa, ids)[2], torch.tensor([3]))  # a view of the sofa alone
+    television = (torch.zeros(8, 3) + 0.05).requires_grad_(True)
+    probabilities = torch.zeros(8, 10)
+    probabilities[:, 7] = 0.9
+    probabilities[:, 3] = 0.1
+    classes = instance_classes(probabilities, ids)
+    assert classes.tolist() == [7]
+    assert float(compute_embedding_loss(television, ids, classes=classes)) < 0.01  # no bank: no push
+    optimizer = torch.optim.SGD([television], lr=0.2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        compute_embedding_loss(television, ids, classes=classes, bank=bank).backward()
+        optimizer.step()
+    assert float(television.detach().mean(0).norm()) > 2.5  # pushed ~2 push = 3.0 from the sofa
+    same = torch.zeros(8, 3) + 0.05
+    assert float(compute_embedding_loss(same, ids, classes=torch.tensor([3]), bank=bank)) < 0.01
+    for k in range(6):  # first in, first out
+        bank.add(torch.full((1, 3), float(k)), torch.tensor([k]))
+    assert bank.classes.tolist() == [2, 3, 4, 5] and bank.means.shape == (4, 3)
+    restored = EmbeddingBank(size=4, dim=3)
+    restored.load(bank.tensors())
+    assert torch.equal(restored.means, bank.means) and torch.equal(restored.classes, bank.classes)

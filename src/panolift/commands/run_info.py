@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def instance_table(rows: list[dict]) -> list[str]:
-    """Lines of the 3D instance table: id, class, slot, voxel count, world bounding box (ids from 32768
-    up are further pieces of a slot: objects apart from each other that the field gave the same slot)."""
+def instance_table(rows: list[dict], unit: str = "slot") -> list[str]:
+    """Lines of the 3D instance table: id, class, slot (``unit``: "cluster" for an embedding field, the
+    index of its instance), voxel count, world bounding box (ids from 32768 up are further pieces of a
+    slot: objects apart from each other that the field gave the same slot)."""
     lines = [
-        f"{'id':>5}  {'class':<14} {'slot':>4} {'voxels':>7}  bbox min (world)            bbox max (world)"
+        f"{'id':>5}  {'class':<14} {unit:>7} {'voxels':>7}  bbox min (world)            bbox max (world)"
     ]
     for r in rows:
         lo = " ".join(f"{v:7.3f}" for v in r["bbox_min"])
         hi = " ".join(f"{v:7.3f}" for v in r["bbox_max"])
         slot = r.get("slot", r["id"] - 1)
-        lines.append(f"{r['id']:>5}  {r['class']:<14} {slot:>4} {r['voxels']:>7}  {lo}     {hi}")
+        lines.append(f"{r['id']:>5}  {r['class']:<14} {slot:>7} {r['voxels']:>7}  {lo}     {hi}")
     return lines
 
 
@@ -60,5 +61,6 @@ def run_info(path: Path, device: str = "auto") -> None:
     )
     if rows:
         print(f"  per class: {class_counts(rows)}")
-    for line in instance_table(rows):
+    unit = "cluster" if loaded.field.config.instance_embedding else "slot"
+    for line in instance_table(rows, unit):
         print("  " + line)

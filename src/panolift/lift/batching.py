@@ -334,10 +334,11 @@ def sample_scene_batch(
 
 
 def sample_image_batch(
-    data: TrainingData, num_rays: int, generator: torch.Generator
+    data: TrainingData, num_rays: int, generator: torch.Generator, balanced: bool = False
 ) -> dict[str, torch.Tensor]:
     """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
-    (when streaming, the frame is read whole from disk: the same batch as in memory).
+    (when streaming, the frame is read whole from disk: the same batch as in memory). ``balanced``: the
+    thing half is drawn evenly over the frame's 2D instances, not over their pixels.
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
@@ -355,11 +356,19 @@ def sample_image_batch(
     picks = []
     for k, pool in enumerate(pools):
         count = num_rays // len(pools) if k < len(pools) - 1 else num_rays - sum(p.shape[0] for p in picks)
-        idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device)
+        if balanced and pool is things:  # each pixel weighted by 1 / its instance's area
+            _, inverse, area = torch.unique(
+                targets.instance[row, things], return_inverse=True, return_counts=True
+            )
+            share = (1.0 / area.double())[inverse].to(device)
+            idx = torch.multinomial(share, count, replacement=True, generator=generator)
+        else:
+            idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device)
         picks.append(pool[idx.to(pool.device)])
     pixels = torch.cat(picks)
     pixels = pixels[torch.argsort(targets.segments[row, pixels], stable=True)]
-    return gather_rays(data, torch.full_like(pixels, frame), pixels, targets, torch.full_like(pixels, row))
+    frames = torch.full_like(pixels, frame)
+    return {**gather_rays(data, frames, pixels, targets, torch.full_like(pixels, row)), "frame": frames}
 
 
 def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:

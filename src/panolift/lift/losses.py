@@ -76,28 +76,82 @@ def compute_instance_loss(
     return (confidence[ok] * nll).mean()
 
 
+def instance_means(
+    embedding: torch.Tensor, instance_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids in increasing order, each ray's index among them, each id's mean embedding) of a batch."""
+    ids, inverse, counts = torch.unique(instance_ids, return_inverse=True, return_counts=True)
+    sums = embedding.new_zeros(ids.shape[0], embedding.shape[1]).index_add(0, inverse, embedding)
+    return ids, inverse, sums / counts[:, None]
+
+
+def instance_classes(probabilities: torch.Tensor, instance_ids: torch.Tensor) -> torch.Tensor:
+    """The class the field renders for each 2D instance of a batch (argmax of its rays' summed class
+    distributions; ids in increasing order, as :func:`instance_means`): consistent from view to view
+    where the machine labels flip, so it can say which 2D instances of different views are different
+    objects."""
+    _, inverse = torch.unique(instance_ids, return_inverse=True)
+    votes = probabilities.new_zeros(int(inverse.max()) + 1, probabilities.shape[1])
+    return votes.index_add(0, inverse, probabilities.detach()).argmax(dim=1)
+
+
+class EmbeddingBank:
+    """The last ``size`` 2D-instance means of earlier batches (other views), detached, with their classes:
+    the negatives across views of :func:`compute_embedding_loss`. Its tensors go into checkpoints
+    (:meth:`tensors`), so that a resumed training continues exactly."""
+
+    def __init__(self, size: int, dim: int, device: torch.device | str = "cpu"):
+        self.size = size
+        self.means = torch.zeros(0, dim, device=device)
+        self.classes = torch.zeros(0, dtype=torch.long, device=device)
+
+    def add(self, means: torch.Tensor, classes: torch.Tensor) -> None:
+        """Keep ``means`` (detached) and their ``classes``; the oldest entries beyond ``size`` go."""
+        self.means = torch.cat([self.means, means.detach()])[-self.size :] if self.size else self.means
+        self.classes = torch.cat([self.classes, classes])[-self.size :] if self.size else self.classes
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"embedding_bank.means": self.means.cpu(), "embedding_bank.classes": self.classes.cpu()}
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Entries of :meth:`tensors` (a checkpoint without them: an empty bank)."""
+        device, dim = self.means.device, self.means.shape[1]
+        means = tensors.get("embedding_bank.means", torch.zeros(0, dim))
+        classes = tensors.get("embedding_bank.classes", torch.zeros(0, dtype=torch.long))
+        self.means, self.classes = means.to(device, torch.float32), classes.to(device, torch.long)
+
+
 def compute_embedding_loss(
     embedding: torch.Tensor,  # (num_rays, D) rendered instance embedding, thing rays of one image
     instance_ids: torch.Tensor,  # (num_rays,) 2D instance id of each ray (> 0)
     pull: float = 0.5,
     push: float = 1.5,
+    classes: torch.Tensor | None = None,  # (num 2D instances,) class of each, as instance_classes
+    bank: EmbeddingBank | None = None,
 ) -> torch.Tensor:
     """The discriminative loss of De Brabandere et al. (2017) on one image's thing rays, the contrastive
     counterpart of assignment + L_ins (no slots, so no cap on the number of instances):
 
         L = mean_i mean_{r in i} [|e_r - mu_i| - pull]_+^2  +  mean_{i != j} [2 push - |mu_i - mu_j|]_+^2
-            + 0.001 mean_i |mu_i|
+            + mean_{i, b: class(b) != class(i)} [2 push - |mu_i - b|]_+^2  +  0.001 mean_i |mu_i|
 
-    with mu_i the mean embedding of 2D instance i's rays. Two touching objects of one class that the 2D
-    labels tell apart get means at least 2 push apart, whatever the other views said."""
-    _, inverse, counts = torch.unique(instance_ids, return_inverse=True, return_counts=True)
-    n = counts.shape[0]
-    means = embedding.new_zeros(n, embedding.shape[1]).index_add(0, inverse, embedding) / counts[:, None]
+    with mu_i the mean embedding of 2D instance i's rays and b the means of other views kept in ``bank``
+    (the third term only with ``classes`` and a bank). Two touching objects of one class that the 2D
+    labels tell apart get means at least 2 push apart, whatever the other views said; two objects of
+    different classes do even where no view shows both."""
+    _, inverse, means = instance_means(embedding, instance_ids)
+    n = means.shape[0]
+    counts = torch.bincount(inverse, minlength=n).to(embedding.dtype)
     spread = torch.clamp((embedding - means[inverse]).norm(dim=1) - pull, min=0) ** 2
     loss = (embedding.new_zeros(n).index_add(0, inverse, spread) / counts).mean()
     if n > 1:
         gaps = torch.cdist(means, means)[~torch.eye(n, dtype=torch.bool, device=embedding.device)]
         loss = loss + (torch.clamp(2 * push - gaps, min=0) ** 2).mean()
+    if bank is not None and classes is not None and bank.means.shape[0]:
+        other = classes[:, None] != bank.classes[None, :]
+        if other.any():
+            gaps = torch.cdist(means, bank.means)[other]
+            loss = loss + (torch.clamp(2 * push - gaps, min=0) ** 2).mean()
     return loss + 1e-3 * means.norm(dim=1).mean()
 
 

@@ -21,6 +21,7 @@ from panolift.scene import Scene, SceneNormalization
 from .batching import load_training_data, sample_image_batch, sample_scene_batch
 from .clusters import cluster_instances
 from .losses import (
+    EmbeddingBank,
     assign_instances,
     compute_consistency_loss,
     compute_distortion_loss,
@@ -29,6 +30,8 @@ from .losses import (
     compute_psnr,
     compute_rgb_loss,
     compute_semantic_loss,
+    instance_classes,
+    instance_means,
 )
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
@@ -93,6 +96,9 @@ class Trainer:
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
         self.shrink_pending = False
+        self.embedding_bank = EmbeddingBank(
+            config.loss.embedding_bank, max(config.field.instance_embedding, 1), self.device
+        )
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the global RNG
             torch.manual_seed(config.train.seed)
             field = PanopticField(config.field, scene.class_set.num_classes, bounded=config.loss.bounded)
@@ -109,6 +115,8 @@ class Trainer:
         """(metadata, tensors) of everything needed to continue exactly (see :mod:`panolift.lift.state`)."""
         tensors = field_to_tensors(self.field)
         tensors["rng.torch"] = self.generator.get_state().cpu()
+        if self.config.field.instance_embedding:
+            tensors.update(self.embedding_bank.tensors())
         optimizers = {}
         for name, optimizer in self.optimizers.items():
             opt_tensors, optimizers[name] = optimizer_to_tensors(name, optimizer)
@@ -133,6 +141,7 @@ class Trainer:
         for name, optimizer in self.optimizers.items():
             load_optimizer(name, optimizer, meta, tensors)
         self.generator.set_state(tensors["rng.torch"])
+        self.embedding_bank.load(tensors)
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.shrink_pending = bool(meta.get("shrink_pending", False))
         self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
@@ -174,8 +183,11 @@ class Trainer:
         cfg, weights = self.config, loss_weights_at(step, self.config)
         scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator)
         use_image = weights["instance"] > 0 or weights["consistency"] > 0
+        balanced = bool(cfg.field.instance_embedding) and cfg.loss.embedding_balanced
         image_batch = (
-            sample_image_batch(self.data, cfg.train.rays_image, self.generator) if use_image else None
+            sample_image_batch(self.data, cfg.train.rays_image, self.generator, balanced)
+            if use_image
+            else None
         )
         # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
         # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
@@ -209,10 +221,13 @@ class Trainer:
             sem_i = out_i["semantics"]
             thing = image_batch["instance"] > 0
             if weights["instance"] > 0 and thing.any() and cfg.field.instance_embedding:
+                embedding, ids = out_i["instance"][thing], image_batch["instance"][thing]
+                probs = sem_i[thing] if bounded else torch.softmax(sem_i[thing], dim=-1)
+                classes = instance_classes(probs, ids)
                 losses["instance"] = compute_embedding_loss(
-                    out_i["instance"][thing], image_batch["instance"][thing], cfg.loss.embedding_pull,
-                    cfg.loss.embedding_push,
+                    embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank
                 )  # fmt: skip
+                self.embedding_bank.add(instance_means(embedding, ids)[2], classes)
             elif weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
                 ins_i = out_i["instance"]
                 slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)

@@ -66,6 +66,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("field", "cluster_min_share"): _fraction(),
     ("loss", "embedding_pull"): _at_least(0),
     ("loss", "embedding_push"): _positive(),
+    ("loss", "embedding_bank"): _within(0, 1 << 20),
     ("field", "distance_scale"): _positive(),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
@@ -265,6 +266,21 @@ def check_checkpoint_headers(
                 raise SceneError(
                     f"{path}: checkpoint tensor {name} ({_shape_text(shape, dtype)}) is not optimizer state"
                 )
+    bank_means, bank_classes = headers.get("embedding_bank.means"), headers.get("embedding_bank.classes")
+    if bank_means is not None or bank_classes is not None:
+        dim = config.field.instance_embedding
+        rows = (bank_means or bank_classes)[0][:1]
+        if (
+            bank_means is None
+            or bank_classes is None
+            or bank_means != ((*rows, dim), "F32")
+            or (bank_classes != (tuple(rows), "I64"))
+        ):
+            got = ", ".join(_shape_text(*h) if h else "missing" for h in (bank_means, bank_classes))
+            raise SceneError(
+                f"{path}: checkpoint tensors embedding_bank.means, embedding_bank.classes are {got}; an "
+                f"embedding of {dim} dimensions keeps (n, {dim}) F32 means and (n,) I64 classes"
+            )
     rng = headers.get("rng.torch")
     if rng is not None and (len(rng[0]) != 1 or rng[1] != "U8"):
         raise SceneError(
