@@ -73,18 +73,23 @@ def test_balanced_image_batches_give_every_2d_instance_an_even_share(tiny_scene)
     ids, area = torch.unique(things[frame], return_counts=True)
     assert int(area.max()) > 4 * int(area.min()), area  # sizes differ a lot
 
-    def shares(balanced: bool) -> torch.Tensor:
-        counts = torch.zeros(len(ids))
+    def shares(balanced: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        counts, weighted = torch.zeros(len(ids)), torch.zeros(len(ids))
         gen = torch.Generator().manual_seed(2)
         while counts.sum() < 4000:
             batch = sample_image_batch(data, 256, gen, balanced=balanced)
             if int(batch["frame"][0]) != frame:
                 continue
-            thing = batch["instance"][batch["instance"] > 0]
-            counts += (thing[:, None] == ids[None]).sum(0)
-        return counts / counts.sum()
+            thing = batch["instance"] > 0
+            hits = (batch["instance"][thing][:, None] == ids[None]).float()
+            counts += hits.sum(0)
+            weighted += (hits * batch["importance"][thing][:, None]).sum(0)
+            assert (batch["importance"][~thing] == 1).all()
+        return counts / counts.sum(), weighted / weighted.sum()
 
     small = int(area.argmin())
-    even, by_pixel = shares(True), shares(False)
+    (even, reweighted), (by_pixel, unweighted) = shares(True), shares(False)
+    assert torch.equal(by_pixel, unweighted)  # an unbalanced batch: importance 1
+    torch.testing.assert_close(reweighted, area / area.sum(), atol=0.02, rtol=0)  # the uniform expectation
     assert float(even.max() / even.min()) < 1.6  # each instance about 1 / len(ids)
     assert float(even[small]) > 3 * float(by_pixel[small])  # the smallest object is drawn far more often

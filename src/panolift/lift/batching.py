@@ -338,7 +338,9 @@ def sample_image_batch(
 ) -> dict[str, torch.Tensor]:
     """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
     (when streaming, the frame is read whole from disk: the same batch as in memory). ``balanced``: the
-    thing half is drawn evenly over the frame's 2D instances, not over their pixels.
+    thing half is drawn evenly over the frame's 2D instances, not over their pixels, and each ray carries
+    the ``importance`` that gives losses over pixels their uniform-draw expectation back (the number of
+    instances times its instance's share of the thing pixels; 1 for every ray of an unbalanced batch).
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
@@ -353,7 +355,7 @@ def sample_image_batch(
     pools = [p for p in (things, labelled) if p.numel() > 0]
     if not pools:
         pools = [torch.arange(data.width * data.height, device=targets.instance.device)]
-    picks = []
+    picks, importance = [], []
     for k, pool in enumerate(pools):
         count = num_rays // len(pools) if k < len(pools) - 1 else num_rays - sum(p.shape[0] for p in picks)
         if balanced and pool is things:  # each pixel weighted by 1 / its instance's area
@@ -362,13 +364,17 @@ def sample_image_batch(
             )
             share = (1.0 / area.double())[inverse].to(device)
             idx = torch.multinomial(share, count, replacement=True, generator=generator)
+            ratio = area.double() * area.shape[0] / things.shape[0]  # uniform / balanced probability
+            importance.append(ratio[inverse[idx.to(inverse.device)]].float())
         else:
             idx = torch.randint(pool.shape[0], (count,), generator=generator, device=device)
+            importance.append(torch.ones(count, device=pool.device))
         picks.append(pool[idx.to(pool.device)])
-    pixels = torch.cat(picks)
-    pixels = pixels[torch.argsort(targets.segments[row, pixels], stable=True)]
-    frames = torch.full_like(pixels, frame)
-    return {**gather_rays(data, frames, pixels, targets, torch.full_like(pixels, row)), "frame": frames}
+    pixels, importance = torch.cat(picks), torch.cat(importance)
+    order = torch.argsort(targets.segments[row, pixels], stable=True)
+    pixels, frames = pixels[order], torch.full_like(pixels, frame)
+    rays = gather_rays(data, frames, pixels, targets, torch.full_like(pixels, row))
+    return {**rays, "frame": frames, "importance": importance[order].to(rays["confidence"].device)}
 
 
 def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:

@@ -235,8 +235,10 @@ class Trainer:
                     ins_i[thing], slots, image_batch["confidence"][thing], bounded
                 )
             if weights["consistency"] > 0:
+                # weighted by importance: a balanced draw does not make small segments' majorities louder
+                confidence = image_batch["confidence"] * image_batch["importance"]
                 losses["consistency"] = compute_consistency_loss(
-                    sem_i, image_batch["segments"], image_batch["confidence"], bounded
+                    sem_i, image_batch["segments"], confidence, bounded
                 )
         if weights["tv_density"] > 0 or weights["tv_appearance"] > 0:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
