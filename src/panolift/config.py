@@ -157,9 +157,9 @@ class LossConfig:
     pushed 2 ``embedding_push`` from the kept ones of another class: two objects never seen as two 2D
     instances of one view (a television above a sofa) get apart. 0: one image's push only."""
     embedding_balanced: bool = True
-    """With ``field.instance_embedding``: R_I's thing rays are drawn evenly over the frame's 2D instances
-    (each instance the same share, whatever its size), so small objects are in every push; else evenly
-    over thing pixels (the paper's R_I)."""
+    """With ``field.instance_embedding``: half of R_I's thing rays are drawn evenly over the frame's 2D
+    instances (each instance the same share, whatever its size), so small objects are in every push; they
+    serve the instance loss only. Else all are drawn evenly over thing pixels (the paper's R_I)."""
     contrast_reference: float = 0.0
     """When > 0, the colour loss of a scene whose training pixels vary less than this (mean per-channel
     variance) is scaled up by reference / variance (at most 10x): a dim, low-contrast room otherwise gives

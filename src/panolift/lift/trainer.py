@@ -235,8 +235,7 @@ class Trainer:
                     ins_i[thing], slots, image_batch["confidence"][thing], bounded
                 )
             if weights["consistency"] > 0:
-                # weighted by importance: a balanced draw does not make small segments' majorities louder
-                confidence = image_batch["confidence"] * image_batch["importance"]
+                confidence = image_batch["confidence"] * image_batch["pixel_weight"]  # without balanced rays
                 losses["consistency"] = compute_consistency_loss(
                     sem_i, image_batch["segments"], confidence, bounded
                 )
