@@ -206,6 +206,8 @@ def train_preset(preset: str, args, scene_path: Path, eval_scene, frames: list[s
 
     def add_point(trainer, seconds: float) -> None:
         start = time.perf_counter()
+        if trainer.config.field.instance_embedding:  # the 3D instances of the field as it is now
+            trainer.find_instance_clusters(torch.Generator(device=trainer.device).manual_seed(0))
         scores = evaluate(trainer, eval_scene, frames)
         synchronize(device)
         row["eval_seconds"] += time.perf_counter() - start

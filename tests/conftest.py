@@ -41,8 +41,8 @@ def _train_tiny(scene: Path, out: Path, instance_embedding: int) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_scene, tmp_path_factory) -> Path:
-    """A run of the `tiny` lifting preset on `tiny_scene`, instance slots and linear assignment as `fast`
-    and `paper` (trained once per session). Treat it as read-only."""
+    """A run of the `tiny` lifting preset on `tiny_scene`, instance slots and linear assignment as the
+    `paper` preset's (trained once per session). Treat it as read-only."""
     return _train_tiny(tiny_scene, tmp_path_factory.mktemp("lift") / "tiny_run", instance_embedding=0)
 
 

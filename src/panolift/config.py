@@ -60,7 +60,8 @@ class FieldConfig:
     instance_embedding: int = 0
     """> 0: the instance head outputs an embedding of this many dimensions instead of a slot distribution,
     trained with a pull/push loss on each image's 2D instances and clustered after training into any number
-    of 3D instances (no slot cap). 0: slots and the per-image linear assignment (the paper)."""
+    of 3D instances (no slot cap; `fast`: 8). 0: slots and the per-image linear assignment (the paper, and
+    the `paper` preset)."""
     cluster_radius: float = 1.0
     """Embedding distance within which rendered thing rays are one instance (the mean-shift radius; the
     loss pulls rays within ``loss.embedding_pull`` of their instance's mean and pushes means
@@ -390,6 +391,7 @@ def fast_config() -> LiftConfig:
             head_pe_freqs=2,
             head_grid_components=8,
             head_grid_resolution=128,  # 64 lost small objects to their neighbours (SUITE.md, sixth round)
+            instance_embedding=8,  # no slot cap; PQ^scene up on 8 of 9 held-out rooms (SUITE.md, twelfth round)
         ),
         render=RenderConfig(
             occupancy_resolution=64,

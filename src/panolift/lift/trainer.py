@@ -328,12 +328,15 @@ class Trainer:
         margin = margin_voxels * self.field.voxel_size
         return torch.stack([torch.maximum(low - margin, within[0]), torch.minimum(high + margin, within[1])])
 
-    def find_instance_clusters(self) -> None:
+    def find_instance_clusters(self, generator: torch.Generator | None = None) -> None:
         """An embedding field's 3D instances, found in its rendered training rays and kept in the field
-        (:mod:`panolift.lift.clusters`)."""
+        (:mod:`panolift.lift.clusters`). The rays are drawn with ``generator`` (default: the training's
+        own, as at the last step; another one leaves the training's random stream untouched, for a look
+        at a field mid-training)."""
         thing_mask = thing_mask_of(self.scene.class_set)
         start = time.perf_counter()
-        clusters = cluster_instances(self.field, self.data, self.config, thing_mask, self.generator)
+        generator = self.generator if generator is None else generator
+        clusters = cluster_instances(self.field, self.data, self.config, thing_mask, generator)
         self.field.set_instance_clusters(*clusters)
         log.info(
             "step %d: %d 3D instances (%.1f s)", self.step, clusters[2].shape[0], time.perf_counter() - start
