@@ -100,9 +100,14 @@ def test_resume_continues_the_trajectory_and_checkpoints_render_identically(
     after = render_image(loaded.field, scene.intrinsics, pose, scene.width, scene.height)
     for key in ("rgb", "depth", "semantics", "instance"):
         torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
+    bank = part.embedding_bank.means.clone()
+    assert (bank.shape[0] > 0) == bool(
+        embedding
+    )  # other views' negatives, kept since the instance loss began
     del part
     with TrainingRun(tiny_scene, tmp_path / "part", resume=True) as resumed:
         assert resumed.trainer.step == 20
+        assert torch.equal(resumed.trainer.embedding_bank.means, bank)  # the checkpoint keeps the bank
         resumed.run()
         assert resumed.trainer.step == 40
     a, b = _history(tmp_path / "full"), _history(tmp_path / "part")

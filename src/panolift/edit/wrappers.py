@@ -88,7 +88,9 @@ class DeleteInstance(FieldWrapper):
 
     def forward(self, points: torch.Tensor, dirs: torch.Tensor) -> FieldOutputs:
         out = self.field(points, dirs)
-        _, ids = compute_panoptic_ids(out.semantics, out.instance, self.thing_mask)
+        _, ids = compute_panoptic_ids(
+            out.semantics, out.instance, self.thing_mask, slot_class_prior_of(self.field)
+        )
         is_k = ids == self.region.slot_id
         local = self.for_move or self.region.shares_slot  # the slot lives on elsewhere
         if local:

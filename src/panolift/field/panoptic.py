@@ -174,7 +174,10 @@ class PanopticField(nn.Module):
         only halfway between two), summed over the centres of each instance (an instance may hold
         several, ``instance_of_centre``)."""
         tau = 0.5 * self.config.cluster_radius
-        d2 = torch.cdist(embedding, self.instance_centres.to(embedding)) ** 2
+        # exact differences, not |e|^2 + |c|^2 - 2 e.c: the same point gets the same distribution in any
+        # batch (an identity move re-evaluates a region's points on their own)
+        centres = self.instance_centres.to(embedding)
+        d2 = torch.cdist(embedding, centres, compute_mode="donot_use_mm_for_euclid_dist") ** 2
         per_centre = torch.softmax(-d2 / (2 * tau * tau), dim=-1)
         groups = self.instance_class_prior.shape[0]
         return per_centre.new_zeros(embedding.shape[0], groups).index_add(
