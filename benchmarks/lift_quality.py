@@ -10,6 +10,7 @@ PSNR >= 25 dB, mIoU >= machine labels + 10 points, PQ^scene >= 0.70, training wi
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 from dataclasses import replace
@@ -40,7 +41,8 @@ def train(args) -> tuple[Path, Path, int, float]:
     def progress(step: int, total: int, metrics: dict) -> None:
         if step % every == 0:
             print(
-                f"  step {step}/{total}  loss {metrics['total']:.3f}  psnr {metrics['psnr']:.2f}", flush=True
+                f"  step {step}/{total}  loss {metrics['total']:.3f}  psnr {metrics.get('psnr', math.nan):.2f}",
+                flush=True,
             )
 
     start = time.perf_counter()

@@ -157,6 +157,11 @@ class LossConfig:
     so of other views) are kept with the class the field renders for them, and each mean of a batch is
     pushed 2 ``embedding_push`` from the kept ones of another class: two objects never seen as two 2D
     instances of one view (a television above a sofa) get apart. 0: one image's push only."""
+    embedding_apart: float = 0.0
+    """With ``embedding_bank``: a kept mean of the same class is pushed too when its 2D instance's object
+    and the batch's lie apart in 3D (rendered ray ends: centres farther than this x the sum of their RMS
+    radii), so that touching objects of one class that no view labels as two still part. 0: only kept
+    means of another class are pushed."""
     embedding_balanced: bool = True
     """With ``field.instance_embedding``: half of R_I's thing rays are drawn evenly over the frame's 2D
     instances (each instance the same share, whatever its size), so small objects are in every push; they
@@ -206,6 +211,20 @@ class TrainConfig:
 
     iterations: int = 450_000
     """Training iterations."""
+    head_steps: int = 0
+    """> 0: the last this many of the iterations fit the semantic and instance heads alone, on the frozen
+    geometry, and the iterations before them fit density and colour alone. With gradient blocking the
+    labels' losses never reach density or colour, so this is the same method as training all at every
+    step, minus the work a joint step does for the other half: no heads in the geometry's steps, no density
+    gradients, colour or regularisers in the heads' steps; and the heads learn the labels on the final
+    surfaces rather than on a geometry still forming. The labels' warm-ups (``loss.instance_start``,
+    ``consistency_start``, ``ramp``) and every learning-rate decay then count within each phase.
+    0: everything at every step (the authors; every preset). Measured with `fast` (3000 steps of geometry
+    + 1000 of heads against 3000 joint; benchmarks/SUITE.md, thirteenth round): a step of the geometry
+    costs 0.65 of a joint step and one of the heads 0.45 (a heads' step marches its rays again, where a
+    joint step's labels ride on the colour's march), so training is 13-15% shorter; the labels see fewer
+    rays in all, and small objects' classes came out less stable (room 6's bag kept in 1 of 3 variants)
+    and clutter-0's thing PQ^scene fell 37.0 -> 27.2, so no preset uses it."""
     rays_scene: int = 4096
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024

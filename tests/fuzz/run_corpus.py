@@ -376,6 +376,7 @@ def _checkpoint_tensors() -> list[RunCase]:
         RunCase("tensor:cluster-centres-cut", rewrite(C, tensors=_clusters(centres=2, of_centre=[0], instances=1)), f"{C}|instance_of_centre"),
         RunCase("tensor:cluster-prior-classes", rewrite(C, tensors=_clusters(centres=1, of_centre=[0], instances=1, classes=3)), f"{C}|instance_class_prior"),
         RunCase("tensor:embedding-bank-width", rewrite(C, tensors=lambda t: {**t, "embedding_bank.means": torch.zeros(4, 3), "embedding_bank.classes": torch.zeros(4, dtype=torch.int64)}), f"{C}|embedding_bank.means|(n, "),
+        RunCase("tensor:embedding-bank-places", rewrite(C, tensors=lambda t: {**t, "embedding_bank.means": torch.zeros(4, 0), "embedding_bank.classes": torch.zeros(4, dtype=torch.int64), "embedding_bank.places": torch.zeros(5, 4)}), f"{C}|embedding_bank.places|(n, 4)"),
         RunCase("tensor:head-rows", rewrite(C, tensors=_tensor("field.semantic_head.mlp.4.weight", lambda t: t[:-1])), f"{C}|semantic_head.mlp.4.weight"),
         RunCase("tensor:line-length", rewrite(C, tensors=_tensor("field.density_grid.lines.1", lambda t: t[:, :, :-3])), f"{C}|density_grid.lines.1"),
         RunCase("tensor:plane-3d", rewrite(C, tensors=_tensor(f"{planes}.0", lambda t: t[0])), f"{C}|{planes}.0"),

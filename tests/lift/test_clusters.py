@@ -12,7 +12,13 @@ from panolift.lift.clusters import (
     majority_class,
     mean_shift_centres,
 )
-from panolift.lift.losses import EmbeddingBank, compute_embedding_loss, instance_classes, instance_means
+from panolift.lift.losses import (
+    EmbeddingBank,
+    compute_embedding_loss,
+    instance_classes,
+    instance_means,
+    instance_places,
+)
 
 
 def _blobs(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,3 +136,41 @@ def test_bank_pushes_objects_of_other_classes_that_no_view_shows_together():
     restored = EmbeddingBank(size=4, dim=3)
     restored.load(bank.tensors())
     assert torch.equal(restored.means, bank.means) and torch.equal(restored.classes, bank.classes)
+
+
+def test_bank_pushes_a_same_class_object_that_lies_apart_in_3d_and_not_another_view_of_the_same():
+    """Two bags of one class that no view labels as two: with ``apart`` the bank parts them by where
+    their masks' rays end; a view of the other half of the same bag (centres within reach of the radii)
+    and a place that is unknown (no opaque ray) are left alone."""
+    ids = torch.tensor([1] * 6)
+    ends = torch.tensor([[0.0, 0, 0], [0.2, 0, 0], [0.4, 0, 0], [0.0, 0.2, 0], [0.2, 0.2, 0], [0.4, 0.2, 0]])
+    opaque = torch.ones(6, dtype=torch.bool)
+    place = instance_places(ends, opaque, ids)
+    torch.testing.assert_close(place[0, :3], torch.tensor([0.2, 0.1, 0.0]))
+    assert abs(float(place[0, 3]) - float((ends - place[0, :3]).square().sum(1).mean().sqrt())) < 1e-6
+    opaque[3:] = False  # only the opaque rays' ends count
+    torch.testing.assert_close(instance_places(ends, opaque, ids)[0, :3], torch.tensor([0.2, 0.0, 0.0]))
+    unknown = instance_places(ends, torch.zeros(6, dtype=torch.bool), ids)
+    assert unknown.tolist() == [[0.0, 0.0, 0.0, -1.0]]
+
+    bank = EmbeddingBank(size=8, dim=3)
+    radius = float(place[0, 3])
+    bag = torch.zeros(6, 3) + 0.05
+    bags = torch.tensor([3])
+    other_bag = place.clone()
+    other_bag[0, 0] += 4 * radius  # beside it, not touching the same points
+    other_half = place.clone()
+    other_half[0, 0] += radius  # the same bag seen from elsewhere
+    for where in (other_half, unknown):
+        bank.add(torch.zeros(1, 3), bags, where)
+    kwargs = {"classes": bags, "bank": bank, "places": place, "apart": 1.0}
+    assert float(compute_embedding_loss(bag, ids, **kwargs)) < 0.01
+    bank.add(torch.zeros(1, 3), bags, other_bag)
+    assert float(compute_embedding_loss(bag, ids, **kwargs)) > 1.0
+    assert float(compute_embedding_loss(bag, ids, **{**kwargs, "apart": 0.0})) < 0.01  # off: no push
+    restored = EmbeddingBank(size=8, dim=3)
+    restored.load(bank.tensors())
+    torch.testing.assert_close(restored.places, bank.places)
+    old = {k: v for k, v in bank.tensors().items() if k != "embedding_bank.places"}  # before stop 30
+    restored.load(old)
+    assert restored.places.tolist() == [[0.0, 0.0, 0.0, -1.0]] * 3

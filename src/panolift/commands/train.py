@@ -102,7 +102,10 @@ def run_training(
 
             def progress(step: int, total: int, metrics: dict) -> None:
                 bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{metrics['total']:.3f}", psnr=f"{metrics['psnr']:.2f}")
+                if "psnr" in metrics:
+                    bar.set_postfix(loss=f"{metrics['total']:.3f}", psnr=f"{metrics['psnr']:.2f}")
+                else:  # the heads' steps of a head phase: labels only
+                    bar.set_postfix(loss=f"{metrics['total']:.3f}", fitting="labels")
                 if live is not None:
                     live.update()
 

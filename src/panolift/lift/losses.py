@@ -95,30 +95,74 @@ def instance_classes(probabilities: torch.Tensor, instance_ids: torch.Tensor) ->
     return votes.index_add(0, inverse, probabilities.detach()).argmax(dim=1)
 
 
+def instance_places(
+    ends: torch.Tensor,  # (num_rays, 3) where each ray ends (field coordinates)
+    opaque: torch.Tensor,  # (num_rays,) bool: the ray ends on a surface
+    instance_ids: torch.Tensor,  # (num_rays,) 2D instance id of each ray
+) -> torch.Tensor:
+    """(num 2D instances, 4): for each 2D instance of a batch (ids in increasing order, as
+    :func:`instance_means`) the mean of its opaque rays' ends and their RMS distance from it (where the
+    object the mask shows lies, and how far it reaches); (0, 0, 0, -1) (unknown) for an instance without
+    an opaque ray."""
+    _, inverse = torch.unique(instance_ids, return_inverse=True)
+    n = int(inverse.max()) + 1 if inverse.numel() else 0
+    weight = opaque.to(ends.dtype)
+    count = ends.new_zeros(n).index_add(0, inverse, weight)
+    centre = ends.new_zeros(n, 3).index_add(0, inverse, ends * weight[:, None]) / count[:, None]
+    spread = ((ends - centre[inverse]).square().sum(dim=1) * weight).nan_to_num()
+    radius = (ends.new_zeros(n).index_add(0, inverse, spread) / count).sqrt()
+    places = torch.cat([centre, radius[:, None]], dim=1).detach()
+    unknown = count == 0
+    places[unknown] = torch.tensor([0.0, 0.0, 0.0, -1.0], device=places.device, dtype=places.dtype)
+    return places
+
+
+def unknown_places(count: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(count, 4) places that say nothing (radius -1; see :func:`instance_places`)."""
+    places = torch.zeros(count, 4, device=device)
+    places[:, 3] = -1.0
+    return places
+
+
 class EmbeddingBank:
-    """The last ``size`` 2D-instance means of earlier batches (other views), detached, with their classes:
-    the negatives across views of :func:`compute_embedding_loss`. Its tensors go into checkpoints
-    (:meth:`tensors`), so that a resumed training continues exactly."""
+    """The last ``size`` 2D-instance means of earlier batches (other views), detached, with their classes
+    and places (:func:`instance_places`; radius -1 when unknown): the negatives across views of
+    :func:`compute_embedding_loss`. Its tensors go into checkpoints (:meth:`tensors`), so that a resumed
+    training continues exactly."""
 
     def __init__(self, size: int, dim: int, device: torch.device | str = "cpu"):
         self.size = size
         self.means = torch.zeros(0, dim, device=device)
         self.classes = torch.zeros(0, dtype=torch.long, device=device)
+        self.places = torch.zeros(0, 4, device=device)
 
-    def add(self, means: torch.Tensor, classes: torch.Tensor) -> None:
-        """Keep ``means`` (detached) and their ``classes``; the oldest entries beyond ``size`` go."""
-        self.means = torch.cat([self.means, means.detach()])[-self.size :] if self.size else self.means
-        self.classes = torch.cat([self.classes, classes])[-self.size :] if self.size else self.classes
+    def add(self, means: torch.Tensor, classes: torch.Tensor, places: torch.Tensor | None = None) -> None:
+        """Keep ``means`` (detached), their ``classes`` and ``places`` (default unknown); the oldest entries
+        beyond ``size`` go."""
+        if not self.size:
+            return
+        if places is None:
+            places = unknown_places(means.shape[0], means.device)
+        self.means = torch.cat([self.means, means.detach()])[-self.size :]
+        self.classes = torch.cat([self.classes, classes])[-self.size :]
+        self.places = torch.cat([self.places, places.detach()])[-self.size :]
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"embedding_bank.means": self.means.cpu(), "embedding_bank.classes": self.classes.cpu()}
+        return {
+            "embedding_bank.means": self.means.cpu(),
+            "embedding_bank.classes": self.classes.cpu(),
+            "embedding_bank.places": self.places.cpu(),
+        }
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Entries of :meth:`tensors` (a checkpoint without them: an empty bank)."""
+        """Entries of :meth:`tensors` (a checkpoint without them: an empty bank; without places, written
+        before they were kept: places unknown)."""
         device, dim = self.means.device, self.means.shape[1]
         means = tensors.get("embedding_bank.means", torch.zeros(0, dim))
         classes = tensors.get("embedding_bank.classes", torch.zeros(0, dtype=torch.long))
+        places = tensors.get("embedding_bank.places", unknown_places(means.shape[0]))
         self.means, self.classes = means.to(device, torch.float32), classes.to(device, torch.long)
+        self.places = places.to(device, torch.float32)
 
 
 def compute_embedding_loss(
@@ -128,6 +172,8 @@ def compute_embedding_loss(
     push: float = 1.5,
     classes: torch.Tensor | None = None,  # (num 2D instances,) class of each, as instance_classes
     bank: EmbeddingBank | None = None,
+    places: torch.Tensor | None = None,  # (num 2D instances, 4), as instance_places
+    apart: float = 0.0,
 ) -> torch.Tensor:
     """The discriminative loss of De Brabandere et al. (2017) on one image's thing rays, the contrastive
     counterpart of assignment + L_ins (no slots, so no cap on the number of instances):
@@ -138,7 +184,10 @@ def compute_embedding_loss(
     with mu_i the mean embedding of 2D instance i's rays and b the means of other views kept in ``bank``
     (the third term only with ``classes`` and a bank). Two touching objects of one class that the 2D
     labels tell apart get means at least 2 push apart, whatever the other views said; two objects of
-    different classes do even where no view shows both."""
+    different classes do even where no view shows both. With ``apart`` > 0 and ``places``, a kept mean b
+    of the same class is pushed too when the two masks' objects lie apart in 3D: their centres farther
+    than ``apart`` x the sum of their RMS radii (two bags on a shelf that no view labels as two; two
+    views of one object's two ends are not that far apart, their radii reaching to the middle)."""
     _, inverse, means = instance_means(embedding, instance_ids)
     n = means.shape[0]
     counts = torch.bincount(inverse, minlength=n).to(embedding.dtype)
@@ -149,6 +198,10 @@ def compute_embedding_loss(
         loss = loss + (torch.clamp(2 * push - gaps, min=0) ** 2).mean()
     if bank is not None and classes is not None and bank.means.shape[0]:
         other = classes[:, None] != bank.classes[None, :]
+        if apart > 0 and places is not None:
+            radii = places[:, None, 3] + bank.places[None, :, 3]
+            known = (places[:, None, 3] >= 0) & (bank.places[None, :, 3] >= 0)
+            other = other | (known & (torch.cdist(places[:, :3], bank.places[:, :3]) > apart * radii))
         if other.any():
             gaps = torch.cdist(means, bank.means)[other]
             loss = loss + (torch.clamp(2 * push - gaps, min=0) ** 2).mean()

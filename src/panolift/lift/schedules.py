@@ -33,10 +33,27 @@ def start_step(fraction: float, iterations: int) -> int:
     return int(math.ceil(fraction * iterations))
 
 
+def phase_at(step: int, config: LiftConfig) -> tuple[str, int, int]:
+    """(phase, step within it, its length) at ``step``. With ``train.head_steps`` = 0 every step trains
+    everything ("joint", step, iterations). Otherwise the first iterations - head_steps steps fit density
+    and colour alone ("geometry") and the last head_steps fit the semantic and instance heads alone on the
+    frozen geometry ("heads", step - G, head_steps)."""
+    train = config.train
+    if train.head_steps <= 0:
+        return "joint", step, train.iterations
+    geometry_steps = max(1, train.iterations - train.head_steps)
+    if step <= geometry_steps:
+        return "geometry", step, geometry_steps
+    return "heads", step - geometry_steps, train.head_steps
+
+
 def warmup_factor(step: int, start: float, config: LiftConfig) -> float:
-    """0 before ``start_step(start)``, then rising linearly to 1 over ``loss.ramp`` of the iterations
-    (at once when ``ramp`` is 0): step s0 gets 1 / n of the weight, s0 + n - 1 and later all of it."""
-    iters = config.train.iterations
+    """0 before ``start_step(start)`` of the labels' steps (all iterations, or the head phase), then rising
+    linearly to 1 over ``loss.ramp`` of them (at once when ``ramp`` is 0): step s0 gets 1 / n of the
+    weight, s0 + n - 1 and later all of it."""
+    phase, step, iters = phase_at(step, config)
+    if phase == "geometry":
+        return 0.0
     first = start_step(start, iters)
     if step < first:
         return 0.0
@@ -46,26 +63,31 @@ def warmup_factor(step: int, start: float, config: LiftConfig) -> float:
 
 def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
     """lambda of each loss at ``step``: instance and consistency are 0 before their starts, then ramp up
-    (:func:`warmup_factor`)."""
+    (:func:`warmup_factor`). With a head phase (``train.head_steps``) the geometry's steps weigh the
+    labels' losses 0 and the heads' steps weigh colour and the geometry's regularisers 0."""
     loss = config.loss
     consistency = loss.weight_consistency if loss.segment_consistency else 0.0
+    phase = phase_at(step, config)[0]
+    geometry, labels = float(phase != "heads"), float(phase != "geometry")
     return {
-        "rgb": loss.weight_rgb,
-        "semantic": loss.weight_semantic,
+        "rgb": loss.weight_rgb * geometry,
+        "semantic": loss.weight_semantic * labels,
         "instance": loss.weight_instance * warmup_factor(step, loss.instance_start, config),
         "consistency": consistency * warmup_factor(step, loss.consistency_start, config),
-        "tv_density": loss.tv_density,
-        "tv_appearance": loss.tv_appearance,
-        "l1_density": loss.l1_density,
-        "distortion": loss.distortion,
+        "tv_density": loss.tv_density * geometry,
+        "tv_appearance": loss.tv_appearance * geometry,
+        "l1_density": loss.l1_density * geometry,
+        "distortion": loss.distortion * geometry,
     }
 
 
 def learning_rate_factor_at(step: int, config: LiftConfig, decay: float | None = None) -> float:
     """Exponential decay: factor = decay ** (step / iterations), ``decay`` = ``train.lr_decay`` unless
-    given (1 everywhere when it is 1)."""
+    given (1 everywhere when it is 1); with a head phase, over the steps of the phase ``step`` is in (only
+    that phase's parameters have gradients then)."""
     decay = config.train.lr_decay if decay is None else decay
-    return decay ** (min(step, config.train.iterations) / max(1, config.train.iterations))
+    _, step, iters = phase_at(step, config)
+    return decay ** (min(step, iters) / max(1, iters))
 
 
 def events_at(step: int, config: LiftConfig) -> list[str]:

@@ -32,8 +32,9 @@ from .losses import (
     compute_semantic_loss,
     instance_classes,
     instance_means,
+    instance_places,
 )
-from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at
+from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at, phase_at
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 from .threads import ThreadTuner
 
@@ -179,8 +180,12 @@ class Trainer:
         self.optimizers["grid"] = make_adam(self._grid_groups(), self.config.train.lr_grid)
 
     def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
-        """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss."""
+        """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss.
+        With a head phase (``train.head_steps``) a step of the geometry renders only colour on R_S, a step
+        of the heads only the labels (:func:`~panolift.lift.schedules.loss_weights_at`)."""
         cfg, weights = self.config, loss_weights_at(step, self.config)
+        phase = phase_at(step, cfg)[0]
+        colour, labels = phase != "heads", phase != "geometry"
         scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator)
         use_image = weights["instance"] > 0 or weights["consistency"] > 0
         balanced = bool(cfg.field.instance_embedding) and cfg.loss.embedding_balanced
@@ -192,23 +197,24 @@ class Trainer:
         # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
         # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
         background = None
-        if cfg.train.random_background:
+        if cfg.train.random_background and colour:
             background = torch.rand(cfg.train.rays_scene, 3, generator=self.generator, device=self.device)
         # before the first occupancy update the density is a faint fog that no sample's weight passes
         weight_threshold = None if self.field.occupancy is not None else 0.0
+        outputs = ("rgb",) * colour + ("semantics",) * labels
         out = render_rays(
             self.field, scene_batch["origins"], scene_batch["dirs"], cfg.render, generator=self.generator,
             background=background, gradient_blocking=cfg.loss.gradient_blocking,
-            weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0,
-            outputs=("rgb", "semantics"),
+            weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0, outputs=outputs,
         )  # fmt: skip
         bounded = cfg.loss.bounded
-        losses = {
-            "rgb": compute_rgb_loss(out["rgb"], scene_batch["rgb"]),
-            "semantic": compute_semantic_loss(
+        losses = {}
+        if colour:
+            losses["rgb"] = compute_rgb_loss(out["rgb"], scene_batch["rgb"])
+        if labels:
+            losses["semantic"] = compute_semantic_loss(
                 out["semantics"], scene_batch["probability"], scene_batch["confidence"], bounded
-            ),
-        }
+            )
         if weights["distortion"] > 0:
             losses["distortion"] = compute_distortion_loss(out["weights"], out["t"], out["deltas"])
         if image_batch is not None:
@@ -224,10 +230,18 @@ class Trainer:
                 embedding, ids = out_i["instance"][thing], image_batch["instance"][thing]
                 probs = sem_i[thing] if bounded else torch.softmax(sem_i[thing], dim=-1)
                 classes = instance_classes(probs, ids)
+                opacity = out_i["opacity"][thing].detach()
+                ends = (
+                    image_batch["origins"][thing]
+                    + image_batch["dirs"][thing]
+                    * (out_i["depth"][thing].detach() / opacity.clamp_min(1e-6))[:, None]
+                )
+                places = instance_places(ends, opacity > 0.5, ids)
                 losses["instance"] = compute_embedding_loss(
-                    embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank
+                    embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank,
+                    places, cfg.loss.embedding_apart,
                 )  # fmt: skip
-                self.embedding_bank.add(instance_means(embedding, ids)[2], classes)
+                self.embedding_bank.add(instance_means(embedding, ids)[2], classes, places)
             elif weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
                 ins_i = out_i["instance"]
                 slots = assign_instances(ins_i[thing], image_batch["instance"][thing], bounded)
@@ -243,7 +257,7 @@ class Trainer:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
         if weights["l1_density"] > 0:
             losses["l1_density"] = self.field.density_l1()
-        weights["rgb"] = self.rgb_weight
+        weights["rgb"] = self.rgb_weight if colour else 0.0
         losses["total"] = sum(weights[k] * v for k, v in losses.items())
         return losses
 
@@ -254,6 +268,9 @@ class Trainer:
             for group in optimizer.param_groups:
                 factor = learning_rate_factor_at(self.step, self.config, group.get("decay"))
                 group["lr"] = self._base_lr[name] * factor
+        phase, within, length = phase_at(self.step, self.config)
+        if phase == "heads" and within == 1:
+            log.info("step %d: geometry fixed; the labels' heads alone for %d steps", self.step, length)
         losses = self.compute_losses(self.step)
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
@@ -262,7 +279,8 @@ class Trainer:
             optimizer.step()
         self.apply_events(self.step)
         metrics = {k: float(v.detach()) for k, v in losses.items()}
-        metrics["psnr"] = compute_psnr(metrics["rgb"] / 3.0)
+        if "rgb" in metrics:  # not in the heads' steps of a head phase
+            metrics["psnr"] = compute_psnr(metrics["rgb"] / 3.0)
         return metrics
 
     @torch.no_grad()

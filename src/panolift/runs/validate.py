@@ -67,6 +67,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("loss", "embedding_pull"): _at_least(0),
     ("loss", "embedding_push"): _positive(),
     ("loss", "embedding_bank"): _within(0, 1 << 20),
+    ("loss", "embedding_apart"): _at_least(0),
     ("field", "distance_scale"): _positive(),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
@@ -84,6 +85,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     )},
     ("loss", "ramp"): _fraction(),
     ("train", "iterations"): _at_least(0),
+    ("train", "head_steps"): _at_least(0),
     ("train", "rays_scene"): _at_least(1),
     ("train", "rays_image"): _at_least(1),
     **{("train", k): _at_least(0) for k in ("lr_grid", "lr_mlp", "lr_instance", "image_width", "keep_checkpoints")},
@@ -108,6 +110,11 @@ def config_problems(config: LiftConfig) -> list[tuple[str, object, str]]:
             continue
         if isinstance(value, float) and not math.isfinite(value) or not ok(value):
             problems.append((f"{group}.{name}", value, accepts))
+    train = config.train
+    if 0 < train.iterations <= train.head_steps:  # the geometry needs steps of its own
+        problems.append(
+            ("train.head_steps", train.head_steps, f"below train.iterations ({train.iterations})")
+        )
     return problems
 
 
@@ -281,6 +288,12 @@ def check_checkpoint_headers(
                 f"{path}: checkpoint tensors embedding_bank.means, embedding_bank.classes are {got}; an "
                 f"embedding of {dim} dimensions keeps (n, {dim}) F32 means and (n,) I64 classes"
             )
+    bank_places = headers.get("embedding_bank.places")  # absent in checkpoints written before stop 30
+    if bank_places is not None and (bank_means is None or bank_places != ((*bank_means[0][:1], 4), "F32")):
+        raise SceneError(
+            f"{path}: checkpoint tensor embedding_bank.places is {_shape_text(*bank_places)}; the bank keeps "
+            f"one (n, 4) F32 place (centre, radius) per mean"
+        )
     rng = headers.get("rng.torch")
     if rng is not None and (len(rng[0]) != 1 or rng[1] != "U8"):
         raise SceneError(
