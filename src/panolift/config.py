@@ -161,7 +161,8 @@ class LossConfig:
     """With ``embedding_bank``: a kept mean of the same class is pushed too when its 2D instance's object
     and the batch's lie apart in 3D (rendered ray ends: centres farther than this x the sum of their RMS
     radii), so that touching objects of one class that no view labels as two still part. 0: only kept
-    means of another class are pushed."""
+    means of another class are pushed (every preset: at 1.0, six held-out scenes moved -2.8 to +1.2
+    PQ^scene, two rooms losing to fragments; benchmarks/SUITE.md, thirteenth round)."""
     embedding_balanced: bool = True
     """With ``field.instance_embedding``: half of R_I's thing rays are drawn evenly over the frame's 2D
     instances (each instance the same share, whatever its size), so small objects are in every push; they
