@@ -223,9 +223,11 @@ class TrainConfig:
     0: everything at every step (the authors; every preset). Measured with `fast` (3000 steps of geometry
     + 1000 of heads against 3000 joint; benchmarks/SUITE.md, thirteenth round): a step of the geometry
     costs 0.65 of a joint step and one of the heads 0.45 (a heads' step marches its rays again, where a
-    joint step's labels ride on the colour's march), so training is 13-15% shorter; the labels see fewer
-    rays in all, and small objects' classes came out less stable (room 6's bag kept in 1 of 3 variants)
-    and clutter-0's thing PQ^scene fell 37.0 -> 27.2, so no preset uses it."""
+    joint step's labels ride on the colour's march), so training is 13-15% shorter for two one-thread
+    trainings side by side, and 246 s against 364 s on the idle demo room (two threads; labels as good or
+    better there); the labels see fewer rays in all, and small objects' classes came out less stable (room
+    6's bag kept in 1 of 3 variants), clutter-0's thing PQ^scene fell 37.0 -> 27.2 and three of four
+    held-out rooms lost 1.9-5.3 mIoU, so no preset uses it."""
     rays_scene: int = 4096
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024
