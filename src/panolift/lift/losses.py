@@ -113,7 +113,7 @@ def instance_places(
     radius = (ends.new_zeros(n).index_add(0, inverse, spread) / count).sqrt()
     places = torch.cat([centre, radius[:, None]], dim=1).detach()
     unknown = count == 0
-    places[unknown] = torch.tensor([0.0, 0.0, 0.0, -1.0], device=places.device, dtype=places.dtype)
+    places[unknown] = unknown_places(int(unknown.sum()), places.device)
     return places
 
 

@@ -230,13 +230,12 @@ class Trainer:
                 embedding, ids = out_i["instance"][thing], image_batch["instance"][thing]
                 probs = sem_i[thing] if bounded else torch.softmax(sem_i[thing], dim=-1)
                 classes = instance_classes(probs, ids)
-                opacity = out_i["opacity"][thing].detach()
-                ends = (
-                    image_batch["origins"][thing]
-                    + image_batch["dirs"][thing]
-                    * (out_i["depth"][thing].detach() / opacity.clamp_min(1e-6))[:, None]
-                )
-                places = instance_places(ends, opacity > 0.5, ids)
+                places = None  # where each 2D instance's object lies: only the option that pushes by it
+                if cfg.loss.embedding_apart > 0:
+                    opacity = out_i["opacity"][thing].detach()
+                    depth = out_i["depth"][thing].detach() / opacity.clamp_min(1e-6)
+                    ends = image_batch["origins"][thing] + image_batch["dirs"][thing] * depth[:, None]
+                    places = instance_places(ends, opacity > 0.5, ids)
                 losses["instance"] = compute_embedding_loss(
                     embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank,
                     places, cfg.loss.embedding_apart,
