@@ -133,3 +133,29 @@ def test_tensor_vm_is_the_sum_of_plane_times_line_products():
                 value = interp1(rows, float(points[p, b]))
                 expected.append(value * interp1(vm.lines[mode][0, c, :, 0], float(points[p, v])))
         torch.testing.assert_close(features[p], torch.stack(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_lookups_split_over_threads_give_grid_sample_values_and_gradients(monkeypatch):
+    """bilinear_lookup splits a lookup into one chunk per CPU thread (torch's CPU grid_sample runs a batch
+    of one on one thread); values and gradients must be those of one grid_sample call, for any number of
+    points (padding) and threads."""
+    import torch.nn.functional as F
+
+    import panolift.field.tensorf as tensorf
+
+    monkeypatch.setattr(tensorf, "MIN_POINTS_PER_THREAD", 8)
+    torch.manual_seed(0)
+    values = torch.randn(1, 3, 7, 9, requires_grad=True)
+    threads = torch.get_num_threads()
+    try:
+        for num_threads, num_points in ((1, 50), (2, 51), (3, 100), (4, 7)):
+            torch.set_num_threads(num_threads)
+            coords = torch.rand(num_points, 2) * 2.2 - 1.1  # some outside the grid: zeros, as grid_sample
+            upstream = torch.randn(3, num_points)
+            (got,) = torch.autograd.grad((tensorf.bilinear_lookup(values, coords) * upstream).sum(), values)
+            want_values = F.grid_sample(values, coords.view(1, -1, 1, 2), align_corners=True)[0, :, :, 0]
+            (want,) = torch.autograd.grad((want_values * upstream).sum(), values)
+            torch.testing.assert_close(tensorf.bilinear_lookup(values, coords), want_values)
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    finally:
+        torch.set_num_threads(threads)

@@ -28,6 +28,35 @@ def resolution_from_voxels(aabb: torch.Tensor, voxels_per_side: int) -> tuple[in
     return tuple(max(2, int(round(float(s / voxel)))) for s in size)  # type: ignore[return-value]
 
 
+MIN_POINTS_PER_THREAD = 2048
+"""Lookups of fewer points than this per CPU thread are one grid_sample call (see :func:`bilinear_lookup`)."""
+
+
+def bilinear_lookup(values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (C, num_points) of ``values`` (1, C, H, W) at ``coords`` (num_points, 2) in
+    [-1, 1] (x along W, y along H; align_corners=True), as ``F.grid_sample``.
+
+    Torch's CPU backward of grid_sample parallelises over the batch only, so over a batch of one it runs
+    on a single thread (a scatter, about 5x the forward's cost: 10 ms for 60k points on 8 channels). On
+    the CPU the points are split into one chunk per thread, each read from a stride-0 view of the same
+    grid: the same values, and backward runs on every thread (the gradients of the views are summed;
+    60k points: 12 -> 7.8 ms on 2 threads; a `fast` training step's backward 51 -> 42 ms). Chunks of
+    fewer than ``MIN_POINTS_PER_THREAD`` points cost more than they save (each view's gradient is a
+    whole grid). One call on a GPU.
+    """
+    num_points = coords.shape[0]
+    chunks = torch.get_num_threads() if values.device.type == "cpu" else 1
+    chunks = max(1, min(chunks, num_points // MIN_POINTS_PER_THREAD))
+    if chunks == 1:
+        return F.grid_sample(values, coords.view(1, -1, 1, 2), align_corners=True)[0, :, :, 0]
+    pad = (-num_points) % chunks
+    if pad:
+        coords = torch.cat([coords, coords[-1:].expand(pad, 2)])
+    grid = coords.view(chunks, -1, 1, 2)
+    out = F.grid_sample(values.expand(chunks, -1, -1, -1), grid, align_corners=True)  # (B, C, n, 1)
+    return out[..., 0].transpose(0, 1).reshape(values.shape[1], -1)[:, :num_points]
+
+
 def normalize_to_box(points: torch.Tensor, aabb: torch.Tensor) -> torch.Tensor:
     """Map points (num_points, 3) in the box ``aabb`` (2, 3) to [-1, 1]^3: u = 2 (x - min) / (max - min) - 1."""
     return (points - aabb[0]) / (aabb[1] - aabb[0]) * 2.0 - 1.0
@@ -61,11 +90,9 @@ class TensorVM(nn.Module):
         """Features (num_points, 3*C) at points (num_points, 3) in [-1, 1]^3 (box coordinates)."""
         feats = []
         for mode, ((a, b), v) in enumerate(zip(MAT_MODES, VEC_MODES, strict=True)):
-            plane_grid = unit_points[:, (a, b)].view(1, -1, 1, 2)
-            line_grid = torch.stack([torch.zeros_like(unit_points[:, v]), unit_points[:, v]], dim=-1)
-            plane = F.grid_sample(self.planes[mode], plane_grid, align_corners=True)  # (1, C, N, 1)
-            line = F.grid_sample(self.lines[mode], line_grid.view(1, -1, 1, 2), align_corners=True)
-            feats.append((plane * line)[0, :, :, 0])
+            line_coords = torch.stack([torch.zeros_like(unit_points[:, v]), unit_points[:, v]], dim=-1)
+            plane = bilinear_lookup(self.planes[mode], unit_points[:, (a, b)])  # (C, N)
+            feats.append(plane * bilinear_lookup(self.lines[mode], line_coords))
         return torch.cat(feats, dim=0).T
 
     def total_variation(self) -> torch.Tensor:
