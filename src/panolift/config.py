@@ -185,6 +185,14 @@ class LossConfig:
     held clutter-0 (10.6 x 7.9 m) at 62.7 mIoU, at 0.05 it pulled every ray's weight to the cameras
     (rendered depth 0.16 of the truth), at 0.003 or 0 the room reached 67 mIoU; 0 left floaters in three
     rooms that 0.003 keeps out (benchmarks/SUITE.md, ninth round)."""
+    matched_depth: float = 0.0
+    """Weight of the matched-depth loss: on ``train.rays_matched`` rays through training pixels whose
+    depth was matched between views (:mod:`panolift.lift.stereo`, plane sweep with known poses), the
+    share of each ray's weight outside a band around that depth. Needs only the images and poses; it keeps
+    the field from explaining a dim, low-contrast room with a screen in front of each camera. 0: off (the
+    authors)."""
+    matched_band: float = 0.1
+    """Half-width of the matched-depth band, relative to the depth (at least two steps of the march)."""
     instance_start: float = 0.3
     """The instance loss starts at this fraction of the iterations (authors: epoch 3 of 10)."""
     consistency_start: float = 0.6
@@ -232,6 +240,8 @@ class TrainConfig:
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024
     """|R_I|: rays of one training frame, grouped by segment (instances + consistency)."""
+    rays_matched: int = 256
+    """Rays a step through pixels of matched depth (used when ``loss.matched_depth`` > 0)."""
     random_background: bool = False
     """Composite each training ray over a random colour instead of the fixed background: a surface must
     then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours
@@ -429,6 +439,7 @@ def fast_config() -> LiftConfig:
             tv_appearance=0.01,
             l1_density=2e-4,
             distortion=0.003,  # 0.01 pulled large rooms' weights to the cameras (SUITE.md, ninth round)
+            matched_depth=0.1,  # no screen before the cameras in dim rooms; depth and PQ up (SUITE.md, fifteenth round)
             instance_start=0.25,
             consistency_start=0.5,
             ramp=0.1,  # instance and consistency weights rise over 300 steps (SUITE.md, fifth round)

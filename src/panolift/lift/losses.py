@@ -252,6 +252,23 @@ def compute_distortion_loss(
     return (cross + own).mean()
 
 
+def compute_matched_depth_loss(
+    weights: torch.Tensor,  # (num_rays, num_samples)
+    t: torch.Tensor,  # (num_rays, num_samples) sample positions along the unit rays
+    depth: torch.Tensor,  # (num_rays,) matched distance along each ray
+    band: float,
+    min_width: float,
+) -> torch.Tensor:
+    """Mean over rays of 1 - sum_{|t_i - d| <= h} w_i, h = max(``band`` d, ``min_width``): the share of a
+    ray's weight that is not at its matched depth d (in front of it, behind it, or let through). In front
+    of the band this is the free-space term of depth-supervised NeRFs: it clears a screen before the
+    camera even where the screen explains the colour; within the band it pulls the surface to d. Bounded
+    by 1 a ray, so a wrong match costs at most its own ray."""
+    half = torch.maximum(depth * band, torch.full_like(depth, min_width))
+    within = ((t - depth[:, None]).abs() <= half[:, None]).to(weights.dtype)
+    return (1.0 - (weights * within).sum(dim=-1)).mean()
+
+
 def compute_psnr(mse: torch.Tensor | float) -> float:
     """PSNR = -10 log10(mse) for colours in [0, 1] (mse per channel)."""
     return float(-10.0 * torch.log10(torch.as_tensor(mse).clamp_min(1e-10)))

@@ -78,6 +78,7 @@ def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
         "tv_appearance": loss.tv_appearance * geometry,
         "l1_density": loss.l1_density * geometry,
         "distortion": loss.distortion * geometry,
+        "matched_depth": loss.matched_depth * geometry,
     }
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from panolift.config import LiftConfig
@@ -18,7 +19,7 @@ from panolift.field import PanopticField, compute_occupancy, occupied_aabb, reso
 from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask_of
 from panolift.scene import Scene, SceneNormalization
 
-from .batching import load_training_data, sample_image_batch, sample_scene_batch
+from .batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
 from .clusters import cluster_instances
 from .losses import (
     EmbeddingBank,
@@ -27,6 +28,7 @@ from .losses import (
     compute_distortion_loss,
     compute_embedding_loss,
     compute_instance_loss,
+    compute_matched_depth_loss,
     compute_psnr,
     compute_rgb_loss,
     compute_semantic_loss,
@@ -36,6 +38,7 @@ from .losses import (
 )
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at, phase_at
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
+from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,7 @@ class Trainer:
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
         self.shrink_pending = False
+        self.matched: MatchedDepths | None = None  # found at the first step that needs them
         self.embedding_bank = EmbeddingBank(
             config.loss.embedding_bank, max(config.field.instance_embedding, 1), self.device
         )
@@ -118,6 +122,8 @@ class Trainer:
         tensors["rng.torch"] = self.generator.get_state().cpu()
         if self.config.field.instance_embedding:
             tensors.update(self.embedding_bank.tensors())
+        if self.matched is not None:
+            tensors.update(self.matched.tensors())
         optimizers = {}
         for name, optimizer in self.optimizers.items():
             opt_tensors, optimizers[name] = optimizer_to_tensors(name, optimizer)
@@ -143,6 +149,8 @@ class Trainer:
             load_optimizer(name, optimizer, meta, tensors)
         self.generator.set_state(tensors["rng.torch"])
         self.embedding_bank.load(tensors)
+        matched = MatchedDepths.from_tensors(tensors)
+        self.matched = None if matched is None else matched.to(self.device)
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.shrink_pending = bool(meta.get("shrink_pending", False))
         self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
@@ -179,6 +187,35 @@ class Trainer:
         are set again before the next step)."""
         self.optimizers["grid"] = make_adam(self._grid_groups(), self.config.train.lr_grid)
 
+    def matched_depths(self) -> MatchedDepths:
+        """The training pixels whose depth was matched between views (:mod:`panolift.lift.stereo`),
+        found once (in the box of the first step) and kept in checkpoints."""
+        if self.matched is None:
+            scene, names = self.scene, list(self.data.frame_names)
+            images = torch.stack([grayscale(scene.rgb(name)) for name in names])  # grey: a third of colour
+            usable = torch.from_numpy(np.stack([~scene.invalid_mask(name).reshape(-1) for name in names]))
+            matched = match_depths(
+                images, self.data.K, self.data.c2w, self.field.aabb, self.config.render.near, MatchConfig(),
+                usable,
+            )  # fmt: skip
+            if len(matched) == 0:
+                log.warning(
+                    "no training pixel's depth could be matched between views: the matched-depth loss is "
+                    "off (textureless images, or no two views look the same way)"
+                )
+            self.matched = matched.to(self.device)
+        return self.matched
+
+    def sample_matched_batch(self, num_rays: int) -> dict[str, torch.Tensor] | None:
+        """``num_rays`` rays through matched pixels, drawn uniformly: origins, dirs, depth; None when
+        nothing was matched."""
+        matched = self.matched_depths()
+        if len(matched) == 0:
+            return None
+        pick = torch.randint(len(matched), (num_rays,), generator=self.generator, device=self.device)
+        origins, dirs = rays_for_pixels(self.data, matched.frames[pick], matched.pixels[pick])
+        return {"origins": origins, "dirs": dirs, "depth": matched.depth[pick]}
+
     def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
         """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss.
         With a head phase (``train.head_steps``) a step of the geometry renders only colour on R_S, a step
@@ -194,29 +231,47 @@ class Trainer:
             if use_image
             else None
         )
+        # R_D: rays through pixels of matched depth, rendered with R_S (only their depth loss counts)
+        matched = (
+            self.sample_matched_batch(cfg.train.rays_matched)
+            if weights["matched_depth"] > 0 and colour and cfg.train.rays_matched > 0
+            else None
+        )
+        origins, dirs = scene_batch["origins"], scene_batch["dirs"]
+        if matched is not None:
+            origins, dirs = torch.cat([origins, matched["origins"]]), torch.cat([dirs, matched["dirs"]])
+        num_scene = scene_batch["origins"].shape[0]
         # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
         # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
         background = None
         if cfg.train.random_background and colour:
-            background = torch.rand(cfg.train.rays_scene, 3, generator=self.generator, device=self.device)
+            background = torch.rand(origins.shape[0], 3, generator=self.generator, device=self.device)
         # before the first occupancy update the density is a faint fog that no sample's weight passes
         weight_threshold = None if self.field.occupancy is not None else 0.0
         outputs = ("rgb",) * colour + ("semantics",) * labels
         out = render_rays(
-            self.field, scene_batch["origins"], scene_batch["dirs"], cfg.render, generator=self.generator,
-            background=background, gradient_blocking=cfg.loss.gradient_blocking,
-            weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0, outputs=outputs,
+            self.field, origins, dirs, cfg.render, generator=self.generator,
+            background=background, gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold,
+            return_samples=weights["distortion"] > 0 or matched is not None, outputs=outputs,
         )  # fmt: skip
         bounded = cfg.loss.bounded
         losses = {}
         if colour:
-            losses["rgb"] = compute_rgb_loss(out["rgb"], scene_batch["rgb"])
+            losses["rgb"] = compute_rgb_loss(out["rgb"][:num_scene], scene_batch["rgb"])
         if labels:
             losses["semantic"] = compute_semantic_loss(
-                out["semantics"], scene_batch["probability"], scene_batch["confidence"], bounded
+                out["semantics"][:num_scene], scene_batch["probability"], scene_batch["confidence"], bounded
             )
         if weights["distortion"] > 0:
-            losses["distortion"] = compute_distortion_loss(out["weights"], out["t"], out["deltas"])
+            losses["distortion"] = compute_distortion_loss(
+                out["weights"][:num_scene], out["t"][:num_scene], out["deltas"][:num_scene]
+            )
+        if matched is not None:
+            step_size = float(out["deltas"][0, 0]) if out["deltas"].numel() else 0.0
+            losses["matched_depth"] = compute_matched_depth_loss(
+                out["weights"][num_scene:], out["t"][num_scene:], matched["depth"], cfg.loss.matched_band,
+                2.0 * step_size,
+            )  # fmt: skip
         if image_batch is not None:
             heads = ("semantics", "instance") if weights["instance"] > 0 else ("semantics",)
             with self.field.embedding_mode():  # an embedding field's loss is on the embedding itself
@@ -387,6 +442,9 @@ class Trainer:
         if self.step < end and self.field.has_instance_clusters:
             self.field.clear_instance_clusters()  # more steps (a longer run resumed): found again at the end
         start = time.perf_counter() - self.elapsed
+        if self.step < end and self.config.loss.matched_depth > 0 and self.matched is None:
+            log.info("matching depths between the %d training views", self.data.num_frames)
+            self.matched_depths()  # once, counted in the training's time
         while self.step < end:
             step_start = time.perf_counter()
             metrics = self.train_step()

@@ -1,0 +1,140 @@
+"""Depths matched between training views (:mod:`panolift.lift.stereo`) and the loss that uses them: the
+matches agree with the synthetic scene's true depth, nothing is matched without texture or a neighbour,
+the loss clears a screen in front of the camera, and a training with it resumes exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from panolift.config import tiny_config
+from panolift.lift.losses import compute_matched_depth_loss
+from panolift.lift.stereo import MatchConfig, MatchedDepths, candidate_pixels, choose_neighbours, match_depths
+from panolift.render.volume import render_weights_from_density
+from panolift.runs import TrainingRun
+from panolift.scene import Scene
+
+
+def _training_views(scene: Scene):
+    names = list(scene.train_frames)
+    normalization = scene.normalization(5.0)
+    c2w = normalization.apply_to_poses(np.stack([scene.pose(n) for n in names]))
+    return names, normalization, torch.as_tensor(c2w, dtype=torch.float32)
+
+
+def test_matched_depths_agree_with_the_true_depth(tiny_scene):
+    scene = Scene(tiny_scene)
+    names, normalization, c2w = _training_views(scene)
+    images = np.stack([scene.rgb(n) for n in names])
+    K = torch.as_tensor(scene.intrinsics, dtype=torch.float32)
+    box = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    matched = match_depths(images, K, c2w, box, 0.05, MatchConfig())
+    assert len(matched) >= 50 and set(matched.frames.tolist()) <= set(range(len(names)))
+    # the true depth (along the optical axis, metres) at each matched pixel
+    width = scene.width
+    x, y = (matched.pixels % width).float() + 0.5, (matched.pixels // width).float() + 0.5
+    ray_length = (torch.stack([x, y, torch.ones_like(x)], -1) @ torch.linalg.inv(K).T).norm(dim=-1)
+    truth = torch.tensor(
+        [
+            scene.depth(names[f]).reshape(-1)[p]
+            for f, p in zip(matched.frames.tolist(), matched.pixels.tolist(), strict=True)
+        ]
+    )
+    matched_z = matched.depth / normalization.scale / ray_length
+    error = (matched_z / truth - 1).abs()[truth > 0]
+    assert float(error.median()) < 0.08 and float((error < 0.15).float().mean()) > 0.75, error
+    # a frame's usable mask keeps its matches out
+    usable = torch.ones(len(names), scene.width * scene.height, dtype=torch.bool)
+    usable[int(matched.frames[0])] = False
+    fewer = match_depths(images, K, c2w, box, 0.05, MatchConfig(), usable)
+    assert int(matched.frames[0]) not in fewer.frames.tolist() and 0 < len(fewer) < len(matched)
+
+
+def test_nothing_is_matched_without_texture_or_a_neighbour(tiny_scene):
+    config = MatchConfig()
+    flat = torch.full((48, 64), 0.3)
+    assert candidate_pixels(flat, config)[0].shape[0] == 0
+    noise = torch.rand(48, 64, generator=torch.Generator().manual_seed(0))
+    xy, values = candidate_pixels(noise, config)
+    reach = (config.patch // 2) * config.dilation
+    assert xy.shape[0] == ((64 - 2 * reach) // config.cell) * ((48 - 2 * reach) // config.cell)
+    assert values.shape == (xy.shape[0], config.patch**2)
+    large = torch.rand(384, 512, generator=torch.Generator().manual_seed(1))
+    assert 0.5 * config.max_candidates < candidate_pixels(large, config)[0].shape[0] <= config.max_candidates
+    # two cameras facing away from each other, or at the same place, are no neighbours
+    c2w = torch.eye(4).repeat(3, 1, 1)
+    c2w[1, :3, :3] = torch.diag(torch.tensor([-1.0, 1.0, -1.0]))  # turned around
+    c2w[1, 0, 3] = 0.1
+    assert (choose_neighbours(c2w, config) == -1).all()
+    c2w[2, 0, 3] = 0.05  # the same way as camera 0, 5 cm beside it
+    assert choose_neighbours(c2w, config)[:, 0].tolist() == [2, -1, 0]
+    scene = Scene(tiny_scene)
+    images = np.full((2, scene.height, scene.width, 3), 0.5, dtype=np.float32)
+    K = torch.as_tensor(scene.intrinsics, dtype=torch.float32)
+    box = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    assert len(match_depths(images, K, c2w[[0, 2]], box, 0.05, config)) == 0
+
+
+def test_the_matched_depth_loss_clears_a_screen_and_holds_a_surface():
+    t = torch.linspace(0.05, 1.0, 96)[None].repeat(2, 1)
+    deltas = torch.full_like(t, float(t[0, 1] - t[0, 0]))
+    density = torch.zeros_like(t)
+    density[0, 2] = 2000.0  # a screen just in front of the camera ...
+    density[:, 60] = 2000.0  # ... and the surface at the matched depth
+    density.requires_grad_(True)
+    weights, _ = render_weights_from_density(density, deltas)
+    depth = t[:, 60].clone()
+    loss = compute_matched_depth_loss(weights, t, depth, band=0.1, min_width=0.0)
+    loss.backward()
+    per_ray = 1 - (weights * ((t - depth[:, None]).abs() <= 0.1 * depth[:, None])).sum(-1)
+    assert per_ray[0] > 0.99 and per_ray[1] < 0.01
+    assert density.grad[0, 2] > 0  # descent lowers the screen's density
+    assert density.grad[1, 60] <= 0  # and keeps the surface
+    # a band narrower than a step still holds two samples of each side
+    narrow = compute_matched_depth_loss(
+        weights[1:], t[1:], depth[1:], band=0.0, min_width=float(deltas[0, 0])
+    )
+    assert float(narrow.detach()) < 0.01
+
+
+def test_matched_depths_round_trip_and_a_bad_checkpoint_is_refused():
+    matched = MatchedDepths(
+        torch.tensor([0, 1]), torch.tensor([5, 9]), torch.tensor([0.3, 0.4]), torch.ones(2)
+    )
+    back = MatchedDepths.from_tensors(matched.tensors())
+    assert all(
+        torch.equal(getattr(back, k), getattr(matched, k)) for k in ("frames", "pixels", "depth", "score")
+    )
+    assert MatchedDepths.from_tensors({}) is None
+    tensors = matched.tensors()
+    tensors["matched.depth"] = torch.zeros(3)
+    with pytest.raises(ValueError, match="matched depths"):
+        MatchedDepths.from_tensors(tensors)
+
+
+def test_a_training_with_matched_depths_resumes_exactly(tiny_scene, tmp_path):
+    config = tiny_config()
+    config.loss.matched_depth, config.train.rays_matched = 0.1, 64
+    train = config.train
+    train.iterations, train.checkpoint_every, train.log_every = 50, 30, 2
+    train.occupancy_steps, train.shrink_step, train.upsample_steps = (10, 20), 20, (15,)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with TrainingRun(tiny_scene, tmp_path / "full", config) as full:
+            full.run()
+            want, matched = full.trainer.history, full.trainer.matched
+        with TrainingRun(tiny_scene, tmp_path / "part", config) as part:
+            part.run(stop_at=30)
+        with TrainingRun(tiny_scene, tmp_path / "part", resume=True) as resumed:
+            assert resumed.trainer.matched is not None and len(resumed.trainer.matched) == len(matched)
+            resumed.run()
+            got = resumed.trainer.history
+    finally:
+        torch.set_num_threads(threads)
+    assert len(matched) > 0 and all("matched_depth" in h for h in want)
+    assert [h["step"] for h in want] == [h["step"] for h in got]
+    for a, b in zip(want, got, strict=True):
+        for key in ("rgb", "matched_depth", "total"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["step"], key)
