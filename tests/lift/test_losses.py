@@ -66,6 +66,25 @@ def test_consistency_loss_pulls_a_segment_to_its_majority_class():
     assert abs(float(loss) - float(expected)) < 1e-6
 
 
+def test_agreeing_consistency_leaves_a_disputed_segment_to_the_semantic_loss():
+    sem = torch.tensor(
+        [[0.0, 0.7, 0.3], [0.0, 0.6, 0.4], [0.0, 0.3, 0.7], [0.0, 0.1, 0.9]], requires_grad=True
+    )
+    segments = torch.tensor([4, 4, 4, 9])
+    # the 2D labels call segment 4 class 2 (the model's majority there is class 1) and segment 9 class 2
+    labels = torch.tensor([[0.0, 0.0, 1.0]] * 4)
+    loss = compute_consistency_loss(sem, segments, torch.ones(4), labels=labels, agreeing=True)
+    expected = -torch.log(sem[3, 2]) / 4  # only segment 9, where model and labels agree, counts
+    assert abs(float(loss) - float(expected)) < 1e-6
+    loss.backward()
+    assert float(sem.grad[:3].abs().sum()) == 0.0 and float(sem.grad[3, 2]) < 0
+    # the authors' loss pulls segment 4 to the model's class 1 against its labels
+    plain = compute_consistency_loss(sem, segments, torch.ones(4), labels=labels)
+    assert float(plain) > float(loss) + 0.1
+    with pytest.raises(ValueError, match="2D labels"):
+        compute_consistency_loss(sem, segments, torch.ones(4), agreeing=True)
+
+
 def test_instance_loss_on_assigned_slots():
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     loss = compute_instance_loss(probs, torch.tensor([0, -1]), torch.tensor([0.5, 1.0]))
@@ -152,3 +171,22 @@ def test_frames_with_more_instances_than_slots_drop_the_smallest(caplog):
     assert sorted(np.unique(kept[kept > 0]).tolist()) == [3, 7]
     assert "f0" in caplog.text and "dropping" in caplog.text
     assert drop_extra_instances(instance, num_slots=3, frame="f0") is instance
+
+
+def test_the_trainer_passes_the_2d_labels_to_the_agreeing_consistency(tiny_scene):
+    from panolift.lift.trainer import Trainer
+    from panolift.scene import Scene
+
+    torch.manual_seed(0)
+    config = tiny_config()
+    config.loss.consistency_start, config.loss.instance_start, config.loss.ramp = 0.0, 0.0, 0.0
+    scene = Scene(tiny_scene)
+    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
+    state = trainer.generator.get_state()
+    with torch.no_grad():
+        plain = float(trainer.compute_losses(1)["consistency"])
+        trainer.config.loss.consistency_agreeing = True
+        trainer.generator.set_state(state)  # the same rays
+        agreeing = float(trainer.compute_losses(1)["consistency"])
+    # an untrained field's majorities mostly disagree with the labels: those segments drop out
+    assert 0.0 <= agreeing < plain

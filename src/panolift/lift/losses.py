@@ -213,10 +213,16 @@ def compute_consistency_loss(
     segments: torch.Tensor,  # (num_rays,) 2D segment id, 0 = none
     confidence: torch.Tensor,  # (num_rays,)
     bounded: bool = True,
+    labels: torch.Tensor | None = None,  # (num_rays, num_classes) 2D label distributions, for ``agreeing``
+    agreeing: bool = False,
 ) -> torch.Tensor:
     """L_con = -mean_r w_r log kappa_r(K_i),  K_i = argmax_{k >= 1} sum_{r in R_i} w_r kappa_r(k) (no grad).
 
-    Rays are grouped by segment; K_i is the segment's majority class under the current model.
+    Rays are grouped by segment; K_i is the segment's majority class under the current model. With
+    ``agreeing``, a segment counts only when K_i is also the majority of its own 2D ``labels``: where the
+    model and the view disagree, the semantic loss of every view decides, and the consistency loss cannot
+    lock in the model's error (a thin or half-transparent object rendered as the wall behind it would
+    otherwise be pushed to "wall" in each of its segments, the stronger of the two losses).
     """
     ok = segments > 0
     if not ok.any():
@@ -225,10 +231,15 @@ def compute_consistency_loss(
     with torch.no_grad():
         probs = sem if bounded else torch.softmax(sem, dim=-1)
         _, inverse = torch.unique(seg, return_inverse=True)
-        votes = probs.new_zeros(int(inverse.max()) + 1, probs.shape[1]).index_add(
-            0, inverse, conf[:, None] * probs
-        )
+        num_segments = int(inverse.max()) + 1
+        votes = probs.new_zeros(num_segments, probs.shape[1]).index_add(0, inverse, conf[:, None] * probs)
         majority = votes[:, 1:].argmax(dim=-1) + 1
+        if agreeing:
+            if labels is None:
+                raise ValueError("compute_consistency_loss: agreeing needs the rays' 2D labels")
+            given = labels[ok].to(probs.dtype)
+            label_votes = probs.new_zeros(num_segments, given.shape[1]).index_add(0, inverse, given)
+            conf = conf * (label_votes[:, 1:].argmax(dim=-1) + 1 == majority)[inverse]
     log_p = log_distribution(sem, bounded)
     nll = -log_p.gather(1, majority[inverse][:, None])[:, 0]
     return (conf * nll).mean()
