@@ -85,6 +85,20 @@ def test_agreeing_consistency_leaves_a_disputed_segment_to_the_semantic_loss():
         compute_consistency_loss(sem, segments, torch.ones(4), agreeing=True)
 
 
+def test_a_margin_keeps_disputed_segments_where_the_model_is_clearly_ahead():
+    # segment 4: model 0.9/0.1 for class 1, labels say class 2 (ratio 9); segment 7: 0.55/0.45 (ratio 1.2)
+    sem = torch.tensor([[0.0, 0.9, 0.1], [0.0, 0.9, 0.1], [0.0, 0.55, 0.45], [0.0, 0.55, 0.45]])
+    segments = torch.tensor([4, 4, 7, 7])
+    labels = torch.tensor([[0.0, 0.0, 1.0]] * 4)
+    kwargs = {"labels": labels, "agreeing": True}
+    assert float(compute_consistency_loss(sem, segments, torch.ones(4), **kwargs)) == 0.0
+    kept = compute_consistency_loss(sem, segments, torch.ones(4), **kwargs, margin=2.0)
+    assert abs(float(kept) - float(-2 * torch.log(sem[0, 1]) / 4)) < 1e-6  # segment 4 only
+    both = compute_consistency_loss(sem, segments, torch.ones(4), **kwargs, margin=1.1)
+    assert float(both) > float(kept)
+    assert float(compute_consistency_loss(sem, segments, torch.ones(4), **kwargs, margin=10.0)) == 0.0
+
+
 def test_instance_loss_on_assigned_slots():
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     loss = compute_instance_loss(probs, torch.tensor([0, -1]), torch.tensor([0.5, 1.0]))
@@ -188,5 +202,9 @@ def test_the_trainer_passes_the_2d_labels_to_the_agreeing_consistency(tiny_scene
         trainer.config.loss.consistency_agreeing = True
         trainer.generator.set_state(state)  # the same rays
         agreeing = float(trainer.compute_losses(1)["consistency"])
+        trainer.config.loss.consistency_margin = 1.0  # the model's class always has >= 1x the labels' votes
+        trainer.generator.set_state(state)
+        margin_one = float(trainer.compute_losses(1)["consistency"])
     # an untrained field's majorities mostly disagree with the labels: those segments drop out
     assert 0.0 <= agreeing < plain
+    assert margin_one == pytest.approx(plain)  # the trainer passes the margin: every segment counts again

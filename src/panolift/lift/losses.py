@@ -215,6 +215,7 @@ def compute_consistency_loss(
     bounded: bool = True,
     labels: torch.Tensor | None = None,  # (num_rays, num_classes) 2D label distributions, for ``agreeing``
     agreeing: bool = False,
+    margin: float = 0.0,
 ) -> torch.Tensor:
     """L_con = -mean_r w_r log kappa_r(K_i),  K_i = argmax_{k >= 1} sum_{r in R_i} w_r kappa_r(k) (no grad).
 
@@ -222,7 +223,9 @@ def compute_consistency_loss(
     ``agreeing``, a segment counts only when K_i is also the majority of its own 2D ``labels``: where the
     model and the view disagree, the semantic loss of every view decides, and the consistency loss cannot
     lock in the model's error (a thin or half-transparent object rendered as the wall behind it would
-    otherwise be pushed to "wall" in each of its segments, the stronger of the two losses).
+    otherwise be pushed to "wall" in each of its segments, the stronger of the two losses). With a
+    ``margin`` > 0, a disputed segment still counts when the model's votes for K_i are at least ``margin``
+    times its votes for the labels' class: the model is then clearly ahead, not torn between the two.
     """
     ok = segments > 0
     if not ok.any():
@@ -239,7 +242,12 @@ def compute_consistency_loss(
                 raise ValueError("compute_consistency_loss: agreeing needs the rays' 2D labels")
             given = labels[ok].to(probs.dtype)
             label_votes = probs.new_zeros(num_segments, given.shape[1]).index_add(0, inverse, given)
-            conf = conf * (label_votes[:, 1:].argmax(dim=-1) + 1 == majority)[inverse]
+            given_class = label_votes[:, 1:].argmax(dim=-1) + 1
+            keep = given_class == majority
+            if margin > 0:
+                ahead = votes.gather(1, majority[:, None]) >= margin * votes.gather(1, given_class[:, None])
+                keep = keep | ahead[:, 0]
+            conf = conf * keep[inverse]
     log_p = log_distribution(sem, bounded)
     nll = -log_p.gather(1, majority[inverse][:, None])[:, 0]
     return (conf * nll).mean()

@@ -306,7 +306,7 @@ class Trainer:
                 confidence = image_batch["confidence"] * image_batch["pixel_weight"]  # without balanced rays
                 losses["consistency"] = compute_consistency_loss(
                     sem_i, image_batch["segments"], confidence, bounded, image_batch["probability"],
-                    cfg.loss.consistency_agreeing,
+                    cfg.loss.consistency_agreeing, cfg.loss.consistency_margin,
                 )  # fmt: skip
         if weights["tv_density"] > 0 or weights["tv_appearance"] > 0:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
