@@ -251,7 +251,15 @@ class TrainConfig:
     trainings side by side, and 246 s against 364 s on the idle demo room (two threads; labels as good or
     better there); the labels see fewer rays in all, and small objects' classes came out less stable (room
     6's bag kept in 1 of 3 variants), clutter-0's thing PQ^scene fell 37.0 -> 27.2 and three of four
-    held-out rooms lost 1.9-5.3 mIoU, so no preset uses it."""
+    held-out rooms lost 1.9-5.3 mIoU, so no preset uses it. With ``head_cache`` (stop 35) a heads step
+    costs half a marched one once its pixels are cached; the geometry's 0.65 of a joint step remains
+    (benchmarks/SUITE.md, eighteenth round)."""
+    head_cache: bool = True
+    """In a head phase: march each training pixel's ray once, keep the samples its heads are summed over
+    and their weights, and render the heads on those from then on (:mod:`panolift.lift.head_cache`; the
+    geometry no longer changes, so they are the same at every step): a head step is then the heads alone.
+    Only for frames held in memory and a cache of at most 2 GiB (else every head step marches). False:
+    every head step marches its rays (as measured in the thirteenth round)."""
     rays_scene: int = 4096
     """|R_S|: random rays over all training frames (colour + semantics)."""
     rays_image: int = 1024

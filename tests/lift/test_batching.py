@@ -95,3 +95,15 @@ def test_balanced_image_batches_give_every_2d_instance_an_even_share(tiny_scene)
     torch.testing.assert_close(unbalanced, area / area.sum(), atol=0.05, rtol=0)
     assert float(even.max() / even.min()) < 1.6  # each instance about 1 / len(ids)
     assert float(even[small]) > 3 * float(by_pixel[small])  # the smallest object is drawn far more often
+
+
+def test_batches_name_the_pixel_of_each_ray(tiny_scene):
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16)
+    generator = torch.Generator().manual_seed(3)
+    for batch in (sample_scene_batch(data, 200, generator), sample_image_batch(data, 200, generator, True)):
+        origins, dirs = rays_for_pixels(data, batch["frame"], batch["pixel"])
+        assert torch.allclose(origins, batch["origins"]) and torch.allclose(dirs, batch["dirs"])
+        # (frame, pixel) is the key of the head phase's sample cache: one ray per key
+        keys = batch["frame"] * data.width * data.height + batch["pixel"]
+        assert int(keys.max()) < data.num_frames * data.width * data.height

@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from panolift.config import LiftConfig, tiny_config
+from panolift.lift.batching import sample_scene_batch
+from panolift.lift.head_cache import HeadSampleCache, head_samples_per_ray
 from panolift.lift.schedules import learning_rate_factor_at, loss_weights_at, phase_at
 from panolift.lift.trainer import Trainer
+from panolift.render import render_rays
 from panolift.runs import TrainingRun
 from panolift.runs.validate import config_problems
 from panolift.scene import Scene
@@ -90,9 +93,58 @@ def test_each_phase_trains_its_own_parameters_and_the_labels_are_learnt(tiny_sce
     assert _same(geometry["geometry"], heads["geometry"])  # frozen, to the bit
     assert not _same(geometry["heads"], heads["heads"])
     assert torch.equal(aabb, trainer.field.aabb) and torch.equal(occupancy, trainer.field.occupancy_mask)
+    assert (
+        trainer.head_cache is not None and trainer.head_cache.fill_fraction > 0.5
+    )  # heads on cached samples
     first = sum(m["semantic"] for m in metrics[:10]) / 10
     last = sum(m["semantic"] for m in metrics[-10:]) / 10
     assert last < 0.7 * first, (first, last)
+
+
+def test_the_head_cache_renders_the_heads_as_the_march_does(tiny_scene):
+    torch.manual_seed(0)
+    config = tiny_config()
+    config.field.instance_embedding = 8
+    config.render.max_head_samples_per_ray = 3
+    scene = Scene(tiny_scene)
+    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
+    for _ in range(40):  # a surface to sample, and an occupancy grid
+        trainer.train_step()
+    field, data = trainer.field, trainer.data
+    cache = HeadSampleCache(data.num_frames * data.width * data.height, head_samples_per_ray(config.render))
+    assert cache.k == 3
+    batch = sample_scene_batch(data, 300, torch.Generator().manual_seed(1))
+    keys = batch["frame"] * data.width * data.height + batch["pixel"]
+    heads = ("semantics", "instance")
+    with torch.no_grad():
+        want = render_rays(field, batch["origins"], batch["dirs"], config.render, outputs=heads)
+        got = cache.render(field, config.render, batch["origins"], batch["dirs"], keys, heads)
+        assert cache.filled.sum() == torch.unique(keys).numel()
+        for name in heads:
+            assert torch.allclose(got[name], want[name], atol=1e-5), name
+        # a second time from the cache alone: the same, without marching
+        t_before = cache.t.clone()
+        again = cache.render(field, config.render, batch["origins"], batch["dirs"], keys, heads)
+        assert torch.equal(cache.t, t_before) and torch.allclose(again["semantics"], got["semantics"])
+    # the heads' parameters get gradients through the cache, the density none
+    field.zero_grad(set_to_none=True)  # the last training step's
+    out = cache.render(field, config.render, batch["origins"], batch["dirs"], keys, ("semantics",))
+    out["semantics"].sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in field.semantic_head.parameters())
+    assert all(p.grad is None for p in field.geometry_grid_parameters())
+
+
+def test_without_the_cache_or_outside_a_head_phase_nothing_is_cached(tiny_scene):
+    config = tiny_config()
+    config.train.iterations, config.train.head_steps, config.train.head_cache = 30, 10, False
+    config.train.occupancy_steps, config.train.shrink_step, config.train.upsample_steps = (10,), 10, ()
+    scene = Scene(tiny_scene)
+    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
+    for _ in range(30):
+        trainer.train_step()
+    assert trainer.head_cache is None
+    with pytest.raises(ValueError, match="bounded"):
+        HeadSampleCache(10, 0)
 
 
 def test_a_run_stopped_in_the_head_phase_resumes_exactly(tiny_scene, tmp_path):

@@ -11,6 +11,7 @@ from panolift.lift.batching import (
     drop_extra_instances,
     frame_targets,
     load_training_data,
+    rays_for_pixels,
     sample_image_batch,
     sample_scene_batch,
 )
@@ -209,3 +210,10 @@ def test_frame_store_reads_back_what_it_wrote_at_any_size():
         read = store.read(index)
         for name, value in frames[index].items():
             assert read[name].flags.aligned and np.array_equal(read[name], value), name
+
+
+def test_streamed_batches_name_the_pixel_of_each_ray(both):
+    _, streamed = both
+    batch = sample_scene_batch(streamed, 100, torch.Generator().manual_seed(0))
+    origins, dirs = rays_for_pixels(streamed, batch["frame"], batch["pixel"])
+    assert torch.allclose(origins, batch["origins"]) and torch.allclose(dirs, batch["dirs"])

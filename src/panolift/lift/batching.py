@@ -322,15 +322,17 @@ def sample_scene_batch(
     data: TrainingData, num_rays: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames (when streaming,
-    from the pixels held of each frame; the call advances their rotation), with the ``frame`` of each."""
+    from the pixels held of each frame; the call advances their rotation), with the ``frame`` and flat
+    ``pixel`` of each."""
     if data.stream is None:
         frames, pixels = draw_usable_pixels(data, num_rays, generator)
-        return {**gather_rays(data, frames, pixels), "frame": frames}
+        return {**gather_rays(data, frames, pixels), "frame": frames, "pixel": pixels}
     data.stream.advance(data)
     frames, columns = draw_held(data, num_rays, generator)
     frames, columns = frames.to(data.K.device), columns.to(data.K.device)
-    rays = gather_rays(data, frames, data.pixels[frames, columns].long(), rows=frames, columns=columns)
-    return {**rays, "frame": frames}
+    pixels = data.pixels[frames, columns].long()
+    rays = gather_rays(data, frames, pixels, rows=frames, columns=columns)
+    return {**rays, "frame": frames, "pixel": pixels}
 
 
 def sample_image_batch(
@@ -374,7 +376,8 @@ def sample_image_batch(
     order = torch.argsort(targets.segments[row, pixels], stable=True)
     pixels, frames = pixels[order], torch.full_like(pixels, frame)
     rays = gather_rays(data, frames, pixels, targets, torch.full_like(pixels, row))
-    return {**rays, "frame": frames, "pixel_weight": weights[order.cpu()].to(rays["confidence"].device)}
+    pixel_weight = weights[order.cpu()].to(rays["confidence"].device)
+    return {**rays, "frame": frames, "pixel": pixels, "pixel_weight": pixel_weight}
 
 
 def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:

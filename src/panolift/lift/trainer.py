@@ -21,6 +21,7 @@ from panolift.scene import Scene, SceneNormalization
 
 from .batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
 from .clusters import cluster_instances
+from .head_cache import HeadSampleCache, head_cache_bytes, head_samples_per_ray
 from .losses import (
     EmbeddingBank,
     assign_instances,
@@ -42,6 +43,9 @@ from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
 
 log = logging.getLogger(__name__)
+
+HEAD_CACHE_MAX_BYTES = 2 << 30
+"""Largest :class:`HeadSampleCache` a head phase makes (larger scenes march every head step)."""
 
 ProgressFn = Callable[[int, int, dict], None]
 """progress(step, total_steps, metrics): called every ``log_every`` steps (and at the first step)."""
@@ -101,6 +105,7 @@ class Trainer:
         self.step, self.elapsed = 0, 0.0
         self.shrink_pending = False
         self.matched: MatchedDepths | None = None  # found at the first step that needs them
+        self.head_cache: HeadSampleCache | None = None  # a head phase's samples (train.head_cache)
         self.embedding_bank = EmbeddingBank(
             config.loss.embedding_bank, max(config.field.instance_embedding, 1), self.device
         )
@@ -216,6 +221,30 @@ class Trainer:
         origins, dirs = rays_for_pixels(self.data, matched.frames[pick], matched.pixels[pick])
         return {"origins": origins, "dirs": dirs, "depth": matched.depth[pick]}
 
+    def heads_cache(self) -> HeadSampleCache | None:
+        """The head phase's :class:`HeadSampleCache` (made on first use), or None where it cannot be used:
+        ``train.head_cache`` off, frames streamed from disk, or more than ``HEAD_CACHE_MAX_BYTES``."""
+        if self.head_cache is None and self.config.train.head_cache and self.data.stream is None:
+            k = head_samples_per_ray(self.config.render)
+            num_pixels = self.data.num_frames * self.data.width * self.data.height
+            if k > 0 and head_cache_bytes(num_pixels, k) <= HEAD_CACHE_MAX_BYTES:
+                self.head_cache = HeadSampleCache(num_pixels, k, self.device)
+                log.info("step %d: the heads' samples are cached per training pixel (%d a ray)", self.step, k)
+        return self.head_cache
+
+    def _render_heads(
+        self, batch: dict[str, torch.Tensor], heads: tuple[str, ...], weight_threshold: float | None
+    ) -> dict[str, torch.Tensor] | None:
+        """In a head phase (the geometry frozen): the heads on ``batch``'s rays from the cache; None when no
+        cache can be used (the caller marches)."""
+        if self.heads_cache() is None:
+            return None
+        keys = batch["frame"].to(batch["pixel"]) * (self.data.width * self.data.height) + batch["pixel"]
+        return self.head_cache.render(
+            self.field, self.config.render, batch["origins"], batch["dirs"], keys.to(self.head_cache.t.device),
+            heads, weight_threshold,
+        )  # fmt: skip
+
     def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
         """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss.
         With a head phase (``train.head_steps``) a step of the geometry renders only colour on R_S, a step
@@ -249,11 +278,14 @@ class Trainer:
         # before the first occupancy update the density is a faint fog that no sample's weight passes
         weight_threshold = None if self.field.occupancy is not None else 0.0
         outputs = ("rgb",) * colour + ("semantics",) * labels
-        out = render_rays(
-            self.field, origins, dirs, cfg.render, generator=self.generator,
-            background=background, gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold,
-            return_samples=weights["distortion"] > 0 or matched is not None, outputs=outputs,
-        )  # fmt: skip
+        out = None if colour else self._render_heads(scene_batch, ("semantics",), weight_threshold)
+        if out is None:
+            out = render_rays(
+                self.field, origins, dirs, cfg.render, generator=self.generator,
+                background=background, gradient_blocking=cfg.loss.gradient_blocking,
+                weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0 or matched is not None,
+                outputs=outputs,
+            )  # fmt: skip
         bounded = cfg.loss.bounded
         losses = {}
         if colour:
@@ -275,10 +307,13 @@ class Trainer:
         if image_batch is not None:
             heads = ("semantics", "instance") if weights["instance"] > 0 else ("semantics",)
             with self.field.embedding_mode():  # an embedding field's loss is on the embedding itself
-                out_i = render_rays(
-                    self.field, image_batch["origins"], image_batch["dirs"], cfg.render, generator=self.generator,
-                    gradient_blocking=cfg.loss.gradient_blocking, weight_threshold=weight_threshold, outputs=heads,
-                )  # fmt: skip
+                out_i = None if colour else self._render_heads(image_batch, heads, weight_threshold)
+                if out_i is None:
+                    out_i = render_rays(
+                        self.field, image_batch["origins"], image_batch["dirs"], cfg.render,
+                        generator=self.generator, gradient_blocking=cfg.loss.gradient_blocking,
+                        weight_threshold=weight_threshold, outputs=heads,
+                    )  # fmt: skip
             sem_i = out_i["semantics"]
             thing = image_batch["instance"] > 0
             if weights["instance"] > 0 and thing.any() and cfg.field.instance_embedding:
@@ -355,6 +390,8 @@ class Trainer:
                 log.info("step %d: %.0f%% of rays opaque, occupancy and shrinking wait", step, 100 * fraction)
                 self.shrink_pending = self.shrink_pending or "shrink" in events
                 events = [e for e in events if e == "upsample"]
+        if events:
+            self.head_cache = None  # the grids change: the cached samples would be stale
         for event in events:
             if event == "occupancy":
                 self.update_occupancy()

@@ -274,6 +274,7 @@ def render_rays(
     return_samples: bool = False,
     background: torch.Tensor | None = None,
     outputs: tuple[str, ...] = OUTPUTS,
+    return_head_samples: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
@@ -290,7 +291,10 @@ def render_rays(
     Returns rgb (num_rays, 3), depth, opacity (num_rays,), semantics (num_rays, num_classes) and
     instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples
     marched: in the box, not skipped, reached before termination); with ``return_samples`` also weights,
-    t and deltas (num_rays, num_samples).
+    t and deltas (num_rays, num_samples); with ``return_head_samples`` also head_rows, head_t and
+    head_weights (num_head_samples,): the ray, the distance and the renormalised (undetached) weight of
+    each sample the heads are summed over, so that the heads can be rendered again on the same samples
+    without marching (:class:`panolift.lift.head_cache.HeadSampleCache`).
     """
     num_rays = origins.shape[0]
     domain = domain or sampling_domain(field, config, origins.device)
@@ -325,7 +329,7 @@ def render_rays(
     head_cap = config.max_head_samples_per_ray
     head_mask = significant  # the samples the heads are summed over: the largest weights of those
     if (
-        heads
+        (heads or return_head_samples)
         and 0 < head_cap
         and (config.max_evaluated_per_ray <= 0 or head_cap < config.max_evaluated_per_ray)
     ):
@@ -369,6 +373,8 @@ def render_rays(
         )
     if return_samples:
         result.update(weights=weights, t=t, deltas=deltas)
+    if return_head_samples:
+        result.update(head_rows=head_rows, head_t=t[head_rows, head_cols], head_weights=w_heads)
     if out_heads.semantics is not None and "semantics" in outputs:
         result["semantics"] = accumulate_sparse(w_heads, out_heads.semantics, head_rows, num_rays)
     if out_heads.instance is not None and "instance" in outputs:
