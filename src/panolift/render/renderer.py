@@ -292,7 +292,7 @@ def render_rays(
     instance (num_rays, num_slots) (absent when the field has no such head), num_samples (samples
     marched: in the box, not skipped, reached before termination); with ``return_samples`` also weights,
     t and deltas (num_rays, num_samples); with ``return_head_samples`` also head_rows, head_t and
-    head_weights (num_head_samples,): the ray, the distance and the renormalised (undetached) weight of
+    head_weights (num_head_samples,): the ray, the distance and the renormalised weight (detached under gradient blocking) of
     each sample the heads are summed over, so that the heads can be rendered again on the same samples
     without marching (:class:`panolift.lift.head_cache.HeadSampleCache`).
     """
