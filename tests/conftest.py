@@ -11,6 +11,31 @@ import pytest
 from PIL import Image  # noqa: F401
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread_per_session():
+    """The whole session on one torch thread (module and session fixtures included; torch's default is
+    restored at the end). On a small shared machine two spinning threads fight the other jobs for a core:
+    next to another job, a 500-step training of tests/lift/test_head_phase.py took 14 s on one thread and
+    60 s on two (197 s in a loaded `make test`); on an idle machine the suite takes as long either way.
+    Tests of thread counts set their own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Back to one torch thread after each test: a command run in-process (`main(["train", ...])`) leaves
+    its thread tuner's last choice."""
+    import torch
+
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_scene(tmp_path_factory) -> Path:
     """The synthetic `tiny` preset (seed 0), synthesized once per session. Treat it as read-only."""

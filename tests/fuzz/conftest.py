@@ -33,6 +33,14 @@ def fuzz_base(tiny_scene, tmp_path_factory) -> Path:
     return mutations.make_base(tiny_scene, tmp_path_factory.mktemp("fuzz") / "base")
 
 
+@pytest.fixture(scope="session")
+def fuzz_run_base(tiny_run, tmp_path_factory) -> Path:
+    """run/ (a copy of the tiny run) and edited/ (see run_corpus.py), made once for test_fuzz_runs.py and
+    test_fuzz_runs_cli.py (read-only: cases copy it)."""
+    run_corpus = load_fuzz_module("run_corpus")
+    return run_corpus.make_run_base(tiny_run, tmp_path_factory.mktemp("fuzz_runs") / "base")
+
+
 class Hang(BaseException):
     """Raised by the alarm; a BaseException so that library code catching Exception cannot swallow it."""
 

@@ -30,11 +30,11 @@ SMALL_REGIONS = RegionConfig(resolution=16, visibility_rays=512)
 
 
 @pytest.fixture(scope="module")
-def run_base(tiny_run, tiny_scene, tmp_path_factory) -> Path:
-    """run/ + edited/ (see run_corpus.py); the tiny scene's files are hashed to check nothing writes there."""
-    root = corpus.make_run_base(tiny_run, tmp_path_factory.mktemp("fuzz_runs") / "base")
+def run_base(fuzz_run_base, tiny_scene) -> Path:
+    """run/ + edited/ (the shared `fuzz_run_base`); the tiny scene's files are hashed to check nothing
+    writes there."""
     before = mutations.fingerprint(tiny_scene)
-    yield root
+    yield fuzz_run_base
     assert mutations.fingerprint(tiny_scene) == before, "something was written into the tiny scene"
 
 

@@ -50,12 +50,11 @@ def _panolift(args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def results(tiny_run, tiny_scene, tmp_path_factory):
-    base = corpus.make_run_base(tiny_run, tmp_path_factory.mktemp("cli_runs") / "base")
+def results(fuzz_run_base, tiny_scene, tmp_path_factory):
     jobs = {}
     for name, args in SAMPLE:
         root = tmp_path_factory.mktemp("cli_run") / "case"
-        shutil.copytree(base, root, symlinks=True)
+        shutil.copytree(fuzz_run_base, root, symlinks=True)
         CASES[name].mutate(root)
         if name in EVAL_NEEDS_PREDICTIONS:
             _predictions(root)

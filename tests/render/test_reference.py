@@ -92,12 +92,17 @@ def test_terminated_rays_place_no_samples_behind_the_surface():
     grid = field.occupancy
     queried = []
 
-    class CountingGrid:  # the field's grid, counting what is asked of it
+    class CountingGrid:  # the field's grid, counting the samples asked about
         aabb, mask = grid.aabb, grid.mask
 
-        def query(self, points):
-            queried.append(points.shape[0])
-            return grid.query(points)
+        def along_rays(self, origins, dirs):
+            lookup = grid.along_rays(origins, dirs)
+
+            def occupied(rays, t):
+                queried.append(rays.shape[0])
+                return lookup(rays, t)
+
+            return occupied
 
     config = dataclasses.replace(EXACT, skip_empty=True, termination_threshold=1e-3, march_segment=4)
     domain = sampling_domain(field, config, origins.device)
@@ -106,7 +111,7 @@ def test_terminated_rays_place_no_samples_behind_the_surface():
     everything = render_rays(field, origins, dirs, dataclasses.replace(config, termination_threshold=0.0))
     _, t, inside = place_samples(origins, dirs, dataclasses.replace(domain, occupancy=None), config.near)
     assert float((lazy["opacity"] > 1 - 1e-3).float().mean()) > 0.3  # many rays stop inside the ball
-    assert sum(queried) < 0.8 * int(inside.sum())  # their far steps were never placed
+    assert 0 < sum(queried) < 0.8 * int(inside.sum())  # their far steps were never looked up
     assert int(lazy["num_samples"]) < int(everything["num_samples"])
     for key in ("rgb", "opacity", "semantics", "instance"):
         assert float((lazy[key] - everything[key]).abs().max()) <= 1e-3 + 1e-5, key
@@ -301,3 +306,24 @@ def test_rendering_some_outputs_renders_them_as_a_full_rendering_does(head_cap):
     assert unblocked["semantics"].requires_grad and unblocked["opacity"].requires_grad
     with pytest.raises(ValueError, match="unknown outputs"):
         render_rays(field, origins, dirs, config, outputs=("colour",))
+
+
+def test_shading_only_the_first_rays_leaves_their_values_and_everyones_weights():
+    """``shaded_rays`` N (the trainer's matched-depth rays need only their weights): the first N rays get
+    the colour and labels of a full rendering, every ray the same weights, depth and opacity; the rest
+    get no colour (the background) and no labels, and their outputs pass no gradient to colour or heads."""
+    field, (origins, dirs) = _field(), _rays()
+    config = dataclasses.replace(tiny_config().render, near=0.0)
+    with torch.no_grad():
+        full = render_rays(field, origins, dirs, config, return_samples=True)
+    part = render_rays(field, origins, dirs, config, return_samples=True, shaded_rays=60)
+    for key in ("depth", "opacity", "weights"):
+        torch.testing.assert_close(part[key].detach(), full[key], atol=1e-6, rtol=1e-5)
+    for key in ("rgb", "semantics", "instance"):
+        torch.testing.assert_close(part[key][:60].detach(), full[key][:60], atol=1e-6, rtol=1e-5)
+    assert float(full["opacity"][60:].max()) > 0.5  # the unshaded rays do cross the ball
+    assert part["semantics"][60:].abs().max() == 0 and part["instance"][60:].abs().max() == 0
+    background = ((1.0 - part["opacity"][60:])[:, None] * config.background).expand(-1, 3)
+    torch.testing.assert_close(part["rgb"][60:].detach(), background.detach(), atol=1e-6, rtol=1e-5)
+    part["rgb"][60:].sum().backward()  # only through the opacity: the density, never the colour
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in field.color_parameters())

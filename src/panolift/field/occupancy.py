@@ -43,6 +43,47 @@ class OccupancyGrid:
         flat = (idx[:, 0] * Y + idx[:, 1]) * Z + idx[:, 2]  # one gather instead of three index tensors
         return self.mask.reshape(-1)[flat] & inside
 
+    def along_rays(self, origins: torch.Tensor, dirs: torch.Tensor) -> RayOccupancy:
+        """The grid as the march asks it: for samples (ray, t) of these rays (:class:`RayOccupancy`)."""
+        return RayOccupancy(self, origins, dirs)
+
+
+class RayOccupancy:
+    """Occupancy of samples along a fixed set of rays, each sample given as (ray, t): the march asks it for
+    every step it reaches, so it is one nearest-voxel ``grid_sample`` a sample, with the rays moved into
+    the grid's coordinates once (no point is placed in space for a step that turns out empty). Agrees with
+    :meth:`OccupancyGrid.query` except for samples exactly on a voxel face."""
+
+    def __init__(self, grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor):
+        aabb = grid.aabb.to(origins)
+        scale = 2.0 / (aabb[1] - aabb[0])  # grid_sample's [-1, 1] spans the box (align_corners=False)
+        # grid_sample reads (x, y, z) as (W, H, D): the mask's last axis first
+        self.origins = ((origins - aabb[0]) * scale - 1.0).flip(-1).contiguous()
+        self.dirs = (dirs * scale).flip(-1).contiguous()
+        self.mask = grid.mask.to(origins.dtype)[None, None]
+
+    def __call__(self, rays: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """(num_samples,) ray index and distance -> (num_samples,) bool, in an occupied voxel."""
+        coords = torch.addcmul(
+            self.origins.index_select(0, rays), t[:, None], self.dirs.index_select(0, rays)
+        )
+        num = coords.shape[0]
+        # torch's CPU grid_sample runs one batch element per thread: one chunk of samples per thread
+        chunks = torch.get_num_threads() if coords.device.type == "cpu" else 1
+        chunks = max(1, min(chunks, num // MIN_SAMPLES_PER_THREAD))
+        pad = (-num) % chunks
+        if pad:
+            coords = torch.cat([coords, coords[-1:].expand(pad, 3)])
+        values = F.grid_sample(
+            self.mask.expand(chunks, -1, -1, -1, -1), coords.view(chunks, 1, 1, -1, 3), mode="nearest",
+            padding_mode="zeros", align_corners=False,
+        )  # fmt: skip
+        return values.reshape(-1)[:num] > 0.5
+
+
+MIN_SAMPLES_PER_THREAD = 4096
+""":class:`RayOccupancy` looks up fewer samples than this per CPU thread in one call."""
+
 
 @torch.no_grad()
 def compute_occupancy(

@@ -284,7 +284,7 @@ class Trainer:
                 self.field, origins, dirs, cfg.render, generator=self.generator,
                 background=background, gradient_blocking=cfg.loss.gradient_blocking,
                 weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0 or matched is not None,
-                outputs=outputs,
+                outputs=outputs, shaded_rays=num_scene,  # R_D: weights only
             )  # fmt: skip
         bounded = cfg.loss.bounded
         losses = {}

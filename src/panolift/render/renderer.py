@@ -136,27 +136,34 @@ def _march_density(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Density (num_rays, num_samples) and valid (num_rays, num_samples) bool, segment by segment along
     the rays; a segment is skipped for rays whose transmittance already fell below
-    ``termination_threshold`` (early ray termination). Points are placed and looked up in the
-    ``occupancy`` grid only for the steps of rays still alive, so ``valid`` = inside the box, not in an
-    empty voxel, and reached. ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of
+    ``termination_threshold`` (early ray termination). Only the steps of rays still alive are looked up
+    in the ``occupancy`` grid (:meth:`~panolift.field.OccupancyGrid.along_rays`, from the ray and t) and
+    only the occupied ones are placed as points, so ``valid`` = inside the box, not in an empty voxel,
+    and reached. ``evaluate(points, dirs, rows, cols) -> (num_points,)`` gives the density of
     the selected samples; ``grad_scale`` (num_rays, num_samples) multiplies the gradient of each
     sample's density."""
     num_rays, num_samples = t.shape
     max_optical = -math.log(config.termination_threshold) if config.termination_threshold > 0 else math.inf
     optical = t.new_zeros(num_rays)  # detached: only decides which rays are still alive
     parts, valid_parts = [], []
+    occupied_at = occupancy.along_rays(origins, dirs) if occupancy is not None else None
     for s0 in range(0, num_samples, config.march_segment):
         s1 = min(num_samples, s0 + config.march_segment)
         seg_valid = inside[:, s0:s1] & (optical < max_optical)[:, None]
         density = t.new_zeros(num_rays, s1 - s0)
         rows, cols = seg_valid.nonzero(as_tuple=True)
-        points = origins[rows] + t[rows, s0 + cols, None] * dirs[rows]
-        if occupancy is not None and rows.numel():
-            occupied = occupancy.query(points)
+        t_rows = t[rows, s0 + cols]
+        if occupied_at is not None and rows.numel():
+            occupied = occupied_at(rows, t_rows)
             seg_valid = torch.zeros_like(seg_valid).index_put((rows, cols), occupied)
-            rows, cols, points = rows[occupied], cols[occupied], points[occupied]
+            rows, cols, t_rows = rows[occupied], cols[occupied], t_rows[occupied]
+        # index_select: a row gather, several times faster on the CPU than x[rows]
+        ray_dirs = dirs.index_select(0, rows)
+        points = torch.addcmul(
+            origins.index_select(0, rows), t_rows[:, None], ray_dirs
+        )  # only those evaluated
         if rows.numel():
-            values = evaluate(points, dirs[rows], rows, s0 + cols)
+            values = evaluate(points, ray_dirs, rows, s0 + cols)
             if grad_scale is not None and values.requires_grad:
                 values = _ScaleGradient.apply(values, grad_scale[rows, s0 + cols])
             density = density.index_put((rows, cols), values)
@@ -259,7 +266,7 @@ def renormalize_weights(
     """w_i * O_r / sum_{j in E_r} w_j for the evaluated samples E_r of ray r (see the module docstring)."""
     evaluated = weights.new_zeros(opacity.shape).index_add(0, rays, weights)
     factor = torch.where(evaluated > 0, opacity / evaluated.clamp_min(1e-12), torch.zeros_like(opacity))
-    return weights * factor[rays]
+    return weights * factor.index_select(0, rays)
 
 
 def render_rays(
@@ -275,6 +282,7 @@ def render_rays(
     background: torch.Tensor | None = None,
     outputs: tuple[str, ...] = OUTPUTS,
     return_head_samples: bool = False,
+    shaded_rays: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
@@ -294,7 +302,10 @@ def render_rays(
     t and deltas (num_rays, num_samples); with ``return_head_samples`` also head_rows, head_t and
     head_weights (num_head_samples,): the ray, the distance and the renormalised weight (detached under gradient blocking) of
     each sample the heads are summed over, so that the heads can be rendered again on the same samples
-    without marching (:class:`panolift.lift.head_cache.HeadSampleCache`).
+    without marching (:class:`panolift.lift.head_cache.HeadSampleCache`). ``shaded_rays`` N: only the
+    first N rays get colour and heads (the others' rgb is the background and their semantics and
+    instance zero; their depth, opacity and weights are rendered as usual): the trainer's matched-depth
+    rays need only their weights.
     """
     num_rays = origins.shape[0]
     domain = domain or sampling_domain(field, config, origins.device)
@@ -323,8 +334,13 @@ def render_rays(
         weights.detach(), valid, threshold, config.max_evaluated_per_ray, selection_generator
     )
     significant = significant & (density.detach() > 0)  # skipped (terminated) samples have no outputs
+    if shaded_rays is not None and shaded_rays < num_rays:
+        significant[shaded_rays:] = False
     rows, cols = significant.nonzero(as_tuple=True)
-    points = origins[rows] + t[rows, cols, None] * dirs[rows]  # the evaluated samples
+    sample_dirs = dirs.index_select(0, rows)
+    points = torch.addcmul(
+        origins.index_select(0, rows), t[rows, cols, None], sample_dirs
+    )  # the evaluated samples
     heads = tuple(name for name in outputs if name != "rgb")
     head_cap = config.max_head_samples_per_ray
     head_mask = significant  # the samples the heads are summed over: the largest weights of those
@@ -338,14 +354,18 @@ def render_rays(
     head_points = (
         points
         if head_mask is significant
-        else origins[head_rows] + t[head_rows, head_cols, None] * dirs[head_rows]
+        else torch.addcmul(
+            origins.index_select(0, head_rows), t[head_rows, head_cols, None], dirs.index_select(0, head_rows)
+        )
     )
     if two_pass and separately_evaluated(field):  # each output on its own samples
         nothing = FieldOutputs(density=None, rgb=None)
-        out = evaluate_outputs(field, points, dirs[rows], ("rgb",)) if "rgb" in outputs else nothing
-        out_heads = evaluate_outputs(field, head_points, dirs[head_rows], heads) if heads else nothing
+        out = evaluate_outputs(field, points, sample_dirs, ("rgb",)) if "rgb" in outputs else nothing
+        out_heads = (
+            evaluate_outputs(field, head_points, dirs.index_select(0, head_rows), heads) if heads else nothing
+        )
     else:
-        out = field(points, dirs[rows]) if two_pass else cache.pick(t.shape, rows, cols)
+        out = field(points, sample_dirs) if two_pass else cache.pick(t.shape, rows, cols)
         out_heads = out
         if head_mask is not significant:
             keep = head_mask[rows, cols]
