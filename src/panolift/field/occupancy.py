@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .tensorf import grid_sample_points
+
 
 def voxel_centers(aabb: torch.Tensor, resolution: tuple[int, int, int]) -> torch.Tensor:
     """(X, Y, Z, 3) centres of the voxels of a grid over ``aabb`` (2, 3): min + (i + 1/2) size / res,
@@ -67,22 +69,10 @@ class RayOccupancy:
         coords = torch.addcmul(
             self.origins.index_select(0, rays), t[:, None], self.dirs.index_select(0, rays)
         )
-        num = coords.shape[0]
-        # torch's CPU grid_sample runs one batch element per thread: one chunk of samples per thread
-        chunks = torch.get_num_threads() if coords.device.type == "cpu" else 1
-        chunks = max(1, min(chunks, num // MIN_SAMPLES_PER_THREAD))
-        pad = (-num) % chunks
-        if pad:
-            coords = torch.cat([coords, coords[-1:].expand(pad, 3)])
-        values = F.grid_sample(
-            self.mask.expand(chunks, -1, -1, -1, -1), coords.view(chunks, 1, 1, -1, 3), mode="nearest",
-            padding_mode="zeros", align_corners=False,
-        )  # fmt: skip
-        return values.reshape(-1)[:num] > 0.5
-
-
-MIN_SAMPLES_PER_THREAD = 4096
-""":class:`RayOccupancy` looks up fewer samples than this per CPU thread in one call."""
+        values = grid_sample_points(
+            self.mask, coords, mode="nearest", padding_mode="zeros", align_corners=False
+        )  # in a chunk per CPU thread
+        return values[0] > 0.5
 
 
 @torch.no_grad()

@@ -29,32 +29,39 @@ def resolution_from_voxels(aabb: torch.Tensor, voxels_per_side: int) -> tuple[in
 
 
 MIN_POINTS_PER_THREAD = 2048
-"""Lookups of fewer points than this per CPU thread are one grid_sample call (see :func:`bilinear_lookup`)."""
+"""Lookups of fewer points than this per CPU thread are one grid_sample call (see :func:`grid_sample_points`)."""
+
+
+def grid_sample_points(values: torch.Tensor, coords: torch.Tensor, **options) -> torch.Tensor:
+    """Samples (C, num_points) of ``values`` (1, C, H, W) or (1, C, D, H, W) at ``coords`` (num_points, 2
+    or 3) in grid_sample's [-1, 1] coordinates; ``options`` go to ``F.grid_sample``.
+
+    Torch's CPU grid_sample (forward and backward) parallelises over the batch only, so over a batch of one
+    it runs on a single thread (its backward, a scatter, costs about 5x the forward: 10 ms for 60k points
+    on 8 channels). On the CPU the points are split into one chunk per thread, each read from a stride-0
+    view of the same grid: the same values, and backward runs on every thread (the gradients of the views
+    are summed; 60k points: 12 -> 7.8 ms on 2 threads; a `fast` training step's backward 51 -> 42 ms).
+    Chunks of fewer than ``MIN_POINTS_PER_THREAD`` points cost more than they save (each view's gradient is
+    a whole grid). One call on a GPU.
+    """
+    num_points, dims = coords.shape
+    chunks = torch.get_num_threads() if values.device.type == "cpu" else 1
+    chunks = max(1, min(chunks, num_points // MIN_POINTS_PER_THREAD))
+    pad = (-num_points) % chunks
+    if pad:
+        coords = torch.cat([coords, coords[-1:].expand(pad, dims)])
+    grid = coords.view(chunks, -1, *([1] * (dims - 1)), dims)  # (B, n, 1, 2) or (B, n, 1, 1, 3)
+    source = values if chunks == 1 else values.expand(chunks, *values.shape[1:])
+    out = F.grid_sample(source, grid, **options)  # (B, C, n, 1) or (B, C, n, 1, 1)
+    out = out.reshape(chunks, values.shape[1], -1)
+    return (out[0] if chunks == 1 else out.transpose(0, 1).reshape(values.shape[1], -1))[:, :num_points]
 
 
 def bilinear_lookup(values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Bilinear samples (C, num_points) of ``values`` (1, C, H, W) at ``coords`` (num_points, 2) in
-    [-1, 1] (x along W, y along H; align_corners=True), as ``F.grid_sample``.
-
-    Torch's CPU backward of grid_sample parallelises over the batch only, so over a batch of one it runs
-    on a single thread (a scatter, about 5x the forward's cost: 10 ms for 60k points on 8 channels). On
-    the CPU the points are split into one chunk per thread, each read from a stride-0 view of the same
-    grid: the same values, and backward runs on every thread (the gradients of the views are summed;
-    60k points: 12 -> 7.8 ms on 2 threads; a `fast` training step's backward 51 -> 42 ms). Chunks of
-    fewer than ``MIN_POINTS_PER_THREAD`` points cost more than they save (each view's gradient is a
-    whole grid). One call on a GPU.
-    """
-    num_points = coords.shape[0]
-    chunks = torch.get_num_threads() if values.device.type == "cpu" else 1
-    chunks = max(1, min(chunks, num_points // MIN_POINTS_PER_THREAD))
-    if chunks == 1:
-        return F.grid_sample(values, coords.view(1, -1, 1, 2), align_corners=True)[0, :, :, 0]
-    pad = (-num_points) % chunks
-    if pad:
-        coords = torch.cat([coords, coords[-1:].expand(pad, 2)])
-    grid = coords.view(chunks, -1, 1, 2)
-    out = F.grid_sample(values.expand(chunks, -1, -1, -1), grid, align_corners=True)  # (B, C, n, 1)
-    return out[..., 0].transpose(0, 1).reshape(values.shape[1], -1)[:, :num_points]
+    [-1, 1] (x along W, y along H; align_corners=True), as ``F.grid_sample`` (in a chunk per CPU thread,
+    :func:`grid_sample_points`)."""
+    return grid_sample_points(values, coords, align_corners=True)
 
 
 def normalize_to_box(points: torch.Tensor, aabb: torch.Tensor) -> torch.Tensor:
