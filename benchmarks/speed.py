@@ -23,6 +23,7 @@ Not part of the tests' timing (the smoke test runs it on the tiny scene and chec
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -97,6 +98,13 @@ def worker_render(run: str, frames: int, threads: int) -> None:
     width, height = fit_size(scene.native_size, width=0)
     K = scale_intrinsics(scene.intrinsics, scene.size, (width, height))
     names = scene.test_frames[: max(1, frames)]
+    accepted = inspect.signature(render_image).parameters  # as `panolift render` of that version renders
+    if "thing_mask" in accepted:  # stop 37: the instance head only on thing rays
+        from panolift.render import thing_mask_of
+
+        options["thing_mask"] = thing_mask_of(loaded.class_set)
+    if "parallel_chunks" in accepted:  # stop 37: a chunk of rays per thread
+        options["parallel_chunks"] = True
 
     def render(name):
         render_image(

@@ -9,7 +9,8 @@ import torch
 
 from panolift.config import RenderConfig, tiny_config
 from panolift.field import PanopticField
-from panolift.render import panoptic_from_rendering, render_image
+from panolift.render import compute_panoptic_ids, panoptic_from_rendering, render_image
+from panolift.render.image import next_chunk_group
 from panolift.scene import SCANNET21, SceneNormalization
 
 
@@ -105,3 +106,76 @@ def test_an_instances_class_prior_decides_where_a_things_pixel_wavers():
     assert instance.tolist() == [[1, 1, 2, 4, 0]]
     plain, _ = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
     assert plain.tolist() == [[5, 5, 5, 5, 1]]
+
+
+def test_instance_head_only_on_thing_rays_gives_the_same_labels(monkeypatch):
+    """With ``thing_mask`` the instance head runs only where the rendered class is a thing: the same classes
+    and ids as a full render, the same instance distribution on thing rays, zero on the others, and fewer
+    points through the instance head."""
+    field = _field()
+    K = np.array([[20.0, 0, 16.0], [0, 20.0, 12.0], [0, 0, 1]])
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, 0.0, -1.0]
+    evaluated = []
+    instance = field.instance
+    monkeypatch.setattr(field, "instance", lambda points: evaluated.append(len(points)) or instance(points))
+    full = render_image(field, K, c2w, 32, 24)
+    classes = full["semantics"][..., 1:].argmax(dim=-1) + 1
+    thing_mask = torch.zeros(SCANNET21.num_classes, dtype=torch.bool)
+    present = classes.unique()
+    thing_mask[present[: max(1, len(present) // 2)]] = True  # some of the rendered classes are things
+    thing = thing_mask[classes]
+    assert thing.any() and not thing.all()
+    n_full = sum(evaluated)
+    evaluated.clear()
+    cheap = render_image(field, K, c2w, 32, 24, thing_mask=thing_mask)
+    assert 0 < sum(evaluated) < n_full
+    for key in ("rgb", "depth", "semantics"):
+        torch.testing.assert_close(cheap[key], full[key])
+    torch.testing.assert_close(cheap["instance"][thing], full["instance"][thing])
+    assert float(cheap["instance"][~thing].abs().max()) == 0.0
+    labels = [compute_panoptic_ids(out["semantics"], out["instance"], thing_mask) for out in (full, cheap)]
+    for a, b in zip(labels[0], labels[1], strict=True):
+        torch.testing.assert_close(a, b)
+    assert bool((labels[0][1] > 0).any())
+
+
+def test_chunk_groups_cover_every_ray_once_in_balanced_chunks():
+    for num_rays, chunk, workers in [
+        (27648, 4096, 2),
+        (27648, 4096, 1),
+        (100, 4096, 2),
+        (1, 4096, 4),
+        (9001, 1000, 3),
+    ]:
+        spans, start = [], 0
+        while start < num_rays:
+            group = next_chunk_group(start, num_rays, chunk, workers)
+            assert 1 <= len(group) <= workers
+            spans += group
+            start = group[-1][1]
+        assert spans[0][0] == 0 and spans[-1][1] == num_rays
+        assert all(a[1] == b[0] for a, b in zip(spans[:-1], spans[1:], strict=True))  # contiguous, no overlap
+        sizes = [end - begin for begin, end in spans]
+        assert max(sizes) <= chunk and max(sizes) - min(sizes) <= max(sizes) // 2 + 1
+
+
+def test_parallel_chunks_render_the_same_image_and_keep_the_thread_count():
+    """A chunk of rays per thread (``parallel_chunks``) gives the image of the chunk-by-chunk render, tells
+    ``on_chunk`` about every chunk, and leaves torch's thread count as it found it."""
+    field = _field()
+    K = np.array([[20.0, 0, 16.0], [0, 20.0, 12.0], [0, 0, 1]])
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, 0.0, -1.0]
+    config = RenderConfig(chunk_rays=100)  # 768 rays: 4 groups of 2 chunks
+    torch.set_num_threads(2)
+    serial = render_image(field, K, c2w, 32, 24, config=config)
+    seen = []
+    parallel = render_image(
+        field, K, c2w, 32, 24, config=config, parallel_chunks=True, on_chunk=lambda s: seen.append(s)
+    )
+    assert torch.get_num_threads() == 2
+    assert len(seen) == 8 and all(s > 0 for s in seen)
+    for key in ("rgb", "depth", "opacity", "semantics", "instance", "points"):
+        torch.testing.assert_close(parallel[key], serial[key])
+    assert not parallel["rgb"].requires_grad  # the workers render without autograd too

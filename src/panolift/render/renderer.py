@@ -283,6 +283,7 @@ def render_rays(
     outputs: tuple[str, ...] = OUTPUTS,
     return_head_samples: bool = False,
     shaded_rays: int | None = None,
+    instance_classes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Volume-render colour, depth (along the ray), opacity, semantics and instance slots.
 
@@ -305,7 +306,11 @@ def render_rays(
     without marching (:class:`panolift.lift.head_cache.HeadSampleCache`). ``shaded_rays`` N: only the
     first N rays get colour and heads (the others' rgb is the background and their semantics and
     instance zero; their depth, opacity and weights are rendered as usual): the trainer's matched-depth
-    rays need only their weights.
+    rays need only their weights. ``instance_classes`` (num_classes,) bool: the instance head is evaluated
+    only on rays whose rendered class (argmax over the non-void classes, the panoptic convention of
+    :func:`panolift.render.compute_panoptic_ids`) is one of them, the thing classes; the other rays'
+    instance is zero (their id is 0 whatever it is). Renders only: it needs "semantics" and a field whose
+    heads are evaluated one by one.
     """
     num_rays = origins.shape[0]
     domain = domain or sampling_domain(field, config, origins.device)
@@ -358,11 +363,21 @@ def render_rays(
             origins.index_select(0, head_rows), t[head_rows, head_cols, None], dirs.index_select(0, head_rows)
         )
     )
+    thing_only = (
+        instance_classes is not None
+        and "instance" in heads
+        and "semantics" in heads
+        and two_pass
+        and separately_evaluated(field)
+    )
     if two_pass and separately_evaluated(field):  # each output on its own samples
         nothing = FieldOutputs(density=None, rgb=None)
         out = evaluate_outputs(field, points, sample_dirs, ("rgb",)) if "rgb" in outputs else nothing
+        head_outputs = tuple(name for name in heads if not (thing_only and name == "instance"))
         out_heads = (
-            evaluate_outputs(field, head_points, dirs.index_select(0, head_rows), heads) if heads else nothing
+            evaluate_outputs(field, head_points, dirs.index_select(0, head_rows), head_outputs)
+            if heads
+            else nothing
         )
     else:
         out = field(points, sample_dirs) if two_pass else cache.pick(t.shape, rows, cols)
@@ -399,4 +414,11 @@ def render_rays(
         result["semantics"] = accumulate_sparse(w_heads, out_heads.semantics, head_rows, num_rays)
     if out_heads.instance is not None and "instance" in outputs:
         result["instance"] = accumulate_sparse(w_heads, out_heads.instance, head_rows, num_rays)
+    elif thing_only:
+        classes = result["semantics"][:, 1:].argmax(dim=-1) + 1
+        thing_rays = instance_classes.to(classes.device)[classes]
+        keep = thing_rays.index_select(0, head_rows).nonzero().squeeze(1)
+        rows_kept = head_rows.index_select(0, keep)
+        instance = own_attribute(field, "instance")(head_points.index_select(0, keep))
+        result["instance"] = accumulate_sparse(w_heads.index_select(0, keep), instance, rows_kept, num_rays)
     return result

@@ -23,7 +23,9 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96
     tta = loaded.config.loss.use_tta
     rendered, inputs, depths = [], [], []
     for name in picks:
-        out = render_image(loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization)
+        out = render_image(
+            loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization, parallel_chunks=True
+        )
         semantics, _ = panoptic_from_rendering(out, loaded.class_set)
         rendered.append((semantics, out["rgb"].clamp(0, 1).cpu().numpy()))
         inputs.append((scene.machine_label_maps(name, tta=tta)[0], scene.rgb(name)))

@@ -36,6 +36,7 @@ from panolift.render import (
     overlay,
     panoptic_from_rendering,
     render_image,
+    thing_mask_of,
     unwrap_field,
 )
 from panolift.scene import SceneError, fit_size, scale_intrinsics
@@ -179,16 +180,34 @@ def render_run(
     source_instances = (
         instance_table_of_run(loaded, device=device, field=unwrap_field(field)) if edited else None
     )
+    thing_mask = thing_mask_of(loaded.class_set)
     video = []
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
-            field, K, pose, w, h, normalization=loaded.normalization, config=config, on_chunk=on_chunk
+            field,
+            K,
+            pose,
+            w,
+            h,
+            normalization=loaded.normalization,
+            config=config,
+            on_chunk=on_chunk,
+            thing_mask=thing_mask,
+            parallel_chunks=True,
         )
         video.append(write_frame_outputs(out, name, rendering, loaded, instances))
         if edited:
             before = render_image(
-                unwrap_field(field), K, pose, w, h, normalization=loaded.normalization, config=config
+                unwrap_field(field),
+                K,
+                pose,
+                w,
+                h,
+                normalization=loaded.normalization,
+                config=config,
+                thing_mask=thing_mask,
+                parallel_chunks=True,
             )
             write_image(
                 out / "before_after" / f"{name}.png",

@@ -67,7 +67,9 @@ def render_view(
         the non-void classes, id = argmax slot + 1 on thing classes: the renderer's convention; with
     ``instances``, the id of the slot's piece where the ray ends). ``config`` defaults to the field's own
     render settings."""
-    out = render_image(field, K, c2w, width, height, normalization=normalization, config=config)
+    out = render_image(
+        field, K, c2w, width, height, normalization=normalization, config=config, thing_mask=thing_mask
+    )
     classes, ids = compute_panoptic_ids(
         out["semantics"], out.get("instance"), thing_mask, out.get("slot_class_prior")
     )
