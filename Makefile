@@ -27,8 +27,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/panolift demo $(DEMO_DIR)
 
+# Test modules spread over the CPUs (pytest-xdist; a module's tests stay together, so its fixtures are made
+# once): each test runs torch on one thread (tests/conftest.py), so two workers on two cores take about
+# 6 min where one took 9-12. PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) chromium
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --maxprocesses 8 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
