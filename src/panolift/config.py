@@ -407,12 +407,15 @@ class RegionConfig:
     min_component_fraction: float = 0.5
     """Without ``split_pieces``, with visibility: an instance keeps the connected pieces with at least this
     share of the visible voxels of its largest piece (the rest: floaters). 0 = keep all."""
-    split_pieces: bool = True
+    split_pieces: bool | None = None
     """Each slot's voxels are cut into pieces (connected, bridged over gaps of up to 2 x ``piece_bridge``
     voxels) and every piece big enough is a 3D instance of its own (the biggest keeps the slot's id, the
     others get ids from 32768 up): objects apart from each other that share a slot stop being one
-    instance. False: one instance per slot (the paper). Edit lists written before this field existed
-    read it as False."""
+    instance. False: one instance per slot (the paper). None (default): by the field, True for a slot
+    field, False for an instance embedding, whose clusters are already linked into objects across the
+    views, so that its pieces are fragments of one object (a bed cut in two, a chair in two: PQ^scene
+    +3.5 on held-out seed 2, +1.9 on fresh seed 25, nothing lower in 18 rooms; benchmarks/SUITE.md,
+    twentieth round). Edit lists written before this field existed read it as False."""
     min_piece_voxels: int = 4
     """With ``split_pieces``: the visible voxels a piece other than the biggest needs to be an instance
     (fewer: a floater, dropped)."""

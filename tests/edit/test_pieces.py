@@ -84,6 +84,23 @@ def test_two_chairs_of_one_slot_are_two_instances(field, thing_mask):
     assert sorted(slots) == [1, 4] and slots[1].voxel_count == pytest.approx(a.voxel_count + b.voxel_count)
 
 
+def test_an_embedding_fields_instances_are_not_cut_into_pieces(box_field_cls, thing_mask):
+    """By default (``split_pieces`` None) only a slot field is cut into pieces: an embedding field's
+    clusters are objects already, and its pieces would be fragments of one (SUITE.md, twentieth round)."""
+    from types import SimpleNamespace
+
+    from panolift.edit.edits import split_pieces_of
+
+    embedding = box_field_cls(boxes=helpers().BOXES + [SECOND_CHAIR])
+    embedding.config = SimpleNamespace(instance_embedding=8)
+    assert SETTINGS.split_pieces is None
+    assert split_pieces_of(embedding, SETTINGS) is False
+    _, regions = find_regions(embedding, thing_mask, SETTINGS)
+    assert sorted(regions) == [1, 4] and not regions[1].shares_slot  # the two chairs: one cluster, one id
+    forced = dataclasses.replace(SETTINGS, split_pieces=True)  # an explicit setting wins
+    assert sorted(find_regions(embedding, thing_mask, forced)[1]) == [1, 4, EXTRA_ID_BASE]
+
+
 def test_every_pixel_takes_the_id_of_its_own_chair(field, thing_mask, view):
     grid, regions = find_regions(field, thing_mask, SETTINGS)
     table = InstanceTable.from_regions(regions, grid.aabb, grid.resolution)
@@ -147,6 +164,8 @@ def test_region_settings_of_old_and_new_edit_lists(tmp_path):
 
     write({"resolution": 32})  # written before pieces existed: its ids were slot ids, and stay so
     assert read_edit_list(tmp_path).region.split_pieces is False
+    write({"split_pieces": None})  # null: by the field
+    assert read_edit_list(tmp_path).region.split_pieces is None
     write({"split_pieces": True, "min_piece_voxels": 8, "min_piece_fraction": 0.2, "piece_bridge": 2})
     region = read_edit_list(tmp_path).region
     assert (region.split_pieces, region.min_piece_voxels, region.min_piece_fraction) == (True, 8, 0.2)

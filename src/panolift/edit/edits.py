@@ -101,7 +101,7 @@ REGION_RANGES = {
     "dilation": (lambda v: 0 <= v <= 16, "in 0..16"),
     "visibility_rays": (lambda v: 0 <= v <= 1 << 22, "in 0..4194304"),
     "min_component_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "split_pieces": (lambda v: isinstance(v, bool), "true or false"),
+    "split_pieces": (lambda v: v is None or isinstance(v, bool), "true, false or null (by the field)"),
     "min_piece_voxels": (lambda v: 0 <= v <= 1 << 24, "in 0..16777216"),
     "min_piece_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "piece_bridge": (lambda v: 0 <= v <= 16, "in 0..16"),
@@ -152,7 +152,9 @@ def _parse_region(value, path: Path) -> RegionConfig:
         )
     for key, v in value.items():
         default = getattr(defaults, key)
-        if isinstance(default, bool):
+        if key == "split_pieces":
+            kind_ok = v is None or isinstance(v, bool)
+        elif isinstance(default, bool):
             kind_ok = isinstance(v, bool)
         elif isinstance(default, int):
             kind_ok = isinstance(v, int) and not isinstance(v, bool)
@@ -161,7 +163,7 @@ def _parse_region(value, path: Path) -> RegionConfig:
         ok, accepts = REGION_RANGES[key]
         if not kind_ok or not ok(v):
             raise SceneError(f"{path}: region setting {key} {v!r} must be {type(default).__name__} {accepts}")
-    settings = {k: type(getattr(defaults, k))(v) for k, v in value.items()}
+    settings = {k: v if k == "split_pieces" else type(getattr(defaults, k))(v) for k, v in value.items()}
     settings.setdefault("split_pieces", False)  # a list written before pieces existed keeps its ids
     return RegionConfig(**settings)
 
@@ -207,6 +209,15 @@ def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarra
 Rays = tuple[torch.Tensor, torch.Tensor]  # (num_rays, 3) origins and unit directions, field coordinates
 
 
+def split_pieces_of(field: nn.Module, settings: RegionConfig) -> bool:
+    """Whether the instances of ``field`` are cut into pieces: ``settings.split_pieces``, or when that is
+    None, True for a slot field and False for an instance-embedding field (see RegionConfig)."""
+    if settings.split_pieces is not None:
+        return settings.split_pieces
+    config = getattr(unwrap_field(field), "config", None)
+    return not getattr(config, "instance_embedding", 0)
+
+
 def find_regions(
     field: nn.Module,
     thing_mask: torch.Tensor,
@@ -235,14 +246,13 @@ def find_regions(
             base_density = evaluate_density(base, points).reshape(grid.resolution).float().cpu()
             visible |= occupied & (base_density < settings.density_threshold)
         grid.visible = visible
+    split = split_pieces_of(field, settings)
     regions = find_instance_regions(
         grid,
         settings.density_threshold,
         settings.dilation,
-        min_component_fraction=settings.min_piece_fraction
-        if settings.split_pieces
-        else settings.min_component_fraction,
-        split=settings.split_pieces,
+        min_component_fraction=settings.min_piece_fraction if split else settings.min_component_fraction,
+        split=split,
         min_piece_voxels=settings.min_piece_voxels,
         piece_bridge=settings.piece_bridge,
     )
