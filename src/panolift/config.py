@@ -133,6 +133,12 @@ class RenderConfig:
     """Colour of rays that leave the box without full opacity."""
     chunk_rays: int = 4096
     """Rays per chunk when rendering whole images."""
+    min_segment_share: float = 0.0
+    """Rendered images only: a thing segment (class and instance id) of a frame that covers less than this
+    share of its pixels takes the class and id of the nearest pixels around it (a speck: a fragment of an
+    object, or an instance that wins a handful of pixels at a boundary; each one a false positive of
+    PQ^scene). 0: kept (the authors). `fast`: 1e-3, 28 pixels of a 192x144 frame (benchmarks/SUITE.md,
+    twenty-first round)."""
 
 
 @dataclass
@@ -460,6 +466,7 @@ def fast_config() -> LiftConfig:
             max_head_samples_per_ray=4,  # labels fitted at the surface: sharper and cheaper (SUITE.md)
             image_samples_per_ray=8,  # colour of whole images from the 8 largest weights of 12
             image_march_segment=16,  # whole images check early termination every 16 steps
+            min_segment_share=1e-3,  # specks of things merge into their surroundings (SUITE.md, twenty-first round)
         ),
         loss=LossConfig(
             tv_density=0.01,

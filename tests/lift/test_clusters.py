@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from panolift.lift.clusters import (
+    absorb_fragments,
     assign_to_centres,
     class_distribution,
     link_clusters,
@@ -84,6 +85,31 @@ def test_clusters_that_the_same_masks_span_join_and_objects_the_labels_tell_apar
     assert sorted(set(joined.tolist())) == [0, 1, 2, 3, 4]  # numbered 0..G-1
     nearest, frame, ids = _rays([(0, 1, 0, 10), (0, 1, 1, 10)])  # one view is not enough
     assert link_clusters(nearest, frame, ids, 2).tolist() == [0, 1]
+
+
+def test_a_fragment_inside_a_bigger_instances_masks_joins_it_and_a_small_object_of_its_own_does_not():
+    groups = []
+    for f in range(5):  # a chair (cluster 0) and its leg (1): every mask of the chair holds a few leg rays
+        groups += [(f, 1, 0, 40), (f, 1, 1, 3)]
+    for f in range(5):  # a big bag (2) and a small one (3) beside it, merged by the labels in 2 of 5 views
+        groups += [(f, 2, 2, 40), (f, 2, 3, 6)] if f < 2 else [(f, 2, 2, 40), (f, 3, 3, 6)]
+    for f in range(5):  # a lamp (4) on a table (5): inside the table's masks, but of another class
+        groups += [(f, 4, 5, 40), (f, 4, 4, 4)]
+    for f in range(2):  # a cup (6) inside a shelf's (7) masks in two views only: too few to say
+        groups += [(f, 5, 7, 40), (f, 5, 6, 5)]
+    nearest, frame, ids = _rays(groups)
+    cluster_class = torch.tensor([4, 4, 9, 9, 10, 7, 8, 8])
+    linked = link_clusters(nearest, frame, ids, 8, cluster_class=cluster_class)
+    assert len(set(linked.tolist())) == 8  # too few leg rays in a mask for link_clusters' votes
+    joined = absorb_fragments(linked, nearest, frame, ids, cluster_class)
+    assert joined[0] == joined[1]  # the leg is the chair's
+    assert joined[2] != joined[3]  # the small bag stays its own: its own masks in 3 of 5 views
+    assert joined[4] != joined[5]  # other classes never join
+    assert joined[6] != joined[7]  # two views are not enough
+    assert sorted(set(joined.tolist())) == list(range(7))  # numbered 0..G-1
+    assert torch.equal(absorb_fragments(linked, nearest, frame, ids, None), linked)  # no classes: no joins
+    ids_none = torch.zeros_like(ids)
+    assert torch.equal(absorb_fragments(linked, nearest, frame, ids_none, cluster_class), linked)
 
 
 def test_embedding_loss_separates_two_instances_and_is_zero_once_they_are():

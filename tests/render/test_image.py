@@ -9,7 +9,7 @@ import torch
 
 from panolift.config import RenderConfig, tiny_config
 from panolift.field import PanopticField
-from panolift.render import compute_panoptic_ids, panoptic_from_rendering, render_image
+from panolift.render import compute_panoptic_ids, panoptic_from_rendering, remove_specks, render_image
 from panolift.render.image import next_chunk_group
 from panolift.scene import SCANNET21, SceneNormalization
 
@@ -82,6 +82,37 @@ def test_panoptic_from_rendering_things_get_slot_ids():
     semantics, instance = panoptic_from_rendering({"semantics": sem, "instance": ins}, SCANNET21)
     assert semantics.tolist() == [[5, 1], [2, 4]]
     assert instance.tolist() == [[4, 0], [0, 1]]
+
+
+def test_specks_of_things_take_the_class_and_id_of_their_surroundings():
+    semantics = np.full((6, 8), 1)  # wall
+    instance = np.zeros((6, 8), dtype=np.int64)
+    semantics[:, 4:], instance[:, 4:] = 5, 3  # a chair, 24 pixels
+    semantics[2, 6], instance[2, 6] = 5, 7  # a one-pixel speck of another chair inside it
+    semantics[0, 0], instance[0, 0] = 18, 2  # a one-pixel bag in the wall's corner
+    semantics[5, 0] = 2  # a one-pixel floor: stuff is never a speck
+    sem, ins = remove_specks(semantics, instance, min_pixels=3)
+    assert (sem[2, 6], ins[2, 6]) == (5, 3)  # joins the chair around it
+    assert (sem[0, 0], ins[0, 0]) == (1, 0)  # becomes wall
+    assert sem[5, 0] == 2
+    assert ((sem != semantics) | (ins != instance)).sum() == 2  # nothing else changes
+    kept = remove_specks(semantics, instance, min_pixels=0)
+    assert kept[0] is semantics and kept[1] is instance
+    every = remove_specks(
+        semantics[:1, :1], instance[:1, :1], min_pixels=3
+    )  # all specks: nothing to fill from
+    assert every[1].tolist() == [[2]]
+    # through panoptic_from_rendering: a share of the image's pixels
+    sem_t = torch.zeros(6, 8, SCANNET21.num_classes)
+    ins_t = torch.zeros(6, 8, 8)
+    sem_t[..., 1] = 1.0
+    sem_t[:, 4:, 1], sem_t[:, 4:, 5] = 0.0, 1.0
+    ins_t[:, 4:, 2] = 1.0
+    ins_t[2, 6, 2], ins_t[2, 6, 6] = 0.0, 1.0
+    rendering = {"semantics": sem_t, "instance": ins_t}
+    _, raw = panoptic_from_rendering(rendering, SCANNET21)
+    _, clean = panoptic_from_rendering(rendering, SCANNET21, min_segment_share=2 / 48)
+    assert raw[2, 6] == 7 and clean[2, 6] == 3 and set(np.unique(clean)) == {0, 3}
 
 
 def test_an_instances_class_prior_decides_where_a_things_pixel_wavers():

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from panolift.config import tiny_config
+from panolift.errors import OptionError
 from panolift.render import render_image
 from panolift.runs import TrainingRun, latest_checkpoint, load_run, read_checkpoint, render_run
 from panolift.scene import Scene, SceneError
@@ -168,6 +169,29 @@ def test_render_run_writes_every_output_and_a_video(tiny_run, tiny_scene, tmp_pa
     video_dir = render_run(tiny_run, trajectory=trajectory, out=tmp_path / "traj")
     assert sorted(p.name for p in (video_dir / "rgb").iterdir()) == ["00000.png", "00001.png", "00002.png"]
     assert (video_dir / "video.mp4").stat().st_size > 0
+
+
+def test_render_run_merges_specks_by_the_runs_setting_or_the_option(tiny_run, tiny_scene, tmp_path):
+    scene = Scene(tiny_scene)
+
+    def segments(folder: Path) -> int:  # distinct thing segments (class, id) over the rendered frames
+        keys = set()
+        for name in scene.train_frames:
+            sem = read_label(folder / "semantics" / f"{name}.png")
+            ins = read_label(folder / "instance" / f"{name}.png")
+            keys |= {(name, int(c), int(i)) for c, i in zip(sem[ins > 0], ins[ins > 0], strict=True)}
+        return len(keys)
+
+    kept = render_run(tiny_run, "train", out=tmp_path / "kept", width=40, min_segment_share=0.0)
+    merged = render_run(tiny_run, "train", out=tmp_path / "merged", width=40, min_segment_share=0.2)
+    assert segments(merged) < segments(kept)  # the tiny run's instance head is noisy: many small segments
+    for name in scene.train_frames:  # every thing segment left covers at least 20% of its frame
+        sem = read_label(merged / "semantics" / f"{name}.png").astype(np.int64)
+        ins = read_label(merged / "instance" / f"{name}.png").astype(np.int64)
+        _, counts = np.unique((sem * 65536 + ins)[ins > 0], return_counts=True)
+        assert (counts >= 0.2 * sem.size).all()
+    with pytest.raises(OptionError, match="min-segment-share"):
+        render_run(tiny_run, "train", out=tmp_path / "bad", width=40, min_segment_share=1.0)
 
 
 def test_cli_train_resume_and_render(tiny_scene, tmp_path, one_thread):

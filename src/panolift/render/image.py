@@ -11,6 +11,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from panolift.config import RenderConfig
 from panolift.scene import ClassSet, SceneNormalization, generate_rays
@@ -196,15 +197,39 @@ def slot_class_prior_of(field) -> torch.Tensor | None:
     return classes if isinstance(classes, torch.Tensor) else None
 
 
+def remove_specks(
+    semantics: np.ndarray, instance: np.ndarray, min_pixels: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) class and id maps in which every thing segment (id > 0: one class and id) of fewer than
+    ``min_pixels`` pixels takes the class and id of the nearest pixel outside such segments (stuff and
+    larger segments are unchanged; nothing changes where every pixel is a speck)."""
+    thing = instance > 0
+    if min_pixels <= 0 or not bool(thing.any()):
+        return semantics, instance
+    keys = semantics.astype(np.int64) * (int(instance.max()) + 1) + instance
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    speck = thing & (counts[inverse.reshape(keys.shape)] < min_pixels)
+    if not bool(speck.any()) or bool(speck.all()):
+        return semantics, instance
+    _, (rows, cols) = ndimage.distance_transform_edt(speck, return_indices=True)
+    return semantics[rows, cols], instance[rows, cols]
+
+
 def panoptic_from_rendering(
-    outputs: dict[str, torch.Tensor], class_set: ClassSet, instances=None, slot_class_prior=None
+    outputs: dict[str, torch.Tensor],
+    class_set: ClassSet,
+    instances=None,
+    slot_class_prior=None,
+    min_segment_share: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`;
     ``slot_class_prior``: the field's, :func:`slot_class_prior_of`; by default those :func:`render_image` put in
     the rendering).
 
     With ``instances`` (a :class:`panolift.edit.InstanceTable`) and the rendering's ``points``, a pixel's
-    id is that of the piece of its slot where its ray ends: objects that share a slot get their own ids."""
+    id is that of the piece of its slot where its ray ends: objects that share a slot get their own ids.
+    ``min_segment_share`` > 0: thing segments under that share of the image's pixels are specks, merged
+    into their surroundings (:func:`remove_specks`, ``RenderConfig.min_segment_share``)."""
     if slot_class_prior is None:
         slot_class_prior = outputs.get("slot_class_prior")
     semantics, instance = compute_panoptic_ids(
@@ -213,4 +238,5 @@ def panoptic_from_rendering(
     if instances is not None and "points" in outputs:
         shape = instance.shape
         instance = instances.ids_at(outputs["points"].reshape(-1, 3), instance.reshape(-1)).reshape(shape)
-    return semantics.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)
+    semantics, instance = semantics.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)
+    return remove_specks(semantics, instance, min_segment_share * semantics.size)

@@ -76,12 +76,20 @@ def read_trajectory(path: str | Path) -> list[np.ndarray]:
 
 
 def write_frame_outputs(
-    out: Path, name: str, rendering: dict[str, torch.Tensor], loaded: LoadedRun, instances=None
+    out: Path,
+    name: str,
+    rendering: dict[str, torch.Tensor],
+    loaded: LoadedRun,
+    instances=None,
+    min_segment_share: float = 0.0,
 ) -> np.ndarray:
     """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame.
-    ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a slot)."""
+    ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a slot);
+    ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``)."""
     num_classes = loaded.class_set.num_classes
-    semantics, instance = panoptic_from_rendering(rendering, loaded.class_set, instances)
+    semantics, instance = panoptic_from_rendering(
+        rendering, loaded.class_set, instances, min_segment_share=min_segment_share
+    )
     rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
     pan_overlay = panoptic_overlay(rgb, semantics, instance, loaded.class_set)
     write_image(out / "rgb" / f"{name}.png", np.round(rgb * 255).astype(np.uint8))
@@ -104,17 +112,24 @@ GUTTER = 4
 
 
 def compose_strip(
-    before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], class_set, instances=(None, None)
+    before: dict[str, torch.Tensor],
+    after: dict[str, torch.Tensor],
+    class_set,
+    instances=(None, None),
+    min_segment_share: float = 0.0,
 ) -> np.ndarray:
     """The before/after picture of an edited run (uint8, a 4-pixel white gutter)::
 
     rgb before        | rgb after
     panoptic before   | panoptic after
 
-    ``instances``: the instance tables of the two fields (None: slot ids)."""
+    ``instances``: the instance tables of the two fields (None: slot ids); ``min_segment_share`` as in
+    :func:`write_frame_outputs`."""
     tiles = []
     for rendering, table in zip((before, after), instances, strict=True):
-        semantics, instance = panoptic_from_rendering(rendering, class_set, table)
+        semantics, instance = panoptic_from_rendering(
+            rendering, class_set, table, min_segment_share=min_segment_share
+        )
         rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
         tiles.append(
             (np.round(rgb * 255).astype(np.uint8), panoptic_overlay(rgb, semantics, instance, class_set))
@@ -147,17 +162,24 @@ def render_run(
     progress: RenderProgress | None = None,
     chunk_rays: int = 0,
     tuner: ThreadTuner | None = None,
+    min_segment_share: float | None = None,
 ) -> Path:
     """Render the ``split`` frames of the run's scene (or the poses of ``trajectory``) and write the folders.
 
     ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
     the native aspect ratio; ``tuner`` is told each chunk of rays' duration and picks the CPU thread
-    count (:mod:`panolift.lift.threads`). Returns the output folder.
+    count (:mod:`panolift.lift.threads`); ``min_segment_share``: specks of things merged into their
+    surroundings below this share of a frame's pixels (None: the run's ``RenderConfig``; 0: kept).
+    Returns the output folder.
     """
     if not 0 <= width <= MAX_RENDER_WIDTH:
         raise OptionError(f"--width {width}: must be 0 (the scene's size) or 1..{MAX_RENDER_WIDTH} pixels")
     if chunk_rays < 0:
         raise OptionError(f"chunk_rays {chunk_rays}: must be 0 (the run's setting) or positive")
+    if min_segment_share is not None and not 0.0 <= min_segment_share < 1.0:
+        raise OptionError(
+            f"--min-segment-share {min_segment_share}: must be in [0, 1) (0: keep every segment)"
+        )
     run_dir = Path(run_dir)
     loaded = load_run(run_dir, device)
     field = loaded.field
@@ -165,6 +187,7 @@ def render_run(
     w, h = fit_size(scene.native_size, width=width)
     K = scale_intrinsics(scene.intrinsics, scene.size, (w, h))
     config = dataclasses.replace(loaded.config.render, **({"chunk_rays": chunk_rays} if chunk_rays else {}))
+    share = config.min_segment_share if min_segment_share is None else min_segment_share
     edited = is_edited_run(run_dir)
     if trajectory is not None:
         poses = read_trajectory(trajectory)
@@ -196,7 +219,7 @@ def render_run(
             thing_mask=thing_mask,
             parallel_chunks=True,
         )
-        video.append(write_frame_outputs(out, name, rendering, loaded, instances))
+        video.append(write_frame_outputs(out, name, rendering, loaded, instances, share))
         if edited:
             before = render_image(
                 unwrap_field(field),
@@ -211,7 +234,7 @@ def render_run(
             )
             write_image(
                 out / "before_after" / f"{name}.png",
-                compose_strip(before, rendering, loaded.class_set, (source_instances, instances)),
+                compose_strip(before, rendering, loaded.class_set, (source_instances, instances), share),
             )
         if progress is not None:
             progress(i + 1, len(names), name)

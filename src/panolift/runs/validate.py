@@ -79,6 +79,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "termination_threshold"): _fraction(),
     ("render", "march_segment"): _at_least(1),
     ("render", "chunk_rays"): _at_least(1),
+    ("render", "min_segment_share"): _fraction(),
     **{("loss", k): _at_least(0) for k in (
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density",
         "tv_appearance", "l1_density", "distortion", "matched_depth", "matched_band", "instance_start",
