@@ -112,6 +112,18 @@ def majority_class(distribution: torch.Tensor, purity: float = CLASS_PURITY) -> 
     return torch.where(share >= purity, majority, torch.full_like(majority, -1))
 
 
+def mask_counts(
+    owner: torch.Tensor, frame: torch.Tensor, instance_2d: torch.Tensor, num_owners: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 2D masks (one frame's 2D instance) of labelled rays: ((n,) mask of each ray, (M, num_owners) rays
+    of each mask that each owner, a cluster or an instance, holds). All on the CPU."""
+    owner, frame, instance_2d = owner.cpu(), frame.cpu(), instance_2d.cpu().long()
+    _, mask = torch.unique(frame * (int(instance_2d.max()) + 1) + instance_2d, return_inverse=True)
+    counts = torch.zeros(int(mask.max()) + 1, num_owners, dtype=torch.int64)
+    counts.index_put_((mask, owner), torch.ones_like(mask), accumulate=True)
+    return mask, counts
+
+
 def link_clusters(
     nearest: torch.Tensor,  # (n,) cluster of each ray
     frame: torch.Tensor,  # (n,) training frame of each ray
@@ -137,10 +149,8 @@ def link_clusters(
     nearest, frame, instance_2d = nearest[ok], frame[ok], instance_2d[ok]
     if nearest.numel() == 0:
         return torch.arange(num_clusters)
-    keys, group = torch.unique(frame * (int(instance_2d.max()) + 1) + instance_2d, return_inverse=True)
-    counts = torch.zeros(keys.shape[0], num_clusters, dtype=torch.int64)
-    counts.index_put_((group.cpu(), nearest.cpu()), torch.ones_like(group.cpu()), accumulate=True)
-    frame_of_group = torch.zeros(keys.shape[0], dtype=torch.int64).index_put_((group.cpu(),), frame.cpu())
+    group, counts = mask_counts(nearest, frame, instance_2d, num_clusters)
+    frame_of_group = torch.zeros(counts.shape[0], dtype=torch.int64).index_put_((group,), frame.cpu())
     sizes = counts.sum(dim=1)
     together = torch.zeros(num_clusters, num_clusters, dtype=torch.int64)
     apart = torch.zeros(num_clusters, num_clusters, dtype=torch.int64)
@@ -188,13 +198,10 @@ def absorb_fragments(
     if cluster_class is None or num_instances < 2 or not bool(ok.any()):
         return instance_of_cluster
     labels = instance_of_cluster.cpu()
-    inst = labels[nearest[ok].cpu()]
-    frame, ids = frame[ok].cpu(), instance_2d[ok].cpu().long()
+    inst, frame = labels[nearest[ok].cpu()], frame[ok].cpu()
     class_of = torch.full((num_instances,), -1, dtype=torch.int64)
     class_of[labels] = cluster_class.cpu().long()  # the clusters of one instance share their class
-    _, mask = torch.unique(frame * (int(ids.max()) + 1) + ids, return_inverse=True)
-    counts = torch.zeros(int(mask.max()) + 1, num_instances, dtype=torch.int64)
-    counts.index_put_((mask, inst), torch.ones_like(mask), accumulate=True)
+    mask, counts = mask_counts(inst, frame, instance_2d[ok], num_instances)
     owner = torch.where(counts.sum(dim=1) >= ABSORB_MASK_MIN_RAYS, counts.argmax(dim=1), -1)[mask]
     size = torch.bincount(inst, minlength=num_instances)
     parent = torch.arange(num_instances)
@@ -270,9 +277,7 @@ def cluster_instances(
     own_class = majority_class(class_distribution(nearest, cls, centres.shape[0], thing_mask.shape[0]))
     frame, instance_2d = torch.cat(frames), torch.cat(ids_2d)
     instance_of_centre = link_clusters(nearest, frame, instance_2d, centres.shape[0], cluster_class=own_class)
-    instance_of_centre = absorb_fragments(
-        instance_of_centre, nearest, frame, instance_2d, own_class, ABSORB_SHARE, ABSORB_MIN_FRAMES
-    )
+    instance_of_centre = absorb_fragments(instance_of_centre, nearest, frame, instance_2d, own_class)
     instance_of_centre = instance_of_centre.to(nearest.device)
     num_instances = int(instance_of_centre.max()) + 1
     labels = class_distribution(instance_of_centre[nearest], cls, num_instances, thing_mask.shape[0])
