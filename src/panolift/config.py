@@ -137,8 +137,10 @@ class RenderConfig:
     """Rendered images only: a thing segment (class and instance id) of a frame that covers less than this
     share of its pixels takes the class and id of the nearest pixels around it (a speck: a fragment of an
     object, or an instance that wins a handful of pixels at a boundary; each one a false positive of
-    PQ^scene). 0: kept (the authors). `fast`: 1e-3, 28 pixels of a 192x144 frame (benchmarks/SUITE.md,
-    twenty-first round)."""
+    PQ^scene). A class that all the frames of a rendered split or trajectory together show on fewer pixels
+    than this share of one frame (a stray class: a few pixels of a class the scene may not have, a whole
+    class of PQ^scene's mean) is merged into its surroundings the same way. 0: kept (the authors). `fast`:
+    1e-3, 28 pixels of a 192x144 frame (benchmarks/SUITE.md, twenty-first and twenty-second rounds)."""
 
 
 @dataclass

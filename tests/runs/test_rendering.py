@@ -1,4 +1,4 @@
-"""Reading camera trajectories for `panolift render --trajectory`."""
+"""Reading camera trajectories for `panolift render --trajectory`, and stray classes of a rendered split."""
 
 from __future__ import annotations
 
@@ -27,3 +27,51 @@ def test_read_trajectory_from_json_or_folder(tmp_path):
     (tmp_path / "ragged.json").write_text(json.dumps([[[1, 2], [3]]]))
     with pytest.raises(SceneError, match="ragged.json"):
         read_trajectory(tmp_path / "ragged.json")
+
+
+def test_stray_classes_of_a_rendered_split_merge_into_their_surroundings(tmp_path):
+    """A class that a whole split shows on a handful of pixels (a stray class, a whole class of PQ^scene's
+    mean) takes its surroundings' class and id in every file of the frames that show it; larger classes,
+    void and frames without it are left as they were."""
+    from panolift.render import remove_classes
+    from panolift.runs.rendering import drop_stray_classes, stray_classes
+    from panolift.scene import SCANNET21
+    from panolift.scene.io import read_label, read_rgb, write_image
+
+    wall, floor, chair, otherprop = (
+        SCANNET21.names.index(n) for n in ("wall", "floor", "chair", "otherprop")
+    )
+    frames = {}
+    for name in ("a", "b"):
+        sem = np.full((6, 8), wall)
+        ins = np.zeros((6, 8), dtype=np.int64)
+        sem[4:], sem[:, 6:], ins[:, 6:] = floor, chair, 3
+        sem[0, 0] = 0  # void
+        frames[name] = (sem, ins)
+    frames["a"][0][1, 2] = otherprop  # one stray pixel in frame a, next to wall
+    class_pixels = sum(np.bincount(s.ravel(), minlength=SCANNET21.num_classes) for s, _ in frames.values())
+    assert stray_classes(class_pixels, min_pixels=3) == [otherprop]
+    assert stray_classes(class_pixels, min_pixels=1) == []
+    for name, (sem, ins) in frames.items():
+        for folder, image in (("semantics", sem.astype(np.uint8)), ("instance", ins.astype(np.uint16))):
+            write_image(tmp_path / folder / f"{name}.png", image)
+        write_image(tmp_path / "rgb" / f"{name}.png", np.full((6, 8, 3), 90, dtype=np.uint8))
+        write_image(tmp_path / "overlay" / f"{name}.png", np.zeros((6, 16, 3), dtype=np.uint8))
+    video = [np.zeros((6, 16, 3), dtype=np.uint8) for _ in frames]
+    assert drop_stray_classes(tmp_path, ["a", "b"], [otherprop], SCANNET21, video) == 1
+    sem_a = read_label(tmp_path / "semantics" / "a.png")
+    assert sem_a[1, 2] == wall and otherprop not in sem_a
+    expected = frames["a"][0].copy()
+    expected[1, 2] = wall
+    assert (sem_a == expected).all()  # void, floor and chair as they were
+    assert (read_label(tmp_path / "instance" / "a.png") == frames["a"][1]).all()
+    assert (
+        read_rgb(tmp_path / "overlay" / "a.png").any() and not read_rgb(tmp_path / "overlay" / "b.png").any()
+    )
+    assert video[0].any() and not video[1].any()  # only the changed frame's video frame is redrawn
+    # the pixels take the nearest other pixel's class and id: a stray class inside a chair becomes the chair
+    sem, ins = frames["b"]
+    sem2, ins2 = sem.copy(), ins.copy()
+    sem2[2, 7] = otherprop
+    out_sem, out_ins = remove_classes(sem2, ins2, [otherprop])
+    assert (out_sem[2, 7], out_ins[2, 7]) == (chair, 3)

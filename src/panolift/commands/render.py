@@ -29,9 +29,10 @@ def render(
         device: auto (cuda if available, else cpu), cpu, cuda, ...
         threads: CPU threads for torch (0: chosen by timing the first chunks of rays at 1, half and all
             of the CPUs, and again when the machine's load changes).
-        min_segment_share: a thing segment of a frame under this share of its pixels (a speck) takes the
-            class and id of the pixels around it (default: the run's setting, 1e-3 for `fast`; 0 keeps
-            every segment).
+        min_segment_share: a thing segment of a frame under this share of its pixels (a speck), and a
+            class that all the rendered frames together show on fewer pixels than that share of one frame
+            (a stray class), take the class and id of the pixels around them (default: the run's setting,
+            1e-3 for `fast`; 0 keeps every segment).
     """
     from tqdm import tqdm
 

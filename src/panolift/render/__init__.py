@@ -6,6 +6,7 @@ from .colors import class_palette, colorize_panoptic, colorize_semantics, depth_
 from .image import (
     compute_panoptic_ids,
     panoptic_from_rendering,
+    remove_classes,
     remove_specks,
     render_image,
     slot_class_prior_of,
@@ -47,6 +48,7 @@ __all__ = [
     "overlay",
     "own_attribute",
     "panoptic_from_rendering",
+    "remove_classes",
     "remove_specks",
     "render_image",
     "render_rays",

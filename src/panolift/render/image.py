@@ -209,9 +209,25 @@ def remove_specks(
     keys = semantics.astype(np.int64) * (int(instance.max()) + 1) + instance
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     speck = thing & (counts[inverse.reshape(keys.shape)] < min_pixels)
-    if not bool(speck.any()) or bool(speck.all()):
+    return fill_from_nearest(semantics, instance, speck)
+
+
+def remove_classes(semantics: np.ndarray, instance: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) class and id maps in which the pixels of ``classes`` take the class and id of the nearest
+    pixel of another class (a stray class of a rendered split, see ``RenderConfig.min_segment_share``)."""
+    return fill_from_nearest(
+        semantics, instance, np.isin(semantics, np.asarray(list(classes), dtype=np.int64))
+    )
+
+
+def fill_from_nearest(
+    semantics: np.ndarray, instance: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels in ``mask`` take the class and id of the nearest pixel outside it (unchanged where the
+    mask is empty or covers everything)."""
+    if not bool(mask.any()) or bool(mask.all()):
         return semantics, instance
-    _, (rows, cols) = ndimage.distance_transform_edt(speck, return_indices=True)
+    _, (rows, cols) = ndimage.distance_transform_edt(mask, return_indices=True)
     return semantics[rows, cols], instance[rows, cols]
 
 

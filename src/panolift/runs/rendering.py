@@ -35,12 +35,13 @@ from panolift.render import (
     depth_to_uint16,
     overlay,
     panoptic_from_rendering,
+    remove_classes,
     render_image,
     thing_mask_of,
     unwrap_field,
 )
 from panolift.scene import SceneError, fit_size, scale_intrinsics
-from panolift.scene.io import atomic_path, read_json, read_matrix, write_image
+from panolift.scene.io import atomic_path, read_json, read_label, read_matrix, read_rgb, write_image
 
 from .edited import load_run
 from .folder import RUN_FILE, is_edited_run, read_run_info
@@ -82,10 +83,10 @@ def write_frame_outputs(
     loaded: LoadedRun,
     instances=None,
     min_segment_share: float = 0.0,
-) -> np.ndarray:
-    """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame.
-    ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a slot);
-    ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame and
+    the class map. ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a
+    slot); ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``)."""
     num_classes = loaded.class_set.num_classes
     semantics, instance = panoptic_from_rendering(
         rendering, loaded.class_set, instances, min_segment_share=min_segment_share
@@ -100,7 +101,40 @@ def write_frame_outputs(
     write_image(out / "instance" / f"{name}.png", instance.astype(np.uint16))
     sem_overlay = overlay(rgb, colorize_semantics(semantics, num_classes))
     write_image(out / "overlay" / f"{name}.png", np.concatenate([sem_overlay, pan_overlay], axis=1))
-    return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
+    return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1), semantics
+
+
+def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
+    """Classes (void aside) that a rendered split shows on fewer than ``min_pixels`` pixels in all its
+    frames together: a handful of pixels of a class the scene may not have at all, which would cost
+    PQ^scene (a mean over classes) a whole class."""
+    return [c for c in range(1, len(class_pixels)) if 0 < class_pixels[c] < min_pixels]
+
+
+def drop_stray_classes(
+    out: Path, names: list[str], classes: list[int], class_set, video: list[np.ndarray] | None = None
+) -> int:
+    """Rewrite the semantics / instance / overlay PNGs (and ``video``'s frames, in the order of ``names``)
+    of the frames that show ``classes``, their pixels given the class and id of the nearest other pixels
+    (:func:`panolift.render.remove_classes`). Returns the number of frames changed."""
+    changed = 0
+    for i, name in enumerate(names):
+        path = out / "semantics" / f"{name}.png"
+        semantics = read_label(path, "rendered semantics").astype(np.int64)
+        if not np.isin(semantics, classes).any():
+            continue
+        instance = read_label(out / "instance" / f"{name}.png", "rendered instance ids").astype(np.int64)
+        semantics, instance = remove_classes(semantics, instance, classes)
+        rgb = read_rgb(out / "rgb" / f"{name}.png").astype(np.float32) / 255.0
+        pan_overlay = panoptic_overlay(rgb, semantics, instance, class_set)
+        write_image(path, semantics.astype(np.uint8 if class_set.num_classes <= 256 else np.uint16))
+        write_image(out / "instance" / f"{name}.png", instance.astype(np.uint16))
+        sem_overlay = overlay(rgb, colorize_semantics(semantics, class_set.num_classes))
+        write_image(out / "overlay" / f"{name}.png", np.concatenate([sem_overlay, pan_overlay], axis=1))
+        if video is not None:
+            video[i] = np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
+        changed += 1
+    return changed
 
 
 def panoptic_overlay(rgb: np.ndarray, semantics: np.ndarray, instance: np.ndarray, class_set) -> np.ndarray:
@@ -168,8 +202,9 @@ def render_run(
 
     ``width`` 0 renders at the scene's native size (what the evaluation expects), else at ``width`` with
     the native aspect ratio; ``tuner`` is told each chunk of rays' duration and picks the CPU thread
-    count (:mod:`panolift.lift.threads`); ``min_segment_share``: specks of things merged into their
-    surroundings below this share of a frame's pixels (None: the run's ``RenderConfig``; 0: kept).
+    count (:mod:`panolift.lift.threads`); ``min_segment_share``: thing segments below this share of a
+    frame's pixels, and classes below it in all the frames together, merged into their surroundings
+    (None: the run's ``RenderConfig``; 0: kept).
     Returns the output folder.
     """
     if not 0 <= width <= MAX_RENDER_WIDTH:
@@ -205,6 +240,7 @@ def render_run(
     )
     thing_mask = thing_mask_of(loaded.class_set)
     video = []
+    class_pixels = np.zeros(loaded.class_set.num_classes, dtype=np.int64)
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
@@ -219,7 +255,9 @@ def render_run(
             thing_mask=thing_mask,
             parallel_chunks=True,
         )
-        video.append(write_frame_outputs(out, name, rendering, loaded, instances, share))
+        frame, semantics = write_frame_outputs(out, name, rendering, loaded, instances, share)
+        video.append(frame)
+        class_pixels += np.bincount(semantics.ravel(), minlength=len(class_pixels))
         if edited:
             before = render_image(
                 unwrap_field(field),
@@ -238,6 +276,16 @@ def render_run(
             )
         if progress is not None:
             progress(i + 1, len(names), name)
+    stray = stray_classes(class_pixels, share * w * h)
+    if stray:
+        changed = drop_stray_classes(out, names, stray, loaded.class_set, video)
+        log.info(
+            "stray classes (%s: under %.0f pixels in all %d frames) merged into their surroundings in %d frames",
+            ", ".join(loaded.class_set.names[c] for c in stray),
+            share * w * h,
+            len(names),
+            changed,
+        )
     if trajectory is not None:
         write_video(out / "video.mp4", video)
     log.info("rendered %d frames of %s to %s", len(names), run_dir, out)
