@@ -20,6 +20,7 @@ from panolift.render import (
     colorize_semantics,
     compute_panoptic_ids,
     overlay,
+    remove_specks,
     render_image,
 )
 from panolift.render.colors import instance_colors, instance_key
@@ -43,6 +44,14 @@ class RenderedView:
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+    def without_specks(self, min_segment_share: float) -> RenderedView:
+        """The view with its specks merged into their surroundings, as `panolift render` does
+        (:func:`panolift.render.remove_specks`; ``RenderConfig.min_segment_share``; 0: unchanged)."""
+        if min_segment_share <= 0:
+            return self
+        classes, ids = remove_specks(self.classes, self.ids, min_segment_share * self.classes.size)
+        return RenderedView(self.rgb, self.depth, self.opacity, classes, ids)
 
     @staticmethod
     def stack(bands: list[RenderedView]) -> RenderedView:

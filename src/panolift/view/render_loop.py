@@ -4,7 +4,8 @@
 for the same camera again (the field or its edits changed). Each request gets a new generation number;
 the thread renders the passes of the newest generation band by band, gives up a pass as soon as a newer
 generation exists, and hands each finished pass to ``publish``. Rendering is done by a plain function
-``render(K, c2w, width, height, preview) -> RenderedView`` (``preview``: a pass before the last), so the loop runs (and is tested) without a browser.
+``render(K, c2w, width, height, preview) -> RenderedView`` (``preview``: a pass before the last), so the loop runs (and is tested) without a browser;
+an optional ``finish(view) -> RenderedView`` is applied to each whole pass (the viewer merges specks there).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class ProgressiveRenderer:
         config: ProgressiveConfig | None = None,
         throughput: Throughput | None = None,
         name: str = "panolift-view",
+        finish: Callable[[RenderedView], RenderedView] | None = None,
     ):
         self.render, self.publish = render, publish
+        self.finish = finish  # applied to each whole pass (e.g. speck merging, which needs the whole image)
         self.config = config or ProgressiveConfig()
         self.throughput = throughput or Throughput()
         self.generation, self.done_generation = 0, 0
@@ -148,5 +151,8 @@ class ProgressiveRenderer:
                 self._pause(pause_after(busy, config.max_busy_fraction), generation)
             if self.generation != generation:
                 return
-            frame = Frame(RenderedView.stack(bands), request, generation, final, time.perf_counter() - start)
+            view = RenderedView.stack(bands)
+            if self.finish is not None:
+                view = self.finish(view)
+            frame = Frame(view, request, generation, final, time.perf_counter() - start)
             self.publish(frame)

@@ -21,7 +21,7 @@ import numpy as np
 from panolift.errors import PanoliftError
 
 from .cameras import fov_from_intrinsics, look_at_point, pose_from_viser, up_direction_of, viser_from_pose
-from .images import draw_view, render_view
+from .images import RenderedView, draw_view, render_view
 from .layer import compute_layer, layer_cache_path, layer_colors
 from .panels import Panels
 from .picking import pick_along_ray
@@ -67,7 +67,7 @@ class ClientView:
         self.moving = False
         self.renderer = ProgressiveRenderer(
             viewer.render, self._publish, viewer.config.progressive, viewer.throughput,
-            name=f"panolift-view-{client.client_id}",
+            name=f"panolift-view-{client.client_id}", finish=viewer.finish_view,
         ).start()  # fmt: skip
         client.camera.on_update(self._camera_moved)
 
@@ -253,6 +253,11 @@ class Viewer:
             session.field, K, c2w, width, height, session.normalization, session.thing_mask, config,
             instances=session.instance_table(),
         )  # fmt: skip
+
+    def finish_view(self, view: RenderedView) -> RenderedView:
+        """A whole rendered pass as `panolift render` would label it: specks merged (the run's
+        ``RenderConfig.min_segment_share``)."""
+        return view.without_specks(self.session.base.config.render.min_segment_share)
 
     def frame_shown(self, view: ClientView, frame: Frame) -> None:
         width, height = frame.view.size
