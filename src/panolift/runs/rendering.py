@@ -87,21 +87,29 @@ def write_frame_outputs(
     """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame and
     the class map. ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a
     slot); ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``)."""
-    num_classes = loaded.class_set.num_classes
     semantics, instance = panoptic_from_rendering(
         rendering, loaded.class_set, instances, min_segment_share=min_segment_share
     )
     rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
-    pan_overlay = panoptic_overlay(rgb, semantics, instance, loaded.class_set)
     write_image(out / "rgb" / f"{name}.png", np.round(rgb * 255).astype(np.uint8))
     write_image(out / "depth" / f"{name}.png", depth_to_uint16(rendering["depth"].cpu().numpy()))
+    return write_labels(out, name, rgb, semantics, instance, loaded.class_set), semantics
+
+
+def write_labels(
+    out: Path, name: str, rgb: np.ndarray, semantics: np.ndarray, instance: np.ndarray, class_set
+) -> np.ndarray:
+    """Write the semantics / instance / overlay PNGs of one frame (``rgb``: float, (H, W, 3)); returns its
+    video frame, [rgb | panoptic overlay]."""
+    num_classes = class_set.num_classes
+    pan_overlay = panoptic_overlay(rgb, semantics, instance, class_set)
     write_image(
         out / "semantics" / f"{name}.png", semantics.astype(np.uint8 if num_classes <= 256 else np.uint16)
     )
     write_image(out / "instance" / f"{name}.png", instance.astype(np.uint16))
     sem_overlay = overlay(rgb, colorize_semantics(semantics, num_classes))
     write_image(out / "overlay" / f"{name}.png", np.concatenate([sem_overlay, pan_overlay], axis=1))
-    return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1), semantics
+    return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
 
 
 def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
@@ -119,20 +127,15 @@ def drop_stray_classes(
     (:func:`panolift.render.remove_classes`). Returns the number of frames changed."""
     changed = 0
     for i, name in enumerate(names):
-        path = out / "semantics" / f"{name}.png"
-        semantics = read_label(path, "rendered semantics").astype(np.int64)
+        semantics = read_label(out / "semantics" / f"{name}.png", "rendered semantics").astype(np.int64)
         if not np.isin(semantics, classes).any():
             continue
         instance = read_label(out / "instance" / f"{name}.png", "rendered instance ids").astype(np.int64)
         semantics, instance = remove_classes(semantics, instance, classes)
         rgb = read_rgb(out / "rgb" / f"{name}.png").astype(np.float32) / 255.0
-        pan_overlay = panoptic_overlay(rgb, semantics, instance, class_set)
-        write_image(path, semantics.astype(np.uint8 if class_set.num_classes <= 256 else np.uint16))
-        write_image(out / "instance" / f"{name}.png", instance.astype(np.uint16))
-        sem_overlay = overlay(rgb, colorize_semantics(semantics, class_set.num_classes))
-        write_image(out / "overlay" / f"{name}.png", np.concatenate([sem_overlay, pan_overlay], axis=1))
+        frame = write_labels(out, name, rgb, semantics, instance, class_set)
         if video is not None:
-            video[i] = np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
+            video[i] = frame
         changed += 1
     return changed
 
