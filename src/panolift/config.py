@@ -171,6 +171,14 @@ class LossConfig:
     radii), so that touching objects of one class that no view labels as two still part. 0: only kept
     means of another class are pushed (every preset: at 1.0, six held-out scenes moved -2.8 to +1.2
     PQ^scene, two rooms losing to fragments; benchmarks/SUITE.md, thirteenth round)."""
+    embedding_push_active: bool = False
+    """With ``field.instance_embedding``: the push terms are means over the pairs of means closer than 2
+    ``embedding_push`` only, not over all pairs, so that in a cluttered view one close pair is not
+    outweighed by the many pairs already apart (:func:`panolift.lift.losses.compute_embedding_loss`).
+    Off in every preset: touching objects part more often, but objects the labels split part too
+    (tuning clutter-1: 8 things merged instead of 22, 13 split instead of 0; with cluster_radius 1.5
+    106 of 132 found instead of 101, PQ^scene level; held-out clutter-2 71 of 150 instead of 75, thing
+    PQ^scene 39.7 instead of 47.3: benchmarks/SUITE.md, twenty-third round)."""
     embedding_balanced: bool = True
     """With ``field.instance_embedding``: half of R_I's thing rays are drawn evenly over the frame's 2D
     instances (each instance the same share, whatever its size), so small objects are in every push; they

@@ -223,3 +223,22 @@ def test_the_trainer_keeps_the_places_it_pushes_by_in_the_bank(tiny_scene):
     assert known.float().mean() > 0.15  # 41% here: the tiny run's surfaces are still half transparent
     box = trainer.field.aabb
     assert ((bank.places[known, :3] >= box[0] - 0.1) & (bank.places[known, :3] <= box[1] + 0.1)).all()
+
+
+def test_active_push_weighs_a_close_pair_as_the_all_pairs_mean_would_not():
+    """Ten instances, nine far apart and two (ids 1, 2) 1.0 apart: the all-pairs mean divides that pair's
+    hinge by 90 ordered pairs, the active mean by the 2 that push."""
+    ids = torch.arange(10).repeat_interleave(4) + 1
+    centres = torch.zeros(10, 3)
+    centres[:, 0] = torch.arange(10) * 10.0
+    centres[1, 0] = 1.0  # instance 2 1.0 from instance 1 (at 0)
+    embedding = centres.repeat_interleave(4, dim=0)
+    norm = 1e-3 * centres.norm(dim=1).mean()
+    hinge = (3.0 - 1.0) ** 2  # 2 push - gap
+    all_pairs = float(compute_embedding_loss(embedding, ids, pull=0.5, push=1.5)) - float(norm)
+    active = float(compute_embedding_loss(embedding, ids, pull=0.5, push=1.5, push_active=True)) - float(norm)
+    assert abs(all_pairs - 2 * hinge / 90) < 1e-4 and abs(active - hinge) < 1e-4
+    far = centres.clone()
+    far[1, 0] = 5.0  # all apart: no pair pushes (and no division by zero), only the norm term is left
+    loss = float(compute_embedding_loss(far.repeat_interleave(4, dim=0), ids, push_active=True))
+    assert abs(loss - 1e-3 * float(far.norm(dim=1).mean())) < 1e-6

@@ -328,7 +328,7 @@ class Trainer:
                     places = instance_places(ends, opacity > 0.5, ids)
                 losses["instance"] = compute_embedding_loss(
                     embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank,
-                    places, cfg.loss.embedding_apart,
+                    places, cfg.loss.embedding_apart, cfg.loss.embedding_push_active,
                 )  # fmt: skip
                 self.embedding_bank.add(instance_means(embedding, ids)[2], classes, places)
             elif weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss
