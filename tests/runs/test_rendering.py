@@ -58,7 +58,9 @@ def test_stray_classes_of_a_rendered_split_merge_into_their_surroundings(tmp_pat
         write_image(tmp_path / "rgb" / f"{name}.png", np.full((6, 8, 3), 90, dtype=np.uint8))
         write_image(tmp_path / "overlay" / f"{name}.png", np.zeros((6, 16, 3), dtype=np.uint8))
     video = [np.zeros((6, 16, 3), dtype=np.uint8) for _ in frames]
-    assert drop_stray_classes(tmp_path, ["a", "b"], [otherprop], SCANNET21, video) == 1
+    shown = [np.bincount(s.ravel(), minlength=SCANNET21.num_classes) > 0 for s, _ in frames.values()]
+    assert drop_stray_classes(tmp_path, ["a", "b"], [otherprop], SCANNET21, [], [shown[1], shown[1]]) == 0
+    assert drop_stray_classes(tmp_path, ["a", "b"], [otherprop], SCANNET21, video, shown) == 1
     sem_a = read_label(tmp_path / "semantics" / "a.png")
     assert sem_a[1, 2] == wall and otherprop not in sem_a
     expected = frames["a"][0].copy()

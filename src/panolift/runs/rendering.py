@@ -120,13 +120,21 @@ def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
 
 
 def drop_stray_classes(
-    out: Path, names: list[str], classes: list[int], class_set, video: list[np.ndarray] | None = None
+    out: Path,
+    names: list[str],
+    classes: list[int],
+    class_set,
+    video: list[np.ndarray] | None = None,
+    shown: list[np.ndarray] | None = None,
 ) -> int:
     """Rewrite the semantics / instance / overlay PNGs (and ``video``'s frames, in the order of ``names``)
     of the frames that show ``classes``, their pixels given the class and id of the nearest other pixels
-    (:func:`panolift.render.remove_classes`). Returns the number of frames changed."""
+    (:func:`panolift.render.remove_classes`). ``shown``: each frame's (num_classes,) bool classes, when
+    known (the other frames are then not read). Returns the number of frames changed."""
     changed = 0
     for i, name in enumerate(names):
+        if shown is not None and not shown[i][classes].any():
+            continue
         semantics = read_label(out / "semantics" / f"{name}.png", "rendered semantics").astype(np.int64)
         if not np.isin(semantics, classes).any():
             continue
@@ -244,6 +252,7 @@ def render_run(
     thing_mask = thing_mask_of(loaded.class_set)
     video = []
     class_pixels = np.zeros(loaded.class_set.num_classes, dtype=np.int64)
+    shown = []  # each frame's classes
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
@@ -260,7 +269,9 @@ def render_run(
         )
         frame, semantics = write_frame_outputs(out, name, rendering, loaded, instances, share)
         video.append(frame)
-        class_pixels += np.bincount(semantics.ravel(), minlength=len(class_pixels))
+        counts = np.bincount(semantics.ravel(), minlength=len(class_pixels))
+        class_pixels += counts
+        shown.append(counts > 0)
         if edited:
             before = render_image(
                 unwrap_field(field),
@@ -281,7 +292,7 @@ def render_run(
             progress(i + 1, len(names), name)
     stray = stray_classes(class_pixels, share * w * h)
     if stray:
-        changed = drop_stray_classes(out, names, stray, loaded.class_set, video)
+        changed = drop_stray_classes(out, names, stray, loaded.class_set, video, shown)
         log.info(
             "stray classes (%s: under %.0f pixels in all %d frames) merged into their surroundings in %d frames",
             ", ".join(loaded.class_set.names[c] for c in stray),
