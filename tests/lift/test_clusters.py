@@ -9,6 +9,7 @@ from panolift.lift.clusters import (
     absorb_fragments,
     assign_to_centres,
     class_distribution,
+    label_class_prior,
     link_clusters,
     majority_class,
     mean_shift_centres,
@@ -56,6 +57,34 @@ def test_class_distribution_and_a_clear_majority():
     torch.testing.assert_close(dist[0, [4, 5]], torch.tensor([0.25, 0.75]))
     assert float(dist[2].sum()) == 0.0  # no points
     assert majority_class(dist).tolist() == [5, -1, -1]
+
+
+def test_the_class_prior_is_the_vote_of_an_instances_labels_not_of_its_rendered_classes():
+    # instance 0: its rendered classes half chair (4), half sofa (5); its labels vote 2:1 for sofa, with a
+    # wall (1, stuff) label that does not count; instance 1: no labelled ray, keeps the rendered classes
+    thing = torch.tensor([False, False, False, False, True, True])
+    instance = torch.tensor([0, 0, 0, 0, 1])
+    probability = torch.tensor(
+        [
+            [0, 0, 0, 0, 0, 1.0],
+            [0, 0, 0, 0, 0, 1.0],
+            [0, 0, 0, 0, 1.0, 0],
+            [0, 1.0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1.0, 0],
+        ]
+    )
+    confidence = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0])
+    head = class_distribution(instance, torch.tensor([4, 5, 4, 5, 4]), 2, 6)
+    prior = label_class_prior(instance, probability, confidence, head, thing, power=1.0)
+    torch.testing.assert_close(prior[0], torch.tensor([0, 0, 0, 0, 1 / 3, 2 / 3]))
+    torch.testing.assert_close(prior[1], head[1])
+    sharp = label_class_prior(instance, probability, confidence, head, thing, power=4.0)
+    torch.testing.assert_close(sharp[0, 4:], torch.tensor([1 / 17, 16 / 17]))  # (1/3)^4 : (2/3)^4
+    # confidence weighs: one sure chair label outvotes two unsure sofa labels
+    weighed = label_class_prior(
+        instance, probability, torch.tensor([0.2, 0.2, 1.0, 1.0, 0.0]), head, thing, 1.0
+    )
+    assert float(weighed[0, 4]) > float(weighed[0, 5])
 
 
 def _rays(groups: list[tuple[int, int, int, int]]) -> tuple[torch.Tensor, ...]:

@@ -12,10 +12,10 @@ Instances come in two kinds (``FieldConfig.instance_embedding``). Slots (the pap
 outputs a distribution over ``num_slots`` surrogate ids. Embedding: the head outputs a point in an
 embedding space, trained to gather each 2D instance and keep different ones apart; after training,
 :mod:`panolift.lift.clusters` finds the 3D instances (cluster centres, the instance of each centre, and
-each instance's class distribution) and stores them in the field. From then on
+each instance's class prior) and stores them in the field. From then on
 :meth:`PanopticField.instance` gives a distribution over the instances, so that renders, edits, exports
-and the viewer treat an instance exactly like a slot, however many there are; ``slot_class_prior`` is the
-class distribution of each instance's rays (used by :func:`panolift.render.compute_panoptic_ids`). The
+and the viewer treat an instance exactly like a slot, however many there are; ``slot_class_prior`` is each
+instance's class prior, the sharpened vote of its rays' 2D labels (used by :func:`panolift.render.compute_panoptic_ids`). The
 trainer reads the embedding itself inside :meth:`PanopticField.embedding_mode`.
 """
 
@@ -199,7 +199,8 @@ class PanopticField(nn.Module):
 
     @property
     def slot_class_prior(self) -> torch.Tensor | None:
-        """(G, num_classes) class distribution of each 3D instance's rays (embedding fields with clusters),
+        """(G, num_classes) class prior of each 3D instance (embedding fields with clusters; see
+        :func:`panolift.lift.clusters.label_class_prior`),
         else None: a slot has no class of its own."""
         if not self.config.instance_embedding or not self.has_instance_clusters:
             return None
@@ -209,7 +210,7 @@ class PanopticField(nn.Module):
         self, centres: torch.Tensor, instance_of_centre: torch.Tensor, classes: torch.Tensor
     ) -> None:
         """Store what clustering found after training: centres (K, D), the instance of each (K,) in
-        0..G-1, and each instance's class distribution (G, num_classes)."""
+        0..G-1, and each instance's class prior (G, num_classes)."""
         if centres.ndim != 2 or centres.shape[1] != self.config.instance_embedding:
             raise ValueError(
                 f"cluster centres {tuple(centres.shape)}: need (K, {self.config.instance_embedding})"

@@ -18,9 +18,11 @@ the embedding over many views at once:
    an instance whose rays lie mostly in the 2D masks of one bigger instance of its class, in several
    views, is a fragment of it and joins it (:func:`absorb_fragments`: a piece too small for the masks
    to span it often enough, e.g. a chair's leg or a sink's rim);
-5. each instance keeps the class distribution of its rays (:func:`class_distribution`), a prior that
-   :func:`~panolift.render.compute_panoptic_ids` weighs against each pixel's own classes: where the
-   semantic head wavers between two plausible classes over one object, the object's class wins.
+5. each instance keeps a class prior: the vote of the 2D labels of all its rays, sharpened
+   (:func:`label_class_prior`), that :func:`~panolift.render.compute_panoptic_ids` weighs against each
+   pixel's own classes: where the semantic head wavers between two plausible classes over one object,
+   or paints a part of it in the class that only the views of that part voted for, the object's class
+   wins.
 
 The field keeps the centres, the instance of each and the class distributions
 (:meth:`~panolift.field.PanopticField.set_instance_clusters`) and from then on gives a distribution over
@@ -54,6 +56,7 @@ ABSORB_SHARE = 0.6
 ABSORB_MIN_FRAMES = 3
 ABSORB_MASK_MIN_RAYS = 3
 CLASS_PURITY = 2 / 3
+LABEL_PRIOR_POWER = 16.0
 
 
 def mean_shift_centres(
@@ -104,6 +107,40 @@ def class_distribution(
     votes = torch.zeros(num_clusters, num_classes, device=labels.device)
     votes.index_put_((labels, classes), torch.ones_like(labels, dtype=votes.dtype), accumulate=True)
     return votes / votes.sum(dim=1, keepdim=True).clamp_min(1)
+
+
+def label_class_prior(
+    instance: torch.Tensor,  # (n,) instance of each ray
+    probability: torch.Tensor,  # (n, num_classes) each ray's 2D label distribution
+    confidence: torch.Tensor,  # (n,) each ray's label confidence (0: unlabelled)
+    head_prior: torch.Tensor,  # (G, num_classes) class distribution of each instance's rendered classes
+    thing_mask: torch.Tensor,  # (num_classes,) bool
+    power: float | None = None,
+) -> torch.Tensor:
+    """(G, num_classes) each instance's class prior from the 2D labels of its rays: the confidence-weighted
+    label distributions summed over the instance's rays, over the thing classes, raised to ``power``
+    (default ``LABEL_PRIOR_POWER``) and normalised: at power 16 a vote of 55 / 45 for sofa over chair is
+    0.96 / 0.04, the object's class unless the head is surer still. An instance without labelled rays on
+    a thing class keeps ``head_prior``.
+
+    The semantic head fits each point's labels; where the views that see one part of an object call it a
+    chair and those that see another part a sofa, the head paints the object in two classes however the
+    whole object's labels vote. The instance gathers all of its rays, so its labels are the object's vote
+    (what :func:`panolift.evaluate.ceiling.vote_ceiling` gives each true object), and the power lets a
+    clear vote outweigh a head that is sure of the other class on part of the object (tuning seed 7's
+    sofa; benchmarks/SUITE.md, twenty-fourth round)."""
+    power = LABEL_PRIOR_POWER if power is None else power
+    num_instances, num_classes = head_prior.shape
+    votes = torch.zeros(num_instances, num_classes, dtype=torch.float32)
+    weighted = probability.float().cpu() * confidence.float().cpu()[:, None]
+    votes.index_add_(0, instance.cpu(), weighted)
+    votes = votes * thing_mask.cpu().float()[None]
+    total = votes.sum(dim=1, keepdim=True)
+    share = votes / total.clamp_min(1e-12)
+    sharp = share**power
+    sharp = sharp / sharp.sum(dim=1, keepdim=True).clamp_min(1e-30)
+    has_votes = total[:, 0] > 0
+    return torch.where(has_votes[:, None], sharp.to(head_prior), head_prior)
 
 
 def majority_class(distribution: torch.Tensor, purity: float = CLASS_PURITY) -> torch.Tensor:
@@ -240,7 +277,7 @@ def cluster_instances(
     """Find the 3D instances of a trained embedding field from ``num_rays`` random training rays:
     ((K, D) cluster centres, (K,) instance of each centre, (G, num_classes) class distribution of each
     instance's rays). See the module docstring."""
-    embeddings, classes, frames, ids_2d = [], [], [], []
+    embeddings, classes, frames, ids_2d, label_probs, label_conf = [], [], [], [], [], []
     chunk = config.render.chunk_rays
     num_rays = min(num_rays, data.num_frames * data.width * data.height)  # about one ray a pixel at most
     with field.embedding_mode():
@@ -255,6 +292,8 @@ def cluster_instances(
             classes.append(cls[thing])
             frames.append(batch["frame"][thing])
             ids_2d.append(batch["instance"][thing].long())
+            label_probs.append(batch["probability"][thing])
+            label_conf.append(batch["confidence"][thing])
     x, cls = torch.cat(embeddings).float(), torch.cat(classes)
     dims = field.config.instance_embedding
     if x.shape[0] == 0:
@@ -280,7 +319,10 @@ def cluster_instances(
     instance_of_centre = absorb_fragments(instance_of_centre, nearest, frame, instance_2d, own_class)
     instance_of_centre = instance_of_centre.to(nearest.device)
     num_instances = int(instance_of_centre.max()) + 1
-    labels = class_distribution(instance_of_centre[nearest], cls, num_instances, thing_mask.shape[0])
+    head_prior = class_distribution(instance_of_centre[nearest], cls, num_instances, thing_mask.shape[0])
+    labels = label_class_prior(
+        instance_of_centre[nearest], torch.cat(label_probs), torch.cat(label_conf), head_prior, thing_mask
+    )
     log.info(
         "instance clusters: %d instances (%d clusters) from %d thing rays",
         num_instances, centres.shape[0], x.shape[0],
@@ -293,6 +335,7 @@ __all__ = [
     "assign_to_centres",
     "class_distribution",
     "cluster_instances",
+    "label_class_prior",
     "link_clusters",
     "majority_class",
     "mean_shift_centres",

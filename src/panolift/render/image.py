@@ -147,15 +147,15 @@ def compute_panoptic_ids(
     semantics: torch.Tensor,  # (..., num_classes) probabilities (or logits), rendered or per point
     instance: torch.Tensor | None,  # (..., num_slots)
     thing_mask: torch.Tensor,  # (num_classes,) bool, True for thing classes
-    slot_class_prior: torch.Tensor | None = None,  # (G, num_classes) class distribution of each slot
+    slot_class_prior: torch.Tensor | None = None,  # (G, num_classes) class prior of each slot
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class and 3D instance id, the one convention of renders, edits and exports:
 
         k* = argmax_{k >= 1} kappa(k);   id = argmax_j pi(j) + 1 if k* is a thing class, else 0.
 
     Void (k = 0) is left out of the argmax: it gets no training weight, so its probability only reflects
-    missing supervision. With ``slot_class_prior`` (an embedding field's 3D instances: the classes of
-    each one's rays, see :func:`slot_class_prior_of`) a thing's class also weighs what its instance is:
+    missing supervision. With ``slot_class_prior`` (an embedding field's 3D instances: the vote of the
+    2D labels of each one's rays, see :func:`slot_class_prior_of`) a thing's class also weighs what its instance is:
 
         k = argmax over thing classes of  log kappa(k) + log(prior_id(k) + PRIOR_FLOOR)
 
