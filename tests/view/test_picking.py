@@ -12,9 +12,12 @@ from panolift.view import (
     intrinsics_from_fov,
     pick_along_ray,
     pick_pixel,
+    pick_shown,
     render_view,
 )
+from panolift.view.images import RenderedView
 from panolift.view.picking import pixel_of
+from panolift.view.render_loop import Frame, ViewRequest
 
 
 def test_screen_positions_map_to_pixels():
@@ -61,3 +64,27 @@ def test_a_ray_through_a_pixel_picks_what_the_pixel_shows(session):
 def test_a_ray_into_nothing_picks_nothing(session):
     away = session.normalization.center + 1e3
     assert pick_along_ray(session.field, away, away, session.normalization, session.thing_mask) is None
+
+
+def test_a_click_names_what_the_shown_image_shows_while_it_is_current():
+    # a chair (class 5, id 7) with a one-pixel speck of another instance (id 9) that the image merged
+    classes = np.zeros((48, 64), np.int64)
+    ids = np.zeros((48, 64), np.int64)
+    classes[10:30, 20:40], ids[10:30, 20:40] = 5, 7
+    ids[20, 30] = 9
+    opacity = np.ones((48, 64), np.float32)
+    opacity[40:, :] = 0.1  # the bottom rows show nothing
+    raw = RenderedView(
+        np.zeros((48, 64, 3), np.float32), np.ones((48, 64), np.float32), opacity, classes, ids
+    )
+    shown = raw.without_specks(0.001)
+    request = ViewRequest(np.eye(4), 1.0, (64, 48))
+    frame = Frame(shown, request, generation=3, final=True, seconds=0.1)
+    at_speck = ((30 + 0.5) / 64, (20 + 0.5) / 48)
+    assert raw.ids[20, 30] == 9 and shown.ids[20, 30] == 7
+    assert pick_shown(frame, 3, at_speck) == Pick(5, 7, opacity=1.0)  # the chair, as drawn
+    assert not pick_shown(frame, 3, (0.5, 0.95)).is_instance  # transparent: nothing to select
+    assert pick_shown(frame, 4, at_speck) is None  # the camera or the field changed since: ask the field
+    assert pick_shown(Frame(shown, request, 3, False, 0.1), 3, at_speck) is None  # a coarse pass
+    assert pick_shown(None, 3, at_speck) is None
+    assert pick_shown(frame, 3, None) is None

@@ -15,7 +15,7 @@ from .cameras import (
 from .images import MODES, RenderedView, draw_view, render_view
 from .layer import LAYER_COLORINGS, LAYER_MODES, compute_layer, layer_colors
 from .live import LiveViewer, live_viewer_config, snapshot_field
-from .picking import Pick, pick_along_ray, pick_pixel
+from .picking import Pick, pick_along_ray, pick_pixel, pick_shown
 from .progressive import ProgressiveConfig, Throughput, plan_bands, plan_passes
 from .render_loop import Frame, ProgressiveRenderer, ViewRequest
 from .server import Viewer, ViewerConfig, import_viser
@@ -48,6 +48,7 @@ __all__ = [
     "matrix_to_quaternion",
     "pick_along_ray",
     "pick_pixel",
+    "pick_shown",
     "plan_bands",
     "plan_passes",
     "pose_from_viser",

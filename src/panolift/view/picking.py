@@ -2,7 +2,8 @@
 
 A click in the browser arrives as a world ray (viser's scene click) and as a screen position in [0, 1]^2
 (OpenCV image coordinates: (0, 0) the top-left corner, (1, 1) the bottom-right). The rendered image
-already holds a class and an id per pixel (:func:`pick_pixel`), which is what the person sees; the ray
+already holds a class and an id per pixel (:func:`pick_pixel`), which is what the person sees (the viewer
+asks it first, :func:`pick_shown`, when it is the current camera's sharpest pass); the ray
 rendered through the field (:func:`pick_along_ray`) answers wherever the image is stale or coarse (while
 the camera moves, on the 3D layer), with the same labelling convention.
 """
@@ -47,6 +48,26 @@ def pick_pixel(classes: np.ndarray, ids: np.ndarray, screen_pos: tuple[float, fl
     height, width = classes.shape
     x, y = pixel_of(screen_pos, width, height)
     return Pick(int(classes[y, x]), int(ids[y, x]))
+
+
+def pick_shown(
+    frame, generation: int, screen_pos: tuple[float, float] | None, min_opacity: float = 0.5
+) -> Pick | None:
+    """What the shown image holds under a click, when it answers: ``frame`` (a
+    :class:`~panolift.view.render_loop.Frame`) is the sharpest pass of the renderer's newest
+    ``generation`` (the camera and the field as they are now). Then the click names what the person sees,
+    specks merged as in the image (:meth:`~panolift.view.images.RenderedView.without_specks`), where the
+    ray would name the speck's own instance. A pixel that shows nothing (opacity under ``min_opacity``)
+    is no instance (id 0), as :func:`pick_along_ray` finds nothing there. None when the image does not
+    answer (no frame, a coarse or stale pass, no screen position): ask the field."""
+    if frame is None or screen_pos is None or not frame.final or frame.generation != generation:
+        return None
+    view = frame.view
+    height, width = view.classes.shape
+    x, y = pixel_of(screen_pos, width, height)
+    opacity = float(view.opacity[y, x])
+    instance_id = int(view.ids[y, x]) if opacity >= min_opacity else 0
+    return Pick(int(view.classes[y, x]), instance_id, opacity=opacity)
 
 
 @torch.no_grad()

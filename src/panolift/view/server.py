@@ -24,7 +24,7 @@ from .cameras import fov_from_intrinsics, look_at_point, pose_from_viser, up_dir
 from .images import RenderedView, draw_view, render_view
 from .layer import compute_layer, layer_cache_path, layer_colors
 from .panels import Panels
-from .picking import pick_along_ray
+from .picking import pick_along_ray, pick_shown
 from .progressive import ProgressiveConfig, Throughput, preview_render_config
 from .render_loop import Frame, ProgressiveRenderer, ViewRequest
 from .session import TrainingCamera, ViewerSession
@@ -314,10 +314,15 @@ class Viewer:
         if time.monotonic() - getattr(self, "_last_frustum_click", 0.0) < 0.5:
             return  # that click jumped to a training camera
         session = self.session
-        pick = pick_along_ray(
-            session.field, np.asarray(event.ray_origin), np.asarray(event.ray_direction),
-            session.normalization, session.thing_mask, instances=session.instance_table(),
-        )  # fmt: skip
+        view = self.clients.get(event.client_id)
+        pick = None
+        if view is not None:  # the shown image, when it is the current camera's sharpest pass
+            pick = pick_shown(view.last_frame, view.renderer.generation, getattr(event, "screen_pos", None))
+        if pick is None:  # else the field along the click's ray
+            pick = pick_along_ray(
+                session.field, np.asarray(event.ray_origin), np.asarray(event.ray_direction),
+                session.normalization, session.thing_mask, instances=session.instance_table(),
+            )  # fmt: skip
         self.panels.select(pick.instance_id if pick is not None and pick.is_instance else None)
 
     def reload_if_newer(self) -> bool:
