@@ -24,7 +24,7 @@ the embedding over many views at once:
    or paints a part of it in the class that only the views of that part voted for, the object's class
    wins.
 
-The field keeps the centres, the instance of each and the class distributions
+The field keeps the centres, the instance of each and the class priors
 (:meth:`~panolift.field.PanopticField.set_instance_clusters`) and from then on gives a distribution over
 the instances in place of slots. Clustering takes seconds: at most 2^17 rays are rendered, and the mean
 shift runs on at most 40 000 of them.
@@ -275,8 +275,8 @@ def cluster_instances(
     num_rays: int = 1 << 17,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Find the 3D instances of a trained embedding field from ``num_rays`` random training rays:
-    ((K, D) cluster centres, (K,) instance of each centre, (G, num_classes) class distribution of each
-    instance's rays). See the module docstring."""
+    ((K, D) cluster centres, (K,) instance of each centre, (G, num_classes) class prior of each instance,
+    :func:`label_class_prior`). See the module docstring."""
     embeddings, classes, frames, ids_2d, label_probs, label_conf = [], [], [], [], [], []
     chunk = config.render.chunk_rays
     num_rays = min(num_rays, data.num_frames * data.width * data.height)  # about one ray a pixel at most
