@@ -43,11 +43,22 @@ def pixel_of(screen_pos: tuple[float, float], width: int, height: int) -> tuple[
     return x, y
 
 
-def pick_pixel(classes: np.ndarray, ids: np.ndarray, screen_pos: tuple[float, float]) -> Pick:
-    """The class and id of the pixel under ``screen_pos`` in (H, W) label maps."""
+def pick_pixel(
+    classes: np.ndarray,
+    ids: np.ndarray,
+    screen_pos: tuple[float, float],
+    opacity: np.ndarray | None = None,
+    min_opacity: float = 0.5,
+) -> Pick:
+    """The class and id of the pixel under ``screen_pos`` in (H, W) label maps. With the (H, W)
+    ``opacity``, a pixel under ``min_opacity`` shows nothing: no instance (id 0), as
+    :func:`pick_along_ray` finds nothing there."""
     height, width = classes.shape
     x, y = pixel_of(screen_pos, width, height)
-    return Pick(int(classes[y, x]), int(ids[y, x]))
+    if opacity is None:
+        return Pick(int(classes[y, x]), int(ids[y, x]))
+    seen = float(opacity[y, x])
+    return Pick(int(classes[y, x]), int(ids[y, x]) if seen >= min_opacity else 0, opacity=seen)
 
 
 def pick_shown(
@@ -57,17 +68,12 @@ def pick_shown(
     :class:`~panolift.view.render_loop.Frame`) is the sharpest pass of the renderer's newest
     ``generation`` (the camera and the field as they are now). Then the click names what the person sees,
     specks merged as in the image (:meth:`~panolift.view.images.RenderedView.without_specks`), where the
-    ray would name the speck's own instance. A pixel that shows nothing (opacity under ``min_opacity``)
-    is no instance (id 0), as :func:`pick_along_ray` finds nothing there. None when the image does not
-    answer (no frame, a coarse or stale pass, no screen position): ask the field."""
+    ray would name the speck's own instance (:func:`pick_pixel`, a transparent pixel no instance). None
+    when the image does not answer (no frame, a coarse or stale pass, no screen position): ask the field."""
     if frame is None or screen_pos is None or not frame.final or frame.generation != generation:
         return None
     view = frame.view
-    height, width = view.classes.shape
-    x, y = pixel_of(screen_pos, width, height)
-    opacity = float(view.opacity[y, x])
-    instance_id = int(view.ids[y, x]) if opacity >= min_opacity else 0
-    return Pick(int(view.classes[y, x]), instance_id, opacity=opacity)
+    return pick_pixel(view.classes, view.ids, screen_pos, view.opacity, min_opacity)
 
 
 @torch.no_grad()
