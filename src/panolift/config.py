@@ -54,6 +54,12 @@ class FieldConfig:
     authors). Sharpens class and instance boundaries in few iterations; it holds no density."""
     head_grid_resolution: int = 64
     """Voxels per side of the head grids (over the same box as the density grid)."""
+    instance_grid_resolution: int = 0
+    """Voxels per side of the instance head's grid alone (0: ``head_grid_resolution``, both heads alike).
+    Measured with `fast` (benchmarks/SUITE.md, twenty-fifth round): 192-voxel head grids for both heads
+    merged a thing of tuning seed 1 (PQ^scene -5.7); the semantic grid alone at 192 (this at 128) moved
+    mIoU by -3.9 to +2.6 over seven trainings of six rooms (+0.6 summed), within the spread of two
+    trainings of one room, so no preset uses it."""
     num_slots: int = 32
     """Surrogate instance ids |J| of the slot head; frames with more 2D instances drop the smallest (with a
     warning). Not used with ``instance_embedding``."""

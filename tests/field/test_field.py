@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from panolift.config import tiny_config
 from panolift.field import PanopticField, TensorVM, compute_tv_loss, resolution_from_voxels
+from panolift.scene.io import SceneError
 
 
 def _field(bounded: bool = True, embedding: int = 0) -> PanopticField:
@@ -101,6 +103,39 @@ def test_state_dict_round_trip_after_resampling():
         torch.testing.assert_close(getattr(a, key), getattr(b, key))
     assert clone.resolution == field.resolution
     torch.testing.assert_close(clone.occupancy.mask, field.occupancy.mask)
+
+
+def test_instance_grid_can_be_coarser_than_the_semantic_grid_and_keeps_its_size_through_resampling(tmp_path):
+    from panolift.config import tiny_config as preset
+    from panolift.runs.validate import SAFETENSORS_DTYPE, check_checkpoint_headers
+
+    torch.manual_seed(0)
+    config = preset()
+    config.field.head_grid_resolution, config.field.instance_grid_resolution = 24, 12
+    field = PanopticField(config.field, num_classes=7)
+    assert max(field.semantic_grid.resolution) == 24 and max(field.instance_grid.resolution) == 12
+    box = torch.tensor([[-0.6, -0.5, -0.4], [0.5, 0.6, 0.3]])
+    field.resample(box, 20)
+    assert field.semantic_grid.resolution == resolution_from_voxels(box, 24)
+    assert field.instance_grid.resolution == resolution_from_voxels(box, 12)
+    field.set_occupancy(field.aabb, torch.rand(5, 6, 4) > 0.5)
+    clone = PanopticField.from_state_dict(config.field, 7, field.state_dict())
+    assert clone.instance_grid.resolution == field.instance_grid.resolution
+    pts = torch.rand(50, 3) - 0.5
+    torch.testing.assert_close(clone.instance(pts), field.instance(pts))
+    # a checkpoint's headers are read at the two sizes
+    headers = {
+        f"field.{k}": (tuple(v.shape), SAFETENSORS_DTYPE[v.dtype]) for k, v in field.state_dict().items()
+    }
+    check_checkpoint_headers(tmp_path / "c.safetensors", config, headers, 7)
+    wrong = {
+        **headers,
+        "field.instance_grid.planes.0": ((1, 5, 12, 12), "F32"),
+    }  # not a plane of 4 components
+    with pytest.raises(SceneError, match="instance_grid"):
+        check_checkpoint_headers(tmp_path / "c.safetensors", config, wrong, 7)
+    default = PanopticField(preset().field, num_classes=7)  # 0: the semantic grid's size
+    assert default.instance_grid.resolution == default.semantic_grid.resolution
 
 
 def test_tv_loss_zero_on_constant_grids():

@@ -50,6 +50,7 @@ class PanopticField(nn.Module):
         resolution: tuple[int, int, int] | None = None,
         bounded: bool = True,
         head_resolution: tuple[int, int, int] | None = None,
+        instance_resolution: tuple[int, int, int] | None = None,
     ):
         super().__init__()
         self.config = config
@@ -69,7 +70,8 @@ class PanopticField(nn.Module):
         head_resolution = head_resolution or resolution_from_voxels(aabb, config.head_grid_resolution)
         comps = config.head_grid_components
         self.semantic_grid = TensorVM(head_resolution, comps, config.init_scale) if comps > 0 else None
-        self.instance_grid = TensorVM(head_resolution, comps, config.init_scale) if comps > 0 else None
+        instance_resolution = instance_resolution or resolution_from_voxels(aabb, self.instance_grid_voxels)
+        self.instance_grid = TensorVM(instance_resolution, comps, config.init_scale) if comps > 0 else None
         self.semantic_head = PositionHead(
             num_classes,
             config.semantic_width,
@@ -125,8 +127,14 @@ class PanopticField(nn.Module):
         if self.semantic_grid is not None:
             head_resolution = resolution_from_voxels(aabb, self.config.head_grid_resolution)
             self.semantic_grid.resample(self.aabb, aabb, head_resolution)
-            self.instance_grid.resample(self.aabb, aabb, head_resolution)
+            instance_resolution = resolution_from_voxels(aabb, self.instance_grid_voxels)
+            self.instance_grid.resample(self.aabb, aabb, instance_resolution)
         self.aabb = aabb.clone()
+
+    @property
+    def instance_grid_voxels(self) -> int:
+        """Voxels per side of the instance head's grid (``FieldConfig.instance_grid_resolution``)."""
+        return self.config.instance_grid_resolution or self.config.head_grid_resolution
 
     # ----------------------------------------------------------------- evaluation
     def _inside(self, points: torch.Tensor) -> torch.Tensor:
@@ -287,7 +295,7 @@ class PanopticField(nn.Module):
 
         field = PanopticField(
             config, num_classes, aabb=state["aabb"], resolution=shape_of("density_grid"), bounded=bounded,
-            head_resolution=shape_of("semantic_grid"),
+            head_resolution=shape_of("semantic_grid"), instance_resolution=shape_of("instance_grid"),
         )  # fmt: skip
         field.occupancy_mask = torch.zeros(state["occupancy_mask"].shape, dtype=torch.bool)
         for name in (

@@ -55,6 +55,7 @@ def _within(low, high):
 # Sizes are bounded too, so that a field of a configuration read from a file can be built to compare with.
 CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     **{("field", k): _within(2, 4096) for k in ("grid_resolution_init", "grid_resolution_final", "head_grid_resolution")},
+    ("field", "instance_grid_resolution"): _within(0, 4096),
     **{("field", k): _within(1, 1024) for k in ("density_components", "appearance_components", "appearance_features")},
     **{("field", k): _within(1, 4096) for k in ("color_mlp_width", "semantic_width", "instance_width")},
     **{("field", k): _within(1, 16) for k in ("semantic_layers", "instance_layers")},
@@ -223,14 +224,17 @@ def expected_field_tensors(
     field_config = config.field
     voxels = max(field_config.grid_resolution_init, field_config.grid_resolution_final)
     resolution = _grid_resolution(path, headers, "density_grid", voxels)
-    head_resolution = (2, 2, 2)  # unused without head grids
+    head_resolution = instance_resolution = (2, 2, 2)  # unused without head grids
     if field_config.head_grid_components > 0:
         head_resolution = _grid_resolution(path, headers, "semantic_grid", field_config.head_grid_resolution)
+        instance_voxels = field_config.instance_grid_resolution or field_config.head_grid_resolution
+        instance_resolution = _grid_resolution(path, headers, "instance_grid", instance_voxels)
     try:
         with torch.random.fork_rng(devices=[]):  # the field's initialisation draws from the global RNG
             field = PanopticField(
                 field_config, num_classes, aabb=torch.tensor([[-1.0] * 3, [1.0] * 3]), resolution=resolution,
                 bounded=config.loss.bounded, head_resolution=head_resolution,
+                instance_resolution=instance_resolution,
             )  # fmt: skip
     except (RuntimeError, ValueError) as exc:  # memory
         raise SceneError(f"{path}: cannot make a field of its configuration ({exc})") from None
