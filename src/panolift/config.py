@@ -77,6 +77,11 @@ class FieldConfig:
     clusters join their nearest neighbour."""
 
     @property
+    def instance_grid_voxels(self) -> int:
+        """Voxels per side of the instance head's grid: ``instance_grid_resolution``, else the head grids'."""
+        return self.instance_grid_resolution or self.head_grid_resolution
+
+    @property
     def max_2d_instances(self) -> int:
         """2D instances of a frame the instance loss can use: the slots, or (embedding) any 16-bit id."""
         return self.num_slots if self.instance_embedding == 0 else 4096

@@ -70,7 +70,7 @@ class PanopticField(nn.Module):
         head_resolution = head_resolution or resolution_from_voxels(aabb, config.head_grid_resolution)
         comps = config.head_grid_components
         self.semantic_grid = TensorVM(head_resolution, comps, config.init_scale) if comps > 0 else None
-        instance_resolution = instance_resolution or resolution_from_voxels(aabb, self.instance_grid_voxels)
+        instance_resolution = instance_resolution or resolution_from_voxels(aabb, config.instance_grid_voxels)
         self.instance_grid = TensorVM(instance_resolution, comps, config.init_scale) if comps > 0 else None
         self.semantic_head = PositionHead(
             num_classes,
@@ -127,14 +127,9 @@ class PanopticField(nn.Module):
         if self.semantic_grid is not None:
             head_resolution = resolution_from_voxels(aabb, self.config.head_grid_resolution)
             self.semantic_grid.resample(self.aabb, aabb, head_resolution)
-            instance_resolution = resolution_from_voxels(aabb, self.instance_grid_voxels)
+            instance_resolution = resolution_from_voxels(aabb, self.config.instance_grid_voxels)
             self.instance_grid.resample(self.aabb, aabb, instance_resolution)
         self.aabb = aabb.clone()
-
-    @property
-    def instance_grid_voxels(self) -> int:
-        """Voxels per side of the instance head's grid (``FieldConfig.instance_grid_resolution``)."""
-        return self.config.instance_grid_resolution or self.config.head_grid_resolution
 
     # ----------------------------------------------------------------- evaluation
     def _inside(self, points: torch.Tensor) -> torch.Tensor:

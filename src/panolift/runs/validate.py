@@ -227,8 +227,9 @@ def expected_field_tensors(
     head_resolution = instance_resolution = (2, 2, 2)  # unused without head grids
     if field_config.head_grid_components > 0:
         head_resolution = _grid_resolution(path, headers, "semantic_grid", field_config.head_grid_resolution)
-        instance_voxels = field_config.instance_grid_resolution or field_config.head_grid_resolution
-        instance_resolution = _grid_resolution(path, headers, "instance_grid", instance_voxels)
+        instance_resolution = _grid_resolution(
+            path, headers, "instance_grid", field_config.instance_grid_voxels
+        )
     try:
         with torch.random.fork_rng(devices=[]):  # the field's initialisation draws from the global RNG
             field = PanopticField(
