@@ -194,3 +194,52 @@ def test_lookups_split_over_threads_give_grid_sample_values_and_gradients(monkey
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_node_sums_interpolate_to_the_factorised_sum_everywhere():
+    """The sum of a VM's features is trilinear within each voxel, so trilinear interpolation of its node
+    values gives it exactly at any point, on any box aspect (the rendering's baked density)."""
+    from panolift.field.tensorf import trilinear_lookup
+
+    torch.manual_seed(3)
+    vm = TensorVM((7, 5, 9), num_components=4, init_scale=1.0)
+    points = torch.rand(500, 3) * 2 - 1
+    points[:6] = torch.tensor([[-1.0, -1, -1], [1, 1, 1], [1, -1, 1], [-1, 1, -1], [0, 0, 0], [1, 0.5, -1]])
+    volume = vm.node_sums()
+    assert volume.shape == (1, 1, 9, 5, 7)
+    torch.testing.assert_close(trilinear_lookup(volume, points)[0], vm(points).sum(-1), atol=1e-5, rtol=1e-5)
+
+
+def test_rendering_reads_a_baked_density_that_follows_every_change_of_the_grid(monkeypatch):
+    import panolift.field.panoptic as panoptic
+
+    field = _field()
+    with torch.no_grad():
+        for p in field.density_grid.parameters():
+            p.normal_(0, 3.0)  # densities far from zero, so that a stale bake would show
+    pts = torch.rand(400, 3) * 2.2 - 1.1
+    factorised = field.density(pts)  # train mode (a new module's default) with gradients: never baked
+    assert factorised.requires_grad and field._baked_density is None
+    field.eval()
+    with torch.no_grad():
+        baked = field.density(pts)
+        assert field._baked_density is not None
+        torch.testing.assert_close(baked, factorised.detach(), atol=1e-4, rtol=1e-4)
+        field.density_grid.planes[1].mul_(-0.5)  # an in-place update (an optimizer step, load_state_dict)
+        field.train()
+        want = field.density(pts)
+        field.eval()
+        torch.testing.assert_close(field.density(pts), want, atol=1e-4, rtol=1e-4)
+        assert (want - baked).abs().max() > 1.0
+    field.resample(torch.tensor([[-0.6, -0.5, -0.4], [0.5, 0.6, 0.3]]), 10)  # new parameters, new box
+    inner = torch.rand(300, 3) - 0.5
+    with torch.no_grad():
+        got = field.density(inner)
+        field.train()
+        torch.testing.assert_close(got, field.density(inner), atol=1e-4, rtol=1e-4)
+        field.eval()
+    assert field.density(inner).requires_grad  # gradients asked for: the planes and lines, not the bake
+    monkeypatch.setattr(panoptic, "BAKED_DENSITY_MAX_NODES", 10)
+    assert field.baked_density() is None  # over the cap: read factorised
+    with torch.no_grad():
+        torch.testing.assert_close(field.density(inner), got)

@@ -107,3 +107,56 @@ def test_batches_name_the_pixel_of_each_ray(tiny_scene):
         # (frame, pixel) is the key of the head phase's sample cache: one ray per key
         keys = batch["frame"] * data.width * data.height + batch["pixel"]
         assert int(keys.max()) < data.num_frames * data.width * data.height
+
+
+def test_edge_rays_fall_on_the_edges_of_the_2d_segments(tiny_scene):
+    """boundary_pixels against a pixel-by-pixel twin (a pixel within one pixel, 3x3, of a pair of
+    4-neighbours in different segments), and a batch with edge_share draws that share from them."""
+    from panolift.lift.batching import boundary_pixels
+
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16)
+    H, W = data.height, data.width
+    seg = data.targets.segments.view(data.num_frames, H, W).numpy()
+    differs = np.zeros(seg.shape, dtype=bool)
+    for f, y, x in np.ndindex(*seg.shape):
+        for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            if 0 <= y + dy < H and 0 <= x + dx < W and seg[f, y + dy, x + dx] != seg[f, y, x]:
+                differs[f, y, x] = True
+    near = np.zeros_like(differs)
+    for f, y, x in zip(*np.nonzero(differs), strict=True):
+        near[f, max(0, y - 1) : y + 2, max(0, x - 1) : x + 2] = True
+    want = np.nonzero(near.reshape(-1))[0]
+    got = boundary_pixels(data).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert 0 < want.size < near.size  # the tiny scene has segments and insides
+    plain = sample_scene_batch(data, 400, torch.Generator().manual_seed(5))
+    batch = sample_scene_batch(data, 400, torch.Generator().manual_seed(5), edge_share=0.5)
+    flat = (batch["frame"] * H * W + batch["pixel"]).numpy()
+    on_edge = np.isin(flat, want)
+    assert on_edge[200:].all()  # the edge share comes last
+    assert (
+        on_edge[:200].mean() < 0.9
+        and on_edge.mean() > np.isin((plain["frame"] * H * W + plain["pixel"]).numpy(), want).mean()
+    )
+    origins, _ = rays_for_pixels(data, batch["frame"], batch["pixel"])
+    torch.testing.assert_close(origins, batch["origins"])
+
+
+def test_the_trainer_draws_its_scene_rays_with_the_configured_edge_share(tiny_scene, monkeypatch):
+    import panolift.lift.trainer as trainer_module
+    from panolift.config import tiny_config
+
+    scene = Scene(tiny_scene)
+    config = tiny_config()
+    config.train.edge_rays = 0.4
+    shares = []
+
+    def spy(data, num_rays, generator, edge_share=0.0):
+        shares.append(edge_share)
+        return sample_scene_batch(data, num_rays, generator, edge_share)
+
+    monkeypatch.setattr(trainer_module, "sample_scene_batch", spy)
+    trainer = trainer_module.Trainer(scene, scene.normalization(), config)
+    trainer.train_step()
+    assert shares and shares[0] == 0.4 and trainer.data.boundary is not None

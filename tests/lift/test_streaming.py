@@ -217,3 +217,19 @@ def test_streamed_batches_name_the_pixel_of_each_ray(both):
     batch = sample_scene_batch(streamed, 100, torch.Generator().manual_seed(0))
     origins, dirs = rays_for_pixels(streamed, batch["frame"], batch["pixel"])
     assert torch.allclose(origins, batch["origins"]) and torch.allclose(dirs, batch["dirs"])
+
+
+def test_edge_rays_are_said_to_fall_back_to_uniform_draws_when_the_frames_stream(tiny_scene, caplog):
+    from panolift.lift.trainer import Trainer
+
+    scene = Scene(tiny_scene)
+    config = tiny_config()
+    config.train.max_memory, config.train.edge_rays = STREAM, 0.3
+    with caplog.at_level("WARNING", logger="panolift.lift.trainer"):
+        trainer = Trainer(scene, scene.normalization(), config)
+    assert trainer.data.streaming
+    assert any(
+        "--train.edge-rays 0.3" in r.getMessage() and "uniformly" in r.getMessage() for r in caplog.records
+    )
+    batch = sample_scene_batch(trainer.data, 64, trainer.generator, edge_share=0.3)  # drawn, uniformly
+    assert batch["origins"].shape == (64, 3) and trainer.data.boundary is None

@@ -64,6 +64,13 @@ def bilinear_lookup(values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     return grid_sample_points(values, coords, align_corners=True)
 
 
+def trilinear_lookup(volume: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Trilinear samples (C, num_points) of ``volume`` (1, C, Z, Y, X) at ``coords`` (num_points, 3) in
+    [-1, 1] ((x, y, z) along X, Y, Z; align_corners=True), in a chunk per CPU thread
+    (:func:`grid_sample_points`)."""
+    return grid_sample_points(volume, coords, align_corners=True)
+
+
 def normalize_to_box(points: torch.Tensor, aabb: torch.Tensor) -> torch.Tensor:
     """Map points (num_points, 3) in the box ``aabb`` (2, 3) to [-1, 1]^3: u = 2 (x - min) / (max - min) - 1."""
     return (points - aabb[0]) / (aabb[1] - aabb[0]) * 2.0 - 1.0
@@ -101,6 +108,22 @@ class TensorVM(nn.Module):
             plane = bilinear_lookup(self.planes[mode], unit_points[:, (a, b)])  # (C, N)
             feats.append(plane * bilinear_lookup(self.lines[mode], line_coords))
         return torch.cat(feats, dim=0).T
+
+    @torch.no_grad()
+    def node_sums(self) -> torch.Tensor:
+        """The sum of the 3*C features at every node of the lattice, (1, 1, Z, Y, X) (X, Y, Z =
+        :attr:`resolution`), for :func:`trilinear_lookup`.
+
+        Within a voxel each feature P(x_a, x_b) * L(x_v) is bilinear times linear, so trilinear, and so is
+        their sum: the trilinear interpolation of the node sums IS the factorised sum at every point (to
+        float rounding), in one 3D lookup of one channel instead of six lookups of C channels. Computed
+        from the planes and lines directly, one matrix product a mode."""
+        p0, p1, p2 = (plane[0] for plane in self.planes)  # (C, Y, X), (C, Z, X), (C, Z, Y)
+        l0, l1, l2 = (line[0, :, :, 0] for line in self.lines)  # (C, Z), (C, Y), (C, X)
+        volume = torch.einsum("cyx,cz->zyx", p0, l0)
+        volume += torch.einsum("czx,cy->zyx", p1, l1)
+        volume += torch.einsum("czy,cx->zyx", p2, l2)
+        return volume[None, None].contiguous()
 
     def total_variation(self) -> torch.Tensor:
         """Mean squared finite differences of the planes (both axes) and lines (TensoRF's TV regulariser)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, SceneNormalization, rays_through_pixels
@@ -41,6 +42,7 @@ class TrainingData:
     pixels: torch.Tensor | None = None  # (num_frames, num_held) int32 flat pixel of each held target
     weights: torch.Tensor | None = None  # (num_frames,) usable pixels per frame (streaming)
     stream: FrameStream | None = None  # the frames on disk and the refresh schedule (streaming)
+    boundary: torch.Tensor | None = None  # flat (frame * H*W + pixel) usable pixels on a 2D segment edge
 
     @property
     def num_frames(self) -> int:
@@ -318,14 +320,48 @@ def draw_held(
     return frames, torch.randint(held, (num_rays,), generator=generator, device=device)
 
 
+def boundary_pixels(data: TrainingData) -> torch.Tensor:
+    """Flat indices (frame * H*W + pixel, int64) of the usable pixels of the frames in memory that lie on
+    or next to an edge of their frame's 2D segments: a pixel whose segment differs from a neighbour's
+    (4-neighbours) or within one pixel of one (3x3). Object silhouettes, thin parts and small objects
+    are all edge; walls and floors mostly not."""
+    frames = data.targets.segments.view(data.num_frames, data.height, data.width).to(torch.int32)
+    edge = torch.zeros(frames.shape, dtype=torch.bool, device=frames.device)
+    across = frames[:, :, 1:] != frames[:, :, :-1]
+    down = frames[:, 1:, :] != frames[:, :-1, :]
+    edge[:, :, 1:] |= across
+    edge[:, :, :-1] |= across
+    edge[:, 1:, :] |= down
+    edge[:, :-1, :] |= down
+    edge = F.max_pool2d(edge[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+    edge = edge.view(data.num_frames, -1)
+    if data.usable is not None:
+        edge &= data.usable
+    return torch.nonzero(edge.view(-1))[:, 0]
+
+
 def sample_scene_batch(
-    data: TrainingData, num_rays: int, generator: torch.Generator
+    data: TrainingData, num_rays: int, generator: torch.Generator, edge_share: float = 0.0
 ) -> dict[str, torch.Tensor]:
     """R_S: ``num_rays`` rays drawn uniformly from the usable pixels of all training frames (when streaming,
     from the pixels held of each frame; the call advances their rotation), with the ``frame`` and flat
-    ``pixel`` of each."""
+    ``pixel`` of each. ``edge_share`` (frames in memory): that share of the rays is drawn uniformly from
+    the pixels on the edges of the 2D segments instead (:func:`boundary_pixels`, found once), where
+    lifting loses most (silhouettes blurred, thin parts and small objects)."""
     if data.stream is None:
         frames, pixels = draw_usable_pixels(data, num_rays, generator)
+        on_edges = int(round(edge_share * num_rays))
+        if on_edges > 0:
+            if data.boundary is None:
+                data.boundary = boundary_pixels(data)
+            if data.boundary.numel() > 0:
+                pick = torch.randint(
+                    data.boundary.shape[0], (on_edges,), generator=generator, device=generator.device
+                )
+                flat = data.boundary[pick.to(data.boundary.device)]
+                num_pixels = data.width * data.height
+                frames = torch.cat([frames[on_edges:], flat // num_pixels])
+                pixels = torch.cat([pixels[on_edges:], flat % num_pixels])
         return {**gather_rays(data, frames, pixels), "frame": frames, "pixel": pixels}
     data.stream.advance(data)
     frames, columns = draw_held(data, num_rays, generator)

@@ -97,6 +97,11 @@ class Trainer:
             scene, normalization, config.field.max_2d_instances, config.loss.use_tta,
             max_memory=config.train.max_memory, seed=config.train.seed,
         ).to(self.device)  # fmt: skip
+        if config.train.edge_rays > 0 and self.data.streaming:
+            log.warning(
+                "--train.edge-rays %g: the frames are streamed from disk (too large to hold), so the scene "
+                "rays are drawn uniformly over their pixels instead", config.train.edge_rays,
+            )  # fmt: skip
         self.rgb_weight = config.loss.weight_rgb * contrast_factor(
             self.data.targets.rgb, config.loss.contrast_reference
         )
@@ -252,7 +257,7 @@ class Trainer:
         cfg, weights = self.config, loss_weights_at(step, self.config)
         phase = phase_at(step, cfg)[0]
         colour, labels = phase != "heads", phase != "geometry"
-        scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator)
+        scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator, cfg.train.edge_rays)
         use_image = weights["instance"] > 0 or weights["consistency"] > 0
         balanced = bool(cfg.field.instance_embedding) and cfg.loss.embedding_balanced
         image_batch = (

@@ -92,6 +92,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("train", "rays_scene"): _at_least(1),
     ("train", "rays_image"): _at_least(1),
     ("train", "rays_matched"): _at_least(0),
+    ("train", "edge_rays"): _within(0, 1),
     **{("train", k): _at_least(0) for k in ("lr_grid", "lr_mlp", "lr_instance", "image_width", "keep_checkpoints")},
     ("train", "lr_decay"): _positive(),
     ("train", "lr_decay_geometry"): _at_least(0),
