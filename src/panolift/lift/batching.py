@@ -359,7 +359,7 @@ def sample_scene_batch(
                     data.boundary.shape[0], (on_edges,), generator=generator, device=generator.device
                 )
                 flat = data.boundary[pick.to(data.boundary.device)]
-                num_pixels = data.width * data.height
+                num_pixels = data.width * data.height  # the edge rays replace the first uniform ones
                 frames = torch.cat([frames[on_edges:], flat // num_pixels])
                 pixels = torch.cat([pixels[on_edges:], flat % num_pixels])
         return {**gather_rays(data, frames, pixels), "frame": frames, "pixel": pixels}
