@@ -160,3 +160,61 @@ def test_the_trainer_draws_its_scene_rays_with_the_configured_edge_share(tiny_sc
     trainer = trainer_module.Trainer(scene, scene.normalization(), config)
     trainer.train_step()
     assert shares and shares[0] == 0.4 and trainer.data.boundary is not None
+
+
+def test_class_views_count_the_training_frames_whose_labels_make_each_class_most_likely(tiny_scene):
+    from panolift.lift.targets import quantize_unit
+
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16)
+    want = np.zeros(scene.class_set.num_classes, dtype=np.int64)
+    for name in scene.train_frames:  # the slow way: each frame's labels as the scene gives them
+        labels = scene.machine_labels(name, tta=True)
+        usable = ~scene.invalid_mask(name)
+        labelled = usable & (labels.semantics > 0) & (quantize_unit(labels.confidence) > 0)
+        top = labels.probability.argmax(-1)[labelled]
+        want[np.unique(top)] += 1
+    np.testing.assert_array_equal(data.class_views.numpy(), want)
+    assert (want == 1).any() and (want > 2).any()  # the tiny scene has a class of one view, and others
+
+
+def test_pixels_of_a_class_too_few_views_show_carry_no_class_target(tiny_scene):
+    scene = Scene(tiny_scene)
+    data = load_training_data(scene, scene.normalization(), num_slots=16)
+    assert data.keep_classes_seen_in(1) == [] and data.target_classes is None  # every class the labels show
+    plain = sample_scene_batch(data, 2000, torch.Generator().manual_seed(3))
+    views = data.class_views
+    left_out = data.keep_classes_seen_in(3)
+    assert left_out == [c for c in range(1, len(views)) if 0 < views[c] < 3] and left_out
+    batch = sample_scene_batch(data, 2000, torch.Generator().manual_seed(3))
+    top = batch["probability"].argmax(-1)
+    out = torch.isin(top, torch.tensor(left_out))
+    assert out.any() and (plain["confidence"][out] > 0).any()
+    assert (batch["confidence"][out] == 0).all()
+    torch.testing.assert_close(batch["confidence"][~out], plain["confidence"][~out])
+    torch.testing.assert_close(batch["probability"], plain["probability"])  # the same rays, same classes
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(20):  # R_I draws labelled and thing pixels from the lifted classes only
+        image = sample_image_batch(data, 256, gen)
+        kept = image["confidence"] > 0
+        assert (
+            kept.any() and not torch.isin(image["probability"][kept].argmax(-1), torch.tensor(left_out)).any()
+        )
+        assert not torch.isin(image["probability"].argmax(-1), torch.tensor(left_out)).any()
+
+
+def test_the_trainer_names_the_classes_it_does_not_lift(tiny_scene, caplog):
+    from panolift.config import tiny_config
+    from panolift.lift.trainer import Trainer
+
+    scene = Scene(tiny_scene)
+    config = tiny_config()
+    config.loss.min_class_views = 2
+    with caplog.at_level("INFO", logger="panolift.lift.trainer"):
+        trainer = Trainer(scene, scene.normalization(), config)
+    views = trainer.data.class_views.tolist()
+    single = [scene.class_set.names[c] for c in range(1, len(views)) if views[c] == 1]
+    assert single and trainer.data.target_classes is not None
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not lifted")]
+    assert len(said) == 1 and all(f"{name} (1 frame)" in said[0] for name in single), said
+    assert trainer.train_step() is not None

@@ -120,6 +120,24 @@ def test_streamed_frames_hold_exactly_the_in_memory_targets(both):
     assert all(torch.equal(image[k], reference[k]) for k in image)
 
 
+def test_streamed_frames_count_the_views_of_each_class_and_leave_out_the_same_targets(both):
+    memory, streamed = both
+    assert torch.equal(streamed.class_views, memory.class_views)
+    try:
+        assert streamed.keep_classes_seen_in(3) == memory.keep_classes_seen_in(3) != []
+        for frame in range(memory.num_frames):  # R_I's targets from disk, left-out classes without confidence
+            a, b = frame_targets(memory, frame), frame_targets(streamed, frame)
+            assert all(torch.equal(a[k], b[k]) for k in a)
+        gen = torch.Generator().manual_seed(2)
+        state = gen.get_state()
+        image = sample_image_batch(streamed, 128, gen)
+        gen.set_state(state)
+        reference = sample_image_batch(memory, 128, gen)
+        assert all(torch.equal(image[k], reference[k]) for k in image)
+    finally:
+        memory.keep_classes_seen_in(1), streamed.keep_classes_seen_in(1)
+
+
 def test_streamed_batches_have_the_statistics_of_in_memory_ones(tiny_scene):
     scene = Scene(tiny_scene)
     memory = load_training_data(scene, scene.normalization(), num_slots=16)

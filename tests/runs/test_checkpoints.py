@@ -68,6 +68,12 @@ def test_a_negative_geometry_decay_is_refused():
     assert config_problems(config) == [("train.lr_decay_geometry", -0.5, "at least 0")]
 
 
+def test_a_class_needs_at_least_one_view_to_be_lifted():
+    config = tiny_config()
+    config.loss.min_class_views = 0
+    assert config_problems(config) == [("loss.min_class_views", 0, "at least 1")]
+
+
 def test_an_option_out_of_range_is_an_option_error_before_anything_is_written(tiny_scene, tmp_path):
     config = tiny_config()
     config.train.checkpoint_every = 0

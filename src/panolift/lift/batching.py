@@ -43,6 +43,10 @@ class TrainingData:
     weights: torch.Tensor | None = None  # (num_frames,) usable pixels per frame (streaming)
     stream: FrameStream | None = None  # the frames on disk and the refresh schedule (streaming)
     boundary: torch.Tensor | None = None  # flat (frame * H*W + pixel) usable pixels on a 2D segment edge
+    class_views: torch.Tensor | None = None  # (num_classes,) frames whose labels show each class (top-1)
+    target_classes: torch.Tensor | None = (
+        None  # (num_classes,) bool: classes whose labels are targets; None: all
+    )
 
     @property
     def num_frames(self) -> int:
@@ -56,6 +60,15 @@ class TrainingData:
     @property
     def streaming(self) -> bool:
         return self.stream is not None
+
+    def keep_classes_seen_in(self, min_views: int) -> list[int]:
+        """Keep as class targets only the classes the labels show in at least ``min_views`` frames
+        (:attr:`class_views`); the pixels of the others then carry no class target. Returns the classes
+        left out: those shown in 1 to ``min_views - 1`` frames (void aside)."""
+        keep = (self.class_views >= min_views) | (self.class_views == 0)
+        keep[0] = True  # void pixels carry no class target anyway
+        self.target_classes = None if bool(keep.all()) else keep
+        return [] if self.target_classes is None else torch.nonzero(~keep)[:, 0].tolist()
 
     def to(self, device: torch.device) -> TrainingData:
         moved = {
@@ -211,10 +224,13 @@ def load_training_data(
     )
     mib = len(names) * num_pixels * compact / (1 << 20)
     report = DroppedInstances(num_slots)
+    data.class_views = torch.zeros(num_classes, dtype=torch.int64)
     if in_memory:
         log.debug("training targets: %d frames in memory (%.0f MiB)", len(names), mib)
         for frame, name in enumerate(names):
-            _set_frame(data, frame, read_frame_targets(scene, name, num_slots, use_tta, report))
+            arrays = read_frame_targets(scene, name, num_slots, use_tta, report)
+            data.class_views += frame_classes(arrays, num_classes)
+            _set_frame(data, frame, arrays)
         if data.usable is not None and not bool(data.usable.any()):
             raise SceneError(
                 f"{scene.root}: no usable pixel in the training frames (invalid/ masks cover them)"
@@ -227,6 +243,13 @@ def load_training_data(
         _load_stream(data, scene, num_slots, use_tta, seed, cache_dir, report)
     report.warn(len(names))
     return data
+
+
+def frame_classes(arrays: dict[str, np.ndarray], num_classes: int) -> torch.Tensor:
+    """(num_classes,) bool: the classes that are the most likely class of a labelled pixel of a frame's
+    targets (:func:`read_frame_targets`)."""
+    top = arrays["classes"][:, 0][arrays["confidence"] > 0].astype(np.int64)
+    return torch.from_numpy(np.bincount(top, minlength=num_classes)[:num_classes] > 0)
 
 
 def _set_frame(data: TrainingData, frame: int, arrays: dict[str, np.ndarray]) -> None:
@@ -246,6 +269,7 @@ def _load_stream(
     weights = []
     for frame, name in enumerate(data.frame_names):
         arrays = read_frame_targets(scene, name, num_slots, use_tta, report)
+        data.class_views += frame_classes(arrays, data.num_classes)
         store.write(frame, arrays)
         data.stream.hold(data, frame, 0, arrays)
         weights.append(int(arrays["usable"].sum()))
@@ -275,7 +299,11 @@ def gather_rays(
     origins, dirs = rays_for_pixels(data, frames, pixels)
     targets = data.targets if targets is None else targets
     rows, columns = (frames if rows is None else rows), (pixels if columns is None else columns)
-    return {"origins": origins, "dirs": dirs, **decode_targets(targets, rows, columns, data.num_classes)}
+    return {
+        "origins": origins,
+        "dirs": dirs,
+        **decode_targets(targets, rows, columns, data.num_classes, data.target_classes),
+    }
 
 
 MAX_REJECTION_ROUNDS = 64
@@ -390,8 +418,11 @@ def sample_image_batch(
         targets, row = data.targets, frame
     else:
         targets, row = data.stream.frame_targets(frame, data.K.device), 0
-    labelled = torch.nonzero(targets.confidence[row] > 0)[:, 0]
-    things = torch.nonzero((targets.instance[row] > 0) & (targets.confidence[row] > 0))[:, 0]
+    labelled_mask = targets.confidence[row] > 0
+    if data.target_classes is not None:  # pixels of a class that is not lifted carry no class target
+        labelled_mask &= data.target_classes[targets.classes[row, :, 0].long()]
+    labelled = torch.nonzero(labelled_mask)[:, 0]
+    things = torch.nonzero((targets.instance[row] > 0) & labelled_mask)[:, 0]
     pools = [p for p in (things, labelled) if p.numel() > 0]
     if not pools:
         pools = [torch.arange(data.width * data.height, device=targets.instance.device)]
@@ -423,4 +454,6 @@ def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:
         (data.targets, frame) if data.stream is None else (data.stream.frame_targets(frame, "cpu"), 0)
     )
     pixels = torch.arange(data.width * data.height, device=targets.rgb.device)
-    return decode_targets(targets, torch.full_like(pixels, row), pixels, data.num_classes)
+    return decode_targets(
+        targets, torch.full_like(pixels, row), pixels, data.num_classes, data.target_classes
+    )

@@ -163,16 +163,26 @@ def encode_frame(
 
 
 def decode_targets(
-    targets: PixelTargets, rows: torch.Tensor, pixels: torch.Tensor, num_classes: int
+    targets: PixelTargets,
+    rows: torch.Tensor,
+    pixels: torch.Tensor,
+    num_classes: int,
+    target_classes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The float / long targets of (rows, pixels): rgb (num_rays, 3) in [0, 1], probability
-    (num_rays, num_classes) with the kept classes' mass, confidence (num_rays,), instance and segments."""
+    (num_rays, num_classes) with the kept classes' mass, confidence (num_rays,), instance and segments.
+    ``target_classes``: (num_classes,) bool; a pixel whose most likely class is not one of them gets
+    confidence 0 (not lifted)."""
     prob = targets.class_prob[rows, pixels].float() / 255.0
     dense = prob.new_zeros(prob.shape[0], num_classes)
+    classes = targets.classes[rows, pixels].long()
+    confidence = targets.confidence[rows, pixels].float() / 255.0
+    if target_classes is not None:
+        confidence = confidence * target_classes.to(classes.device)[classes[:, 0]]
     return {
         "rgb": targets.rgb[rows, pixels].float() / 255.0,
-        "probability": dense.scatter_(1, targets.classes[rows, pixels].long(), prob),
-        "confidence": targets.confidence[rows, pixels].float() / 255.0,
+        "probability": dense.scatter_(1, classes, prob),
+        "confidence": confidence,
         "instance": targets.instance[rows, pixels].long(),
         "segments": targets.segments[rows, pixels].long(),
     }

@@ -97,6 +97,14 @@ class Trainer:
             scene, normalization, config.field.max_2d_instances, config.loss.use_tta,
             max_memory=config.train.max_memory, seed=config.train.seed,
         ).to(self.device)  # fmt: skip
+        left_out = self.data.keep_classes_seen_in(config.loss.min_class_views)
+        if left_out:
+            names, views = scene.class_set.names, self.data.class_views.tolist()
+            log.info(
+                "not lifted (the 2D labels show them in fewer than %d training frames; their pixels carry no "
+                "class target): %s", config.loss.min_class_views,
+                ", ".join(f"{names[c]} ({views[c]} frame{'s' if views[c] != 1 else ''})" for c in left_out),
+            )  # fmt: skip
         if config.train.edge_rays > 0 and self.data.streaming:
             log.warning(
                 "--train.edge-rays %g: the frames are streamed from disk (too large to hold), so the scene "

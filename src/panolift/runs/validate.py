@@ -87,6 +87,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
         "consistency_start",
     )},
     ("loss", "ramp"): _fraction(),
+    ("loss", "min_class_views"): _at_least(1),
     ("train", "iterations"): _at_least(0),
     ("train", "head_steps"): _at_least(0),
     ("train", "rays_scene"): _at_least(1),
