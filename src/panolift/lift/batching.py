@@ -63,7 +63,7 @@ class TrainingData:
 
     def keep_classes_seen_in(self, min_views: int) -> list[int]:
         """Keep as class targets only the classes the labels show in at least ``min_views`` frames
-        (:attr:`class_views`); the pixels of the others then carry no class target. Returns the classes
+        (:attr:`class_views`); the pixels of the others then carry no target but colour. Returns the classes
         left out: those shown in 1 to ``min_views - 1`` frames (void aside)."""
         keep = (self.class_views >= min_views) | (self.class_views == 0)
         keep[0] = True  # void pixels carry no class target anyway
@@ -419,7 +419,7 @@ def sample_image_batch(
     else:
         targets, row = data.stream.frame_targets(frame, data.K.device), 0
     labelled_mask = targets.confidence[row] > 0
-    if data.target_classes is not None:  # pixels of a class that is not lifted carry no class target
+    if data.target_classes is not None:  # pixels of a class that is not lifted carry no target
         labelled_mask &= data.target_classes[targets.classes[row, :, 0].long()]
     labelled = torch.nonzero(labelled_mask)[:, 0]
     things = torch.nonzero((targets.instance[row] > 0) & labelled_mask)[:, 0]

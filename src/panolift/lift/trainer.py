@@ -102,7 +102,7 @@ class Trainer:
             names, views = scene.class_set.names, self.data.class_views.tolist()
             log.info(
                 "not lifted (the 2D labels show them in fewer than %d training frames; their pixels carry no "
-                "class target): %s", config.loss.min_class_views,
+                "target but colour): %s", config.loss.min_class_views,
                 ", ".join(f"{names[c]} ({views[c]} frame{'s' if views[c] != 1 else ''})" for c in left_out),
             )  # fmt: skip
         if config.train.edge_rays > 0 and self.data.streaming:
