@@ -44,9 +44,7 @@ class TrainingData:
     stream: FrameStream | None = None  # the frames on disk and the refresh schedule (streaming)
     boundary: torch.Tensor | None = None  # flat (frame * H*W + pixel) usable pixels on a 2D segment edge
     class_views: torch.Tensor | None = None  # (num_classes,) frames whose labels show each class (top-1)
-    target_classes: torch.Tensor | None = (
-        None  # (num_classes,) bool: classes whose labels are targets; None: all
-    )
+    target_classes: torch.Tensor | None = None  # (num_classes,) bool: classes that are targets (None: all)
 
     @property
     def num_frames(self) -> int:
