@@ -33,6 +33,8 @@ import numpy as np
 from PIL import Image
 
 from panolift.evaluate.ceiling import vote_ceiling
+from panolift.evaluate.coverage import MIN_VIEWS, ViewCoverage
+from panolift.evaluate.metrics import mean_iou
 from panolift.evaluate.protocols import MISSED_CAUSES
 from panolift.scene import Scene
 
@@ -139,10 +141,14 @@ def read_png(path: Path) -> np.ndarray:
 
 def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classes: int) -> dict:
     """Rendered depth against ground-truth depth (both PNG millimetres) and confusion matrices (ground truth
-    x predicted class) of the lifted semantics and of the 2D labels, over the test frames."""
+    x predicted class) of the lifted semantics and of the 2D labels over the test frames: on all their
+    pixels, and on the pixels that at least MIN_VIEWS training views see (``panolift.evaluate.coverage``:
+    what lifting can be asked to get right)."""
     errors, ratios = [], []
-    lifted = np.zeros((num_classes, num_classes), dtype=np.int64)
-    labels = np.zeros_like(lifted)
+    shape = (num_classes, num_classes)
+    lifted, labels = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    lifted_seen, labels_seen = np.zeros_like(lifted), np.zeros_like(lifted)
+    coverage = ViewCoverage(Scene(scene))
     for name in frames:
         gt_depth = read_png(scene / "depth" / f"{name}.png").astype(np.float64) / 1000.0
         depth = read_png(render / "depth" / f"{name}.png").astype(np.float64) / 1000.0
@@ -150,12 +156,16 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
         errors.append(np.abs(depth - gt_depth)[valid])
         ratios.append(depth[valid] / gt_depth[valid])
         gt = read_png(scene / "rs_semantics" / f"{name}.png").astype(np.int64).ravel()
-        for matrix, folder in ((lifted, render / "semantics"), (labels, scene / "m2f_semantics")):
+        seen = coverage.count(name).ravel() >= MIN_VIEWS
+        for matrix, matrix_seen, folder in (
+            (lifted, lifted_seen, render / "semantics"),
+            (labels, labels_seen, scene / "m2f_semantics"),
+        ):
             pred = read_png(folder / f"{name}.png").astype(np.int64).ravel()
             keep = (gt > 0) & (pred < num_classes)
-            matrix += np.bincount(gt[keep] * num_classes + pred[keep], minlength=num_classes**2).reshape(
-                num_classes, num_classes
-            )
+            pairs = gt * num_classes + pred
+            matrix += np.bincount(pairs[keep], minlength=num_classes**2).reshape(shape)
+            matrix_seen += np.bincount(pairs[keep & seen], minlength=num_classes**2).reshape(shape)
     ratio = np.concatenate(ratios)
     return {
         "depth_error": float(np.concatenate(errors).mean()),
@@ -163,6 +173,10 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
         "depth_short": float(np.mean(ratio < 0.8)),
         "confusion_lifted": lifted,
         "confusion_labels": labels,
+        "seen_share": float(labels_seen.sum() / max(labels.sum(), 1)),
+        "miou_seen_2d": mean_iou(labels_seen)[0],
+        "miou_seen": mean_iou(lifted_seen)[0],
+        "class_seen": labels_seen.sum(axis=1),
     }
 
 

@@ -7,7 +7,10 @@ things_merged, things_split, things_wrong_class, things_lost (why lifting missed
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
 ({name: IoU or None}), the confusion matrices confusion_labels, confusion_lifted (true x predicted), and
 the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, outvoted (objects whose
-training views vote for a wrong class; absent from rows made before stop 23).
+training views vote for a wrong class; absent from rows made before stop 23), and the view coverage
+(:mod:`panolift.evaluate.coverage`) seen_share (share of the test frames' labelled pixels that at least two
+training views see), miou_seen_2d, miou_seen (mIoU on those pixels) and class_seen (those pixels per true
+class).
 """
 
 from __future__ import annotations
@@ -55,28 +58,38 @@ def _ceiling(row: dict) -> str:
     return " / ".join(_f(None if v is None else 100 * v, ".1f") for v in values)
 
 
+def _seen(row: dict) -> str:
+    """'% seen · 2D / lifted (Δ)': the share of the test pixels that at least two training views see, and
+    the mIoU of the 2D labels and of lifting on those pixels ('-' where not scored)."""
+    if row.get("seen_share") is None:
+        return "-"
+    a, b = 100 * row["miou_seen_2d"], 100 * row["miou_seen"]
+    return f"{100 * row['seen_share']:.0f} · {_f(a, '.1f')} / {_f(b, '.1f')} ({_f(b - a, '+.1f')})"
+
+
 def scene_table(rows: list[dict], header: bool = True) -> list[str]:
     """Markdown table: one line per scene (2D labels vs lifted, PSNR, depth, training time)."""
     out = []
     if header:
         out += [
             "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | vote ceiling mIoU / PQs "
+            "| seen by ≥ 2 training views: % of test px · mIoU 2D / lifted (Δ) "
             "| 2D PQs th | PQs th "
             "| things found 2D / lifted / true | missed merged / split / class / lost | PSNR | depth err m | depth ratio | short % | train s | status |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
         if ran(r):
             cells = [
                 _f(100 * r["miou_2d"], ".1f"), _f(100 * r["miou"], ".1f"),
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
-                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r),
+                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r), _seen(r),
                 _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
                 _things(r), _missed(r), _f(r["psnr"], ".2f"),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
-            cells = ["-"] * 15
+            cells = ["-"] * 16
         line = [
             r["key"],
             r["split"],
@@ -100,6 +113,9 @@ def class_table(rows: list[dict]) -> list[str]:
     wall = names.index("wall") if "wall" in names else None
     labels = sum(r["confusion_labels"] for r in done)
     lifted = sum(r["confusion_lifted"] for r in done)
+    with_seen = [r for r in done if r.get("class_seen") is not None]
+    seen = sum(r["class_seen"] for r in with_seen) if with_seen else None
+    seen_total = sum(r["confusion_labels"].sum(axis=1) for r in with_seen) if with_seen else None
     lines = []
     for k, name in enumerate(names):
         ious = [(r["class_iou_2d"].get(name), r["class_iou"].get(name)) for r in done]
@@ -116,11 +132,14 @@ def class_table(rows: list[dict]) -> list[str]:
             100 * labels[k, wall] / max(labels[k].sum(), 1) if wall is not None and k != wall else 0.0
         )
         to_wall = 100 * lifted[k, wall] / total if wall is not None and k != wall else 0.0
+        seen_share = "-" if seen is None or seen_total[k] == 0 else f"{100 * seen[k] / seen_total[k]:.0f}"
         lines.append((b - a, f"| {name} | {len(ious)} | {100 * a:.1f} | {100 * b:.1f} | {100 * (b - a):+.1f} "
-                      f"| {to_wall_2d:.1f} | {to_wall:.1f} | {mostly} ({100 * others.max() / total:.0f}%) |"))  # fmt: skip
+                      f"| {to_wall_2d:.1f} | {to_wall:.1f} | {mostly} ({100 * others.max() / total:.0f}%) "
+                      f"| {seen_share} |"))  # fmt: skip
     head = [
-        "| class | scenes | 2D IoU | lifted IoU | Δ | 2D → wall % | lifted → wall % | lifted mostly confused with |",
-        "|---|---|---|---|---|---|---|---|",
+        "| class | scenes | 2D IoU | lifted IoU | Δ | 2D → wall % | lifted → wall % | lifted mostly confused with "
+        "| seen by ≥ 2 training views % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     return head + [text for _, text in sorted(lines, key=lambda t: t[0])]
 
@@ -160,6 +179,25 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         if out_of_reach
         else []
     )
+    with_seen = [r for r in done if r.get("miou_seen") is not None]
+    seen_lines, seen_note = [], []
+    if with_seen:
+        seen_gain = np.array([100 * (r["miou_seen"] - r["miou_seen_2d"]) for r in with_seen])
+        seen_lines.append(
+            f"| Δ mIoU on test px ≥ 2 training views see (points, {len(with_seen)} scenes) "
+            f"| {np.median(seen_gain):+.1f} | {seen_gain.min():+.1f} |"
+        )
+        unseen = [
+            f"{r['key']} ({100 * (r['miou'] - r['miou_2d']):+.1f} on all, "
+            f"{100 * (r['miou_seen'] - r['miou_seen_2d']):+.1f} on the {100 * r['seen_share']:.0f}% seen)"
+            for r in with_seen
+            if 100 * (r["miou"] - r["miou_2d"]) < MIN_GAIN <= 100 * (r["miou_seen"] - r["miou_seen_2d"])
+        ]
+        if unseen:
+            seen_note.append(
+                f"- note: below 2D + {MIN_GAIN:.0f} on all pixels but not on those ≥ 2 training views see "
+                "(test views look where training views did not): " + "; ".join(unseen)
+            )
     clutter_lines = clutter_bar_lines([r for r in rows if str(r["key"]).startswith("clutter")])
     return [
         title,
@@ -175,6 +213,7 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         f"| rendered / true depth | {np.median([r['depth_ratio'] for r in done]):.2f} "
         f"| {min(r['depth_ratio'] for r in done):.2f} |",
         *ceiling_lines,
+        *seen_lines,
         "",
         f"- {_verdict(below == 0)}: every scene lifted mIoU >= 2D + {MIN_GAIN:.0f} points "
         f"({below} of {len(rows)} below)",
@@ -185,6 +224,7 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         f"- {_verdict(not failed and bool(np.all(psnr >= MIN_PSNR)))}: every scene PSNR >= {MIN_PSNR:.0f} dB "
         f"({int((psnr < MIN_PSNR).sum()) + failed} of {len(rows)} below)",
         *reach_line,
+        *seen_note,
         *clutter_lines,
     ]
 
@@ -207,7 +247,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_true", *MISSED_CAUSES, "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from suite_tables import scene_table, summary_lines, write_csv  # noqa: E402
+from suite_tables import class_table, scene_table, summary_lines, write_csv  # noqa: E402
 
 
 def _row(key: str, **extra) -> dict:
@@ -74,6 +76,37 @@ def test_vote_ceiling_column_and_out_of_reach_note():
     assert line.endswith("| -22.0 |")  # worst: 78.0 lifted against a ceiling of 100
     notes = [line for line in summary.splitlines() if line.startswith("- note")]
     assert len(notes) == 1 and "7 (ceiling +7.7: sink#4->toilet)" in notes[0] and "14 (" not in notes[0]
+
+
+def test_seen_column_class_share_and_coverage_note():
+    names = ["void", "wall", "door"]
+    labels = np.array([[0, 0, 0], [0, 90, 10], [0, 50, 50]])  # door: 100 test px, 20 of them seen twice
+    rows = [
+        _row("53", miou_2d=0.537, miou=0.442, seen_share=0.727, miou_seen_2d=0.497, miou_seen=0.730,
+             class_seen=np.array([0, 80, 20]), confusion_labels=labels, confusion_lifted=labels,
+             class_names=names, class_iou_2d={"wall": 0.6, "door": 0.3}, class_iou={"wall": 0.6, "door": 0.3}),
+        _row("61", miou_2d=0.735, miou=0.752, seen_share=0.913, miou_seen_2d=0.727, miou_seen=0.742,
+             class_seen=np.array([0, 100, 100]), confusion_labels=labels, confusion_lifted=labels,
+             class_names=names, class_iou_2d={"wall": 0.6, "door": 0.3}, class_iou={"wall": 0.6, "door": 0.3}),
+        _row("1"),  # scored before coverage existed
+    ]  # fmt: skip
+    lines = scene_table(rows)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
+    column = "seen by ≥ 2 training views: % of test px · mIoU 2D / lifted (Δ)"
+    assert cells[0][column] == "73 · 49.7 / 73.0 (+23.3)" and cells[2][column] == "-"
+    summary = "\n".join(summary_lines("extra", rows))
+    line = next(x for x in summary.splitlines() if x.startswith("| Δ mIoU on test px ≥ 2 training views see"))
+    assert "(points, 2 scenes)" in line and line.endswith("| +1.5 |")  # 61's gain is the worst
+    notes = [x for x in summary.splitlines() if x.startswith("- note: below 2D + 10 on all pixels")]
+    assert (
+        len(notes) == 1 and "53 (-9.5 on all, +23.3 on the 73% seen)" in notes[0] and "61 (" not in notes[0]
+    )
+    table = class_table(rows[:2])
+    door = next(x for x in table if x.startswith("| door |"))
+    assert door.rstrip(" |").endswith("| 60")  # (20 + 100) of 200 door px seen by two training views
 
 
 def test_clutter_scenes_get_the_instance_bars():
