@@ -47,6 +47,7 @@ from suite_tables import (  # noqa: E402
 )
 
 STRUCTURE = ("wall", "floor", "ceiling")
+DEPTH_OFF = 1.15  # rendered / true depth beyond this (or under its inverse): the geometry is wrong there
 
 
 def panolift_command() -> list[str]:
@@ -143,12 +144,15 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
     """Rendered depth against ground-truth depth (both PNG millimetres) and confusion matrices (ground truth
     x predicted class) of the lifted semantics and of the 2D labels over the test frames: on all their
     pixels, and on the pixels that at least MIN_VIEWS training views see (``panolift.evaluate.coverage``:
-    what lifting can be asked to get right)."""
+    what lifting can be asked to get right); and per true class the pixels that lifting gets wrong where
+    its rendered depth is off too (more than DEPTH_OFF x too far or too near: the geometry is wrong there,
+    not only the class)."""
     errors, ratios = [], []
     shape = (num_classes, num_classes)
     lifted, labels = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
     lifted_seen, labels_seen = np.zeros_like(lifted), np.zeros_like(lifted)
     coverage = ViewCoverage(Scene(scene))
+    wrong_depth = np.zeros(num_classes, dtype=np.int64)
     for name in frames:
         gt_depth = read_png(scene / "depth" / f"{name}.png").astype(np.float64) / 1000.0
         depth = read_png(render / "depth" / f"{name}.png").astype(np.float64) / 1000.0
@@ -157,6 +161,8 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
         ratios.append(depth[valid] / gt_depth[valid])
         gt = read_png(scene / "rs_semantics" / f"{name}.png").astype(np.int64).ravel()
         seen = coverage.count(name).ravel() >= MIN_VIEWS
+        ratio = (depth / np.where(valid, gt_depth, 1.0)).ravel()
+        depth_off = valid.ravel() & ((ratio > DEPTH_OFF) | (ratio < 1.0 / DEPTH_OFF))
         for matrix, matrix_seen, folder in (
             (lifted, lifted_seen, render / "semantics"),
             (labels, labels_seen, scene / "m2f_semantics"),
@@ -166,6 +172,9 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
             pairs = gt * num_classes + pred
             matrix += np.bincount(pairs[keep], minlength=num_classes**2).reshape(shape)
             matrix_seen += np.bincount(pairs[keep & seen], minlength=num_classes**2).reshape(shape)
+            if matrix is lifted:
+                wrong = keep & (pred != gt) & depth_off
+                wrong_depth += np.bincount(gt[wrong], minlength=num_classes)
     ratio = np.concatenate(ratios)
     return {
         "depth_error": float(np.concatenate(errors).mean()),
@@ -177,6 +186,7 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
         "miou_seen_2d": mean_iou(labels_seen)[0],
         "miou_seen": mean_iou(lifted_seen)[0],
         "class_seen": labels_seen.sum(axis=1),
+        "class_wrong_depth": wrong_depth,
     }
 
 

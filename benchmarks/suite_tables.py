@@ -10,7 +10,7 @@ the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, ou
 training views vote for a wrong class; absent from rows made before stop 23), and the view coverage
 (:mod:`panolift.evaluate.coverage`) seen_share (share of the test frames' labelled pixels that at least two
 training views see), miou_seen_2d, miou_seen (mIoU on those pixels) and class_seen (those pixels per true
-class).
+class), and class_wrong_depth (per true class, the pixels lifting gets wrong where its depth is off too).
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ def class_table(rows: list[dict]) -> list[str]:
     with_seen = [r for r in done if r.get("class_seen") is not None]
     seen = sum(r["class_seen"] for r in with_seen) if with_seen else None
     seen_total = sum(r["confusion_labels"].sum(axis=1) for r in with_seen) if with_seen else None
+    with_depth = [r for r in done if r.get("class_wrong_depth") is not None]
+    wrong_depth = sum(r["class_wrong_depth"] for r in with_depth) if with_depth else None
+    wrong_total = sum(r["confusion_lifted"].sum(axis=1) - np.diag(r["confusion_lifted"]) for r in with_depth)
     lines = []
     for k, name in enumerate(names):
         ious = [(r["class_iou_2d"].get(name), r["class_iou"].get(name)) for r in done]
@@ -133,13 +136,18 @@ def class_table(rows: list[dict]) -> list[str]:
         )
         to_wall = 100 * lifted[k, wall] / total if wall is not None and k != wall else 0.0
         seen_share = "-" if seen is None or seen_total[k] == 0 else f"{100 * seen[k] / seen_total[k]:.0f}"
+        off = (
+            "-"
+            if wrong_depth is None or wrong_total[k] == 0
+            else f"{100 * wrong_depth[k] / wrong_total[k]:.0f}"
+        )
         lines.append((b - a, f"| {name} | {len(ious)} | {100 * a:.1f} | {100 * b:.1f} | {100 * (b - a):+.1f} "
                       f"| {to_wall_2d:.1f} | {to_wall:.1f} | {mostly} ({100 * others.max() / total:.0f}%) "
-                      f"| {seen_share} |"))  # fmt: skip
+                      f"| {seen_share} | {off} |"))  # fmt: skip
     head = [
         "| class | scenes | 2D IoU | lifted IoU | Δ | 2D → wall % | lifted → wall % | lifted mostly confused with "
-        "| seen by ≥ 2 training views % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| seen by ≥ 2 training views % | lifted wrong with depth off % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     return head + [text for _, text in sorted(lines, key=lambda t: t[0])]
 

@@ -83,10 +83,10 @@ def test_seen_column_class_share_and_coverage_note():
     labels = np.array([[0, 0, 0], [0, 90, 10], [0, 50, 50]])  # door: 100 test px, 20 of them seen twice
     rows = [
         _row("53", miou_2d=0.537, miou=0.442, seen_share=0.727, miou_seen_2d=0.497, miou_seen=0.730,
-             class_seen=np.array([0, 80, 20]), confusion_labels=labels, confusion_lifted=labels,
+             class_seen=np.array([0, 80, 20]), class_wrong_depth=np.array([0, 0, 30]), confusion_labels=labels, confusion_lifted=labels,
              class_names=names, class_iou_2d={"wall": 0.6, "door": 0.3}, class_iou={"wall": 0.6, "door": 0.3}),
         _row("61", miou_2d=0.735, miou=0.752, seen_share=0.913, miou_seen_2d=0.727, miou_seen=0.742,
-             class_seen=np.array([0, 100, 100]), confusion_labels=labels, confusion_lifted=labels,
+             class_seen=np.array([0, 100, 100]), class_wrong_depth=np.array([0, 5, 10]), confusion_labels=labels, confusion_lifted=labels,
              class_names=names, class_iou_2d={"wall": 0.6, "door": 0.3}, class_iou={"wall": 0.6, "door": 0.3}),
         _row("1"),  # scored before coverage existed
     ]  # fmt: skip
@@ -106,7 +106,10 @@ def test_seen_column_class_share_and_coverage_note():
     )
     table = class_table(rows[:2])
     door = next(x for x in table if x.startswith("| door |"))
-    assert door.rstrip(" |").endswith("| 60")  # (20 + 100) of 200 door px seen by two training views
+    # (20 + 100) of 200 door px seen by two training views; 30 + 10 of its 100 wrong px with the depth off
+    assert door.rstrip(" |").endswith("| 60 | 40")
+    wall = next(x for x in table if x.startswith("| wall |"))
+    assert wall.rstrip(" |").endswith("| 25")  # 5 of 2 x 10 wrong
 
 
 def test_clutter_scenes_get_the_instance_bars():
