@@ -156,6 +156,11 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def _median_worst(label: str, values) -> str:
+    """A summary row: the median and the worst (lowest) of ``values``, signed, one decimal."""
+    return f"| {label} | {np.median(values):+.1f} | {np.min(values):+.1f} |"
+
+
 def summary_lines(split: str, rows: list[dict]) -> list[str]:
     """Median and worst changes, PSNR and depth for one group of scenes, and the issue's pass/fail lines
     (scenes that failed to run count as failing every line)."""
@@ -172,10 +177,9 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
     with_ceiling = [r for r in done if r.get("miou_ceiling") is not None]
     ceiling_lines = []
     if with_ceiling:
-        to_ceiling = np.array([100 * (r["miou"] - r["miou_ceiling"]) for r in with_ceiling])
+        to_ceiling = [100 * (r["miou"] - r["miou_ceiling"]) for r in with_ceiling]
         ceiling_lines.append(
-            f"| mIoU - vote ceiling (points, {len(with_ceiling)} scenes) | {np.median(to_ceiling):+.1f} "
-            f"| {to_ceiling.min():+.1f} |"
+            _median_worst(f"mIoU - vote ceiling (points, {len(with_ceiling)} scenes)", to_ceiling)
         )
     out_of_reach = [
         f"{r['key']} (ceiling {100 * (r['miou_ceiling'] - r['miou_2d']):+.1f}: {', '.join(r.get('outvoted') or [])})"
@@ -190,10 +194,11 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
     with_seen = [r for r in done if r.get("miou_seen") is not None]
     seen_lines, seen_note = [], []
     if with_seen:
-        seen_gain = np.array([100 * (r["miou_seen"] - r["miou_seen_2d"]) for r in with_seen])
+        seen_gain = [100 * (r["miou_seen"] - r["miou_seen_2d"]) for r in with_seen]
         seen_lines.append(
-            f"| Δ mIoU on test px ≥ 2 training views see (points, {len(with_seen)} scenes) "
-            f"| {np.median(seen_gain):+.1f} | {seen_gain.min():+.1f} |"
+            _median_worst(
+                f"Δ mIoU on test px ≥ 2 training views see (points, {len(with_seen)} scenes)", seen_gain
+            )
         )
         unseen = [
             f"{r['key']} ({100 * (r['miou'] - r['miou_2d']):+.1f} on all, "
@@ -212,8 +217,8 @@ def summary_lines(split: str, rows: list[dict]) -> list[str]:
         "",
         "| | median | worst |",
         "|---|---|---|",
-        f"| Δ mIoU (points) | {np.median(gain):+.1f} | {gain.min():+.1f} |",
-        f"| Δ PQ^scene (points) | {np.median(pq_gain):+.1f} | {pq_gain.min():+.1f} |",
+        _median_worst("Δ mIoU (points)", gain),
+        _median_worst("Δ PQ^scene (points)", pq_gain),
         f"| PQ^scene | {100 * np.median(pq):.1f} | {100 * pq.min():.1f} |",
         f"| PSNR (dB) | {np.median(psnr):.2f} | {psnr.min():.2f} |",
         f"| depth error (m, mean over scenes {np.mean([r['depth_error'] for r in done]):.2f}) "
