@@ -161,8 +161,8 @@ def depth_and_confusion(scene: Path, render: Path, frames: list[str], num_classe
         ratios.append(depth[valid] / gt_depth[valid])
         gt = read_png(scene / "rs_semantics" / f"{name}.png").astype(np.int64).ravel()
         seen = coverage.count(name).ravel() >= MIN_VIEWS
-        ratio = (depth / np.where(valid, gt_depth, 1.0)).ravel()
-        depth_off = valid.ravel() & ((ratio > DEPTH_OFF) | (ratio < 1.0 / DEPTH_OFF))
+        frame_ratio = (depth / np.where(valid, gt_depth, 1.0)).ravel()
+        depth_off = valid.ravel() & ((frame_ratio > DEPTH_OFF) | (frame_ratio < 1.0 / DEPTH_OFF))
         for matrix, matrix_seen, folder in (
             (lifted, lifted_seen, render / "semantics"),
             (labels, labels_seen, scene / "m2f_semantics"),

@@ -27,7 +27,6 @@ MIN_VIEWS = 2  # pixels seen by at least this many training views are "covered"
 
 def backproject(depth: np.ndarray, K: np.ndarray, c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World points of the pixels with depth > 0: ((N, 3) float64, (H, W) bool mask of those pixels)."""
-    height, width = depth.shape
     valid = depth > 0
     ys, xs = np.nonzero(valid)
     z = depth[valid].astype(np.float64)
