@@ -201,6 +201,12 @@ class LossConfig:
     a shell around the cameras. 0: no scaling (the authors)."""
     tv_density: float = 0.0
     """Total-variation weight on the density planes and lines."""
+    tv_density_sparse: float = 0.0
+    """Extra total-variation weight on the density planes where few training views see
+    (:mod:`panolift.lift.view_smoothing`: weight 1 at voxels of the occupancy grid that at most 3 training
+    cameras image, 0 at 9 or more), added to ``tv_density`` there. A part of the room that two or three
+    views see can be fitted with mush or floaters; one that thirty see keeps its thin and small things.
+    0: off."""
     tv_appearance: float = 0.0
     """Total-variation weight on the appearance planes and lines."""
     l1_density: float = 0.0
@@ -212,6 +218,11 @@ class LossConfig:
     held clutter-0 (10.6 x 7.9 m) at 62.7 mIoU, at 0.05 it pulled every ray's weight to the cameras
     (rendered depth 0.16 of the truth), at 0.003 or 0 the room reached 67 mIoU; 0 left floaters in three
     rooms that 0.003 keeps out (benchmarks/SUITE.md, ninth round)."""
+    distortion_log: bool = False
+    """Measure the distortion loss's distances in log depth along the ray (|log t_i - log t_j|, intervals
+    log(t_far / t_near)) instead of scene units: a relative depth, so one weight means the same in a 3 m
+    and a 10 m room, and weight piled up near the camera costs more rather than less (mip-NeRF 360 uses
+    such a normalised space for the same reason)."""
     matched_depth: float = 0.0
     """Weight of the matched-depth loss: on ``train.rays_matched`` rays through training pixels whose
     depth was matched between views (:mod:`panolift.lift.stereo`, plane sweep with known poses), the

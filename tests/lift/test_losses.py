@@ -115,6 +115,29 @@ def test_distortion_matches_the_double_sum():
     assert abs(float(compute_distortion_loss(w, t, d)) - float(ref)) < 1e-12
 
 
+def test_log_depth_distortion_is_the_same_in_a_larger_room():
+    gen = torch.Generator().manual_seed(4)
+    w = torch.rand(5, 12, generator=gen, dtype=torch.float64) / 12
+    d = torch.full((5, 12), 0.05, dtype=torch.float64)
+    t = 0.3 + torch.cumsum(d, -1) - 0.5 * d
+    small = compute_distortion_loss(w, t, d, log_depth=True)
+    large = compute_distortion_loss(w, 3.0 * t, 3.0 * d, log_depth=True)
+    assert abs(float(small) - float(large)) < 1e-12
+    assert float(compute_distortion_loss(w, 3.0 * t, 3.0 * d)) > 2.9 * float(compute_distortion_loss(w, t, d))
+    # the double sum over the intervals mapped to log depth
+    s0, s1 = torch.log(t - 0.5 * d), torch.log(t + 0.5 * d)
+    s, ds = 0.5 * (s0 + s1), s1 - s0
+    ref = (w[:, :, None] * w[:, None, :] * (s[:, :, None] - s[:, None, :]).abs()).sum((1, 2))
+    ref = (ref + (w**2 * ds).sum(-1) / 3).mean()
+    assert abs(float(small) - float(ref)) < 1e-12
+    # the same mass piled up one interval near the camera costs more than at the far wall
+    near, far = torch.zeros(1, 12, dtype=torch.float64), torch.zeros(1, 12, dtype=torch.float64)
+    near[0, 0], far[0, -1] = 1.0, 1.0
+    assert float(compute_distortion_loss(near, t[:1], d[:1], log_depth=True)) > float(
+        compute_distortion_loss(far, t[:1], d[:1], log_depth=True)
+    )
+
+
 def _density_grads(gradient_blocking: bool) -> tuple[float, float]:
     torch.manual_seed(0)
     config = tiny_config()

@@ -272,12 +272,19 @@ def compute_distortion_loss(
     weights: torch.Tensor,  # (num_rays, num_samples)
     t: torch.Tensor,  # (num_rays, num_samples) sample positions (interval midpoints), increasing
     deltas: torch.Tensor,  # (num_rays, num_samples) interval lengths
+    log_depth: bool = False,
 ) -> torch.Tensor:
     """Mip-NeRF 360 distortion, mean over rays of
     sum_{i,j} w_i w_j |t_i - t_j| + 1/3 sum_i w_i^2 delta_i
     = 2 sum_i w_i (t_i W_{<i} - S_{<i}) + 1/3 sum_i w_i^2 delta_i,  W_{<i} = sum_{j<i} w_j, S_{<i} = sum_{j<i} w_j t_j.
-    Pulls each ray's weights together: removes fog and floaters.
+    Pulls each ray's weights together: removes fog and floaters. ``log_depth``: the intervals are mapped
+    to s = log t first (each interval [t - delta/2, t + delta/2] to its image in s), so distances are
+    relative depths, the same in a small and a large room.
     """
+    if log_depth:
+        s0 = torch.log((t - 0.5 * deltas).clamp_min(1e-6))
+        s1 = torch.log((t + 0.5 * deltas).clamp_min(1e-6))
+        t, deltas = 0.5 * (s0 + s1), s1 - s0
     wt = weights * t
     w_before = torch.cumsum(weights, dim=-1) - weights
     wt_before = torch.cumsum(wt, dim=-1) - wt

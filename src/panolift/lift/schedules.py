@@ -75,6 +75,7 @@ def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
         "instance": loss.weight_instance * warmup_factor(step, loss.instance_start, config),
         "consistency": consistency * warmup_factor(step, loss.consistency_start, config),
         "tv_density": loss.tv_density * geometry,
+        "tv_density_sparse": loss.tv_density_sparse * geometry,
         "tv_appearance": loss.tv_appearance * geometry,
         "l1_density": loss.l1_density * geometry,
         "distortion": loss.distortion * geometry,

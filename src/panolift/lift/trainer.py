@@ -41,6 +41,7 @@ from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, l
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
+from .view_smoothing import SparseViewSmoothing
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,9 @@ class Trainer:
         self.shrink_pending = False
         self.matched: MatchedDepths | None = None  # found at the first step that needs them
         self.head_cache: HeadSampleCache | None = None  # a head phase's samples (train.head_cache)
+        self.view_smoothing = SparseViewSmoothing(
+            self.data.c2w, self.data.K, self.data.width, self.data.height, config.render.near
+        )
         self.embedding_bank = EmbeddingBank(
             config.loss.embedding_bank, max(config.field.instance_embedding, 1), self.device
         )
@@ -309,8 +313,9 @@ class Trainer:
             )
         if weights["distortion"] > 0:
             losses["distortion"] = compute_distortion_loss(
-                out["weights"][:num_scene], out["t"][:num_scene], out["deltas"][:num_scene]
-            )
+                out["weights"][:num_scene], out["t"][:num_scene], out["deltas"][:num_scene],
+                log_depth=cfg.loss.distortion_log,
+            )  # fmt: skip
         if matched is not None:
             step_size = float(out["deltas"][0, 0]) if out["deltas"].numel() else 0.0
             losses["matched_depth"] = compute_matched_depth_loss(
@@ -358,6 +363,10 @@ class Trainer:
                 )  # fmt: skip
         if weights["tv_density"] > 0 or weights["tv_appearance"] > 0:
             losses["tv_density"], losses["tv_appearance"] = self.field.total_variation()
+        if weights["tv_density_sparse"] > 0:
+            losses["tv_density_sparse"] = self.view_smoothing.loss(
+                list(self.field.density_grid.planes), self.field.occupancy
+            )
         if weights["l1_density"] > 0:
             losses["l1_density"] = self.field.density_l1()
         weights["rgb"] = self.rgb_weight if colour else 0.0
@@ -405,6 +414,7 @@ class Trainer:
                 events = [e for e in events if e == "upsample"]
         if events:
             self.head_cache = None  # the grids change: the cached samples would be stale
+            self.view_smoothing.reset()
         for event in events:
             if event == "occupancy":
                 self.update_occupancy()

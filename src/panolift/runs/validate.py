@@ -82,7 +82,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "chunk_rays"): _at_least(1),
     ("render", "min_segment_share"): _fraction(),
     **{("loss", k): _at_least(0) for k in (
-        "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density",
+        "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density", "tv_density_sparse",
         "tv_appearance", "l1_density", "distortion", "matched_depth", "matched_band", "instance_start",
         "consistency_start",
     )},
