@@ -206,6 +206,7 @@ class LossConfig:
     (:mod:`panolift.lift.view_smoothing`: weight 1 at voxels of the occupancy grid that at most 3 training
     cameras image, 0 at 9 or more), added to ``tv_density`` there. A part of the room that two or three
     views see can be fitted with mush or floaters; one that thirty see keeps its thin and small things.
+    At 0.04 within the spread between trainings on eight rooms (benchmarks/SUITE.md, twenty-ninth round).
     0: off."""
     tv_appearance: float = 0.0
     """Total-variation weight on the appearance planes and lines."""
@@ -222,7 +223,8 @@ class LossConfig:
     """Measure the distortion loss's distances in log depth along the ray (|log t_i - log t_j|, intervals
     log(t_far / t_near)) instead of scene units: a relative depth, so one weight means the same in a 3 m
     and a 10 m room, and weight piled up near the camera costs more rather than less (mip-NeRF 360 uses
-    such a normalised space for the same reason)."""
+    such a normalised space for the same reason). At 0.003 and 0.01 within the spread between trainings
+    on four rooms (benchmarks/SUITE.md, twenty-ninth round)."""
     matched_depth: float = 0.0
     """Weight of the matched-depth loss: on ``train.rays_matched`` rays through training pixels whose
     depth was matched between views (:mod:`panolift.lift.stereo`, plane sweep with known poses), the

@@ -17,6 +17,7 @@ from panolift.lift.view_smoothing import (
     frustum_counts,
     plane_weight_maps,
     sparse_view_weight,
+    sparsely_seen_share,
     weighted_plane_tv,
 )
 from panolift.scene import Scene
@@ -134,3 +135,38 @@ def test_training_with_sparse_view_smoothing_smooths_the_density_planes(tiny_sce
         with torch.no_grad():
             tvs[extra] = float(weighted_plane_tv(planes, [torch.ones(p.shape[-2:]) for p in planes]))
     assert tvs[2.0] < 0.8 * tvs[0.0], tvs
+
+
+def test_sparsely_seen_share_counts_points_few_cameras_image():
+    points = torch.tensor([[2.0, 0.0, 0.0], [-2.0, 0.0, 0.0]])
+    looking_ahead = torch.stack([_camera((0.0, 0.0, 0.1 * i), 0.0) for i in range(5)])
+    # the point ahead: five cameras; the one behind: none
+    assert sparsely_seen_share(points, looking_ahead, K, 64, 48, near=0.05, few=3) == pytest.approx(0.5)
+    assert sparsely_seen_share(points, looking_ahead, K, 64, 48, near=0.05, few=5) == pytest.approx(1.0)
+    assert sparsely_seen_share(points[:0], looking_ahead, K, 64, 48, near=0.05) == 0.0
+
+
+def test_training_reports_how_sparse_its_capture_is(tiny_scene, caplog, monkeypatch):
+    """The matched surface points' share seen by at most 3 training cameras is logged once the matches
+    are made: a warning above the threshold, an info line below it."""
+    import panolift.lift.trainer as trainer_module
+
+    scene = Scene(tiny_scene)
+    config = tiny_config()
+    config.loss.matched_depth = 0.1
+    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
+    with caplog.at_level("INFO", logger="panolift.lift.trainer"):
+        trainer.train_step()
+    assert len(trainer.matched) > 0
+    lines = [r for r in caplog.records if "imaged by at most 3 training cameras" in r.getMessage()]
+    assert len(lines) == 1  # once, when the matches are made
+    share = trainer.report_capture_sparsity()
+    assert 0.0 < share < 1.0 and f"{100 * share:.1f}%" in lines[0].getMessage()
+    for threshold, level in ((share + 0.01, "INFO"), (share - 0.01, "WARNING")):
+        monkeypatch.setattr(trainer_module, "SPARSE_CAPTURE_SHARE", threshold)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="panolift.lift.trainer"):
+            trainer.report_capture_sparsity()
+        (record,) = [r for r in caplog.records if "training cameras" in r.getMessage()]
+        assert record.levelname == level
+        assert ("a sparse capture" in record.getMessage()) == (level == "WARNING")

@@ -41,7 +41,7 @@ from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, l
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
-from .view_smoothing import SparseViewSmoothing
+from .view_smoothing import FEW_VIEWS, SPARSE_CAPTURE_SHARE, SparseViewSmoothing, sparsely_seen_share
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,31 @@ class Trainer:
                     "off (textureless images, or no two views look the same way)"
                 )
             self.matched = matched.to(self.device)
+            self.report_capture_sparsity()
         return self.matched
+
+    def report_capture_sparsity(self) -> float:
+        """Log the share of the matched surface points that at most :data:`FEW_VIEWS` training cameras
+        image, with a warning above :data:`SPARSE_CAPTURE_SHARE`: a sparse capture, whose novel views may
+        show parts of the room too few training views see to lift. Returns the share."""
+        matched = self.matched_depths()
+        origins, dirs = rays_for_pixels(self.data, matched.frames, matched.pixels)
+        points = origins + dirs * matched.depth[:, None]
+        d = self.data
+        share = sparsely_seen_share(points, d.c2w, d.K, d.width, d.height, self.config.render.near)
+        if share > SPARSE_CAPTURE_SHARE:
+            log.warning(
+                "a sparse capture: %.1f%% of the surface points matched between training views are imaged by "
+                "at most %d training cameras (above %.0f%%); what a novel view shows of those parts of the "
+                "room has too few views to lift, and may render worse than a 2D model's labels of that view",
+                100 * share, FEW_VIEWS, 100 * SPARSE_CAPTURE_SHARE,
+            )  # fmt: skip
+        elif len(matched):
+            log.info(
+                "capture: %.1f%% of the matched surface points are imaged by at most %d training cameras",
+                100 * share, FEW_VIEWS,
+            )  # fmt: skip
+        return share
 
     def sample_matched_batch(self, num_rays: int) -> dict[str, torch.Tensor] | None:
         """``num_rays`` rays through matched pixels, drawn uniformly: origins, dirs, depth; None when
