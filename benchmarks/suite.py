@@ -2,7 +2,7 @@
 rendered and scored beside its 2D labels, with tables per scene, per class, and for tuning and held-out seeds.
 
     .venv/bin/python benchmarks/suite.py [--preset fast] [--seeds tuning|heldout|all|clutter|0,3,independent]
-        [--threads 1] [--reuse] [--extra-train-args "--loss.no-use-tta"] [--cache DIR] [--runs DIR] [--out DIR]
+        [--threads 1] [--reuse] [--extra-train-args="--loss.no-use-tta"] [--cache DIR] [--runs DIR] [--out DIR]
 
 Scenes come from `panolift synth SCENE --preset suite --seed N` (`--preset clutter --seed N` for the
 cluttered rooms clutter-N, `--preset independent`) and are kept in
@@ -269,7 +269,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for training and rendering")
     parser.add_argument("--reuse", action="store_true", help="skip scenes whose metrics.json exists")
     parser.add_argument(
-        "--extra-train-args", default="", help='passed to `panolift train`, e.g. "--loss.no-use-tta"'
+        "--extra-train-args",
+        default="",
+        help='passed to `panolift train`; write it with = when it starts with --: --extra-train-args="--loss.no-use-tta"',
     )
     parser.add_argument(
         "--tag", default="", help="name of this variant's run folder (default: preset + args)"
