@@ -23,6 +23,10 @@ is strong where few views see and absent where many do:
 :class:`SparseViewSmoothing` keeps the counts (they change only with the box) and the maps (until the
 trainer's next grid event: an occupancy update, a shrink or an upsampling). Measured at 0.04 on eight
 rooms (SUITE.md, twenty-ninth round): within the spread between trainings, so no preset uses it.
+
+The same count of cameras, for the surface points matched between views (:mod:`panolift.lift.stereo`), is
+the training's report of how sparse its capture is (:func:`sparsely_seen_share`; a warning above
+:data:`SPARSE_CAPTURE_SHARE`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ FEW_VIEWS = 3
 """At most this many training views: the full extra smoothing."""
 MANY_VIEWS = 9
 """At least this many: none."""
+SPARSE_CAPTURE_SHARE = 0.08
+"""A training warns when more than this share of its stereo-matched surface points is imaged by at most
+:data:`FEW_VIEWS` training cameras (:func:`sparsely_seen_share`). Read from 50 of the suite's rooms
+(SUITE.md, twenty-ninth round): 19.2% and 10.1% in the two sparse outward loops (53, 57) whose test views
+show most that no two training views see, at most 6.9% in the other 48."""
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +79,6 @@ def frustum_counts(
                 ahead & (u >= 0) & (u < width) & (v >= 0) & (v < height)
             ).long()
     return counts
-
-
-SPARSE_CAPTURE_SHARE = 0.08
-"""A training warns when more than this share of its stereo-matched surface points is imaged by at most
-:data:`FEW_VIEWS` training cameras (:func:`sparsely_seen_share`). Read from 50 of the suite's rooms
-(SUITE.md, twenty-ninth round): 19.2% and 10.1% in the two sparse outward loops (53, 57) whose test views
-show most that no two training views see, at most 6.9% in the other 48."""
 
 
 def sparsely_seen_share(
