@@ -107,6 +107,11 @@ class RenderConfig:
     """A voxel of the occupancy grid is occupied when its alpha (one step) exceeds this."""
     skip_empty: bool = True
     """Skip samples in empty voxels of the occupancy grid (once the trainer has computed one)."""
+    leap_empty: bool = True
+    """With ``skip_empty``: each ray's march starts where the occupancy grid's clearance (the distance to
+    the nearest occupied voxel) first lets it come near one, instead of stepping through the empty space
+    in front of the camera one occupancy lookup at a time. The same samples are evaluated (those left out
+    are all in empty voxels); the march only does less work."""
     weight_threshold: float = 1e-4
     """Colour and heads are evaluated only on samples whose weight exceeds this (0: on every sample)."""
     max_evaluated_per_ray: int = 0
@@ -127,6 +132,13 @@ class RenderConfig:
     6 / 8 largest weights instead of 12, 6 test views (labels unchanged in every case): suite seed 1 PSNR
     33.15 -> 33.10 / 33.14 / 33.15 dB (1.42 -> 1.09 / 1.14 / 1.21 s a frame, 1 thread, box shared); the
     demo room 28.29 -> 27.60 / 28.06 / 28.23 dB (0.74 -> 0.57 / 0.62 / 0.66 s, 2 threads). `fast`: 8."""
+    image_precision: str = "auto"
+    """The precision of the colour MLP and the heads' MLPs when whole images are rendered without
+    gradients (renders, evaluation, the viewer; training is always float32): "float32", "bfloat16", or
+    "auto": bfloat16 where the device multiplies it natively (a CPU with AMX or AVX-512 BF16, a CUDA GPU
+    that supports it), else float32. Grids, density, weights and sums stay float32. Measured on the demo
+    room's six test views (SUITE.md, thirtieth round): PSNR within 0.003 dB, 99.99% of the pixels' classes
+    and every instance id the same; the MLPs' matrix products 2.3x faster on this machine's AMX."""
     stratified_selection: bool = False
     """With the cap, training evaluates a stratified draw along each ray's weights instead of the largest
     weights (rendering always takes the largest): in a fog the largest weights are the nearest samples."""
@@ -509,7 +521,7 @@ def fast_config() -> LiftConfig:
         render=RenderConfig(
             occupancy_resolution=64,
             step_ratio=0.93,  # x the 128-voxel size: the step of 96 voxels at 0.7, so no more samples per ray
-            chunk_rays=4096,
+            chunk_rays=8192,  # frames 6% faster than 4096 on 2 threads (SUITE.md, thirtieth round)
             max_evaluated_per_ray=12,
             max_head_samples_per_ray=4,  # labels fitted at the surface: sharper and cheaper (SUITE.md)
             image_samples_per_ray=8,  # colour of whole images from the 8 largest weights of 12

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from panolift.field import OccupancyGrid, compute_occupancy, occupied_aabb, voxel_centers
+from panolift.field.occupancy import CLEARANCE_MAX_VOXELS
 
 
 def test_occupancy_grid_skips_nothing_that_is_dense():
@@ -54,3 +56,64 @@ def test_the_march_s_lookup_along_rays_agrees_with_the_grid():
             assert grid.along_rays(origins, dirs)(rays, t).equal(expected)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_clearance_is_the_chessboard_distance_to_occupied_voxels_less_one():
+    """Clearance = (D - 1) x the shortest voxel edge, D the chessboard distance (in voxels) to the nearest
+    occupied voxel, checked by brute force; outside the grid counts as empty."""
+    gen = torch.Generator().manual_seed(1)
+    aabb = torch.tensor([[0.0, 0.0, 0.0], [3.0, 2.0, 1.5]])
+    mask = torch.rand(12, 10, 6, generator=gen) > 0.97
+    clearance = OccupancyGrid(aabb, mask).clearance()
+    edge = min(3.0 / 12, 2.0 / 10, 1.5 / 6)
+    cells = torch.stack(torch.meshgrid(*(torch.arange(n) for n in mask.shape), indexing="ij"), -1).reshape(
+        -1, 3
+    )
+    occupied = mask.nonzero()
+    chessboard = (cells[:, None, :] - occupied[None, :, :]).abs().amax(-1).amin(-1).reshape(mask.shape)
+    expected = (chessboard.float() - 1).clamp_min(0) * edge
+    torch.testing.assert_close(clearance, expected)
+    far = OccupancyGrid(aabb, torch.zeros(40, 4, 4, dtype=torch.bool))  # nothing occupied: capped
+    assert float(far.clearance().max()) == pytest.approx((CLEARANCE_MAX_VOXELS - 1) * 3.0 / 40)
+
+
+def test_a_leap_skips_only_empty_steps_and_keeps_the_others_in_place():
+    """From t_near the leap moves each ray by whole steps; every step it skips is in an empty voxel (by
+    the grid's own lookup), and in a room-like grid (occupied walls, empty inside) it skips most of them."""
+    gen = torch.Generator().manual_seed(2)
+    aabb = torch.tensor([[-1.0, -1.0, -0.5], [1.0, 1.0, 0.5]])
+    mask = torch.zeros(32, 32, 16, dtype=torch.bool)
+    mask[:2], mask[-2:], mask[:, :2], mask[:, -2:], mask[:, :, :2], mask[:, :, -2:] = (True,) * 6
+    mask |= torch.rand(mask.shape, generator=gen) > 0.995  # clutter in the room
+    grid = OccupancyGrid(aabb, mask)
+    origins = torch.rand(300, 3, generator=gen) * torch.tensor([1.0, 1.0, 0.4]) - torch.tensor(
+        [0.5, 0.5, 0.2]
+    )
+    dirs = torch.nn.functional.normalize(torch.randn(300, 3, generator=gen), dim=-1)
+    step = 0.011
+    t_near, t_far = torch.full((300,), 0.02), torch.full((300,), 3.0)
+    lookup = grid.along_rays(origins, dirs)
+    leapt = lookup.leap(t_near, t_far, step)
+    skipped = (leapt - t_near) / step
+    torch.testing.assert_close(skipped, skipped.round(), atol=1e-3, rtol=0)  # whole steps
+    k = torch.arange(400, dtype=torch.float32)
+    for u in (0.0, 0.5, 0.999):  # wherever in its step the sample sits
+        t = t_near[:, None] + (k[None, :] + u) * step
+        before = t < leapt[:, None] - 1e-6
+        rays = torch.arange(300)[:, None].expand_as(t)
+        assert not bool(lookup(rays[before], t[before]).any())
+    reached = lookup(torch.arange(300), leapt)
+    assert float(skipped.mean()) > 20 and float(reached.float().mean()) < 1  # most of the way, not all
+
+
+def test_the_grid_object_and_its_clearance_are_kept_while_the_mask_is():
+    from panolift.config import tiny_config
+    from panolift.field import PanopticField
+
+    field = PanopticField(tiny_config().field, num_classes=5)
+    assert field.occupancy is None
+    field.set_occupancy(field.aabb, torch.zeros(8, 8, 8, dtype=torch.bool))
+    grid = field.occupancy
+    assert field.occupancy is grid and grid.clearance() is grid.clearance()
+    field.set_occupancy(field.aabb, torch.ones(8, 8, 8, dtype=torch.bool))  # recomputed: a new grid
+    assert field.occupancy is not grid and float(field.occupancy.clearance().max()) == 0.0

@@ -210,3 +210,22 @@ def test_parallel_chunks_render_the_same_image_and_keep_the_thread_count():
     for key in ("rgb", "depth", "opacity", "semantics", "instance", "points"):
         torch.testing.assert_close(parallel[key], serial[key])
     assert not parallel["rgb"].requires_grad  # the workers render without autograd too
+
+
+def test_bfloat16_mlps_render_nearly_the_same_image():
+    """``image_precision`` bfloat16 runs only the MLPs in bfloat16: the march (opacity, depth) is the
+    float32 one exactly, colour and labels move by bfloat16 rounding only."""
+    field = _field()
+    K = np.array([[20.0, 0, 16.0], [0, 20.0, 12.0], [0, 0, 1]])
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, 0.0, -1.0]
+    exact = render_image(field, K, c2w, 32, 24, config=RenderConfig(image_precision="float32"))
+    half = render_image(field, K, c2w, 32, 24, config=RenderConfig(image_precision="bfloat16"))
+    for key in ("opacity", "depth", "points"):
+        torch.testing.assert_close(half[key], exact[key])
+    for key in ("rgb", "semantics", "instance"):
+        assert half[key].dtype == torch.float32
+        assert float((half[key] - exact[key]).abs().max()) < 0.02, key
+    assert not torch.equal(half["rgb"], exact["rgb"])  # the MLPs did run in bfloat16
+    agree = (half["semantics"].argmax(-1) == exact["semantics"].argmax(-1)).float().mean()
+    assert float(agree) > 0.95

@@ -95,14 +95,21 @@ def test_terminated_rays_place_no_samples_behind_the_surface():
     class CountingGrid:  # the field's grid, counting the samples asked about
         aabb, mask = grid.aabb, grid.mask
 
+        def query(self, points):  # a render without gradients asks for the placed points
+            queried.append(points.shape[0])
+            return grid.query(points)
+
         def along_rays(self, origins, dirs):
             lookup = grid.along_rays(origins, dirs)
 
-            def occupied(rays, t):
-                queried.append(rays.shape[0])
-                return lookup(rays, t)
+            class Occupied:
+                leap = lookup.leap  # the leap over empty space reads the clearance, not the samples
 
-            return occupied
+                def __call__(self, rays, t):
+                    queried.append(rays.shape[0])
+                    return lookup(rays, t)
+
+            return Occupied()
 
     config = dataclasses.replace(EXACT, skip_empty=True, termination_threshold=1e-3, march_segment=4)
     domain = sampling_domain(field, config, origins.device)
@@ -116,6 +123,24 @@ def test_terminated_rays_place_no_samples_behind_the_surface():
     for key in ("rgb", "opacity", "semantics", "instance"):
         assert float((lazy[key] - everything[key]).abs().max()) <= 1e-3 + 1e-5, key
     assert float((lazy["depth"] - everything["depth"]).abs().max()) <= 1e-3 * float(t.max()) + 1e-5
+
+
+@torch.no_grad()
+def test_leaping_over_empty_space_renders_the_same_samples():
+    """``leap_empty`` starts each ray's steps near the first occupied voxel: the same samples are marched
+    (the ones left out were all skipped as empty), so the rendering is the same; fewer steps are stored."""
+    field, (origins, dirs) = _field(40.0), _rays()
+    tight = compute_occupancy(field.density, field.aabb, (32, 32, 32), 0.05, 0.05)  # the ball, no halo
+    field.set_occupancy(tight.aabb, tight.mask)
+    walk_config = dataclasses.replace(EXACT, skip_empty=True, leap_empty=False)
+    walk = render_rays(field, origins, dirs, walk_config, return_samples=True)
+    leap = render_rays(
+        field, origins, dirs, dataclasses.replace(walk_config, leap_empty=True), return_samples=True
+    )
+    for key in KEYS:
+        torch.testing.assert_close(leap[key], walk[key], atol=1e-5, rtol=1e-5)
+    assert int(leap["num_samples"]) == int(walk["num_samples"]) > 0
+    assert leap["t"].shape[1] < walk["t"].shape[1]
 
 
 @torch.no_grad()
@@ -198,6 +223,21 @@ def test_stratified_selection_reaches_the_far_samples_of_a_fog():
     cdf = torch.cumsum(weights[0], 0) / weights[0].sum()
     mean_position = float(cdf[far].mean())  # draws are uniform in the CDF
     assert 0.4 < mean_position < 0.6
+
+
+def test_nested_selection_is_two_selections_from_one_sort():
+    """The colour cap and, inside it, the heads' cap from one sort of each ray's weights: the same masks
+    as selecting the largest weights twice."""
+    from panolift.render.renderer import select_nested, select_significant
+
+    gen = torch.Generator().manual_seed(5)
+    weights = torch.rand(200, 14, generator=gen) * (torch.rand(200, 14, generator=gen) > 0.4)
+    valid = torch.rand(200, 14, generator=gen) > 0.2
+    outer, inner = select_nested(weights, valid, 0.05, 8, 3)
+    expected_outer = select_significant(weights, valid, 0.05, 8)
+    assert outer.equal(expected_outer)
+    assert inner.equal(select_significant(weights, expected_outer, 0.05, 3))
+    assert int(inner.sum(1).max()) == 3 and (inner <= outer).all() and int(outer.sum(1).min()) < 8
 
 
 def test_near_gradient_scaling_changes_gradients_only_near_the_camera():

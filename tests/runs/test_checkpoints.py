@@ -84,3 +84,9 @@ def test_an_option_out_of_range_is_an_option_error_before_anything_is_written(ti
     config.render.step_ratio = float("nan")
     with pytest.raises(SceneError, match=r"run.json: config field render.step_ratio is nan"):
         check_config(config, "run.json")
+
+
+def test_an_unknown_image_precision_is_refused():
+    config = tiny_config()
+    config.render.image_precision = "half"
+    assert config_problems(config) == [("render.image_precision", "half", "one of auto, float32, bfloat16")]

@@ -194,6 +194,21 @@ def test_render_run_merges_specks_by_the_runs_setting_or_the_option(tiny_run, ti
         render_run(tiny_run, "train", out=tmp_path / "bad", width=40, min_segment_share=1.0)
 
 
+def test_render_run_precision_option(tiny_run, tiny_scene, tmp_path):
+    """``precision`` overrides the run's MLP precision: float32 and bfloat16 frames differ by rounding
+    only; an unknown name is an option error before anything is written."""
+    scene = Scene(tiny_scene)
+    exact = render_run(tiny_run, "train", out=tmp_path / "f32", width=40, precision="float32")
+    half = render_run(tiny_run, "train", out=tmp_path / "bf16", width=40, precision="bfloat16")
+    for name in scene.train_frames:
+        a = read_rgb(exact / "rgb" / f"{name}.png").astype(np.int64)
+        b = read_rgb(half / "rgb" / f"{name}.png").astype(np.int64)
+        assert np.abs(a - b).max() <= 8 and np.abs(a - b).mean() < 1.0
+    with pytest.raises(OptionError, match="--precision half"):
+        render_run(tiny_run, "train", out=tmp_path / "bad", width=40, precision="half")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_cli_train_resume_and_render(tiny_scene, tmp_path, one_thread):
     from panolift.cli import main
 

@@ -16,6 +16,7 @@ def render(
     device: str = "auto",
     threads: int = 0,
     min_segment_share: float | None = None,
+    precision: Literal["run", "auto", "float32", "bfloat16"] = "run",
 ) -> None:
     """Render a trained run: RUN/render/<split>/{rgb,depth,semantics,instance,overlay}/<frame>.png.
 
@@ -33,6 +34,8 @@ def render(
             class that all the rendered frames together show on fewer pixels than that share of one frame
             (a stray class), take the class and id of the pixels around them (default: the run's setting,
             1e-3 for `fast`; 0 keeps every segment).
+        precision: the MLPs' precision (run: the run's setting, `auto` for `fast`: bfloat16 where the
+            device multiplies it natively, else float32; float32 renders exactly as training sees it).
     """
     from tqdm import tqdm
 
@@ -59,6 +62,7 @@ def render(
             progress,
             tuner=tuner,
             min_segment_share=min_segment_share,
+            precision=None if precision == "run" else precision,
         )
     finally:
         for bar in bars:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .precision import run_mlp
 from .tensorf import encode_positions
 
 
@@ -52,5 +53,5 @@ class PositionHead(nn.Module):
         """(num_points, 3) positions in the unit sphere (and (num_points, num_extra) features, e.g. from a
         head grid) -> (num_points, num_outputs) probabilities (logits when unbounded)."""
         inputs = [points, encode_positions(points, self.pe_freqs)] + ([extra] if extra is not None else [])
-        logits = self.mlp(torch.cat(inputs, dim=-1))
+        logits = run_mlp(self.mlp, torch.cat(inputs, dim=-1))
         return torch.softmax(logits, dim=-1) if self.bounded else logits

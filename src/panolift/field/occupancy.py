@@ -9,7 +9,7 @@ export) uses this convention through :func:`voxel_centers`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ class OccupancyGrid:
 
     aabb: torch.Tensor  # (2, 3)
     mask: torch.Tensor  # (X, Y, Z) bool
+    _clearance: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """(num_points, 3) -> (num_points,) True where the containing voxel is occupied (False outside)."""
@@ -45,9 +46,40 @@ class OccupancyGrid:
         flat = (idx[:, 0] * Y + idx[:, 1]) * Z + idx[:, 2]  # one gather instead of three index tensors
         return self.mask.reshape(-1)[flat] & inside
 
+    def clearance(self) -> torch.Tensor:
+        """(X, Y, Z) for each voxel a distance (in the box's units) within which every point of the voxel
+        has only empty space around it: (D - 1) x the shortest voxel edge, where D is the chessboard
+        distance in voxels to the nearest occupied voxel (0 at one, capped at :data:`CLEARANCE_MAX_VOXELS`;
+        outside the grid counts as empty).
+
+        Why it is safe: the voxels within chessboard distance D - 1 of voxel v are empty, and their union is
+        the box of half-width (D - 1/2) voxels around v's centre; a point p of v lies within half a voxel of
+        that centre along each axis, so every point closer to p than (D - 1) voxel edges is inside the
+        union. Computed once per grid (the grid is replaced, never changed in place, when it is
+        recomputed) by D dilations of the mask."""
+        if self._clearance is None:
+            occupied = self.mask.to(self.aabb.dtype)[None, None]
+            distance = torch.zeros_like(occupied)
+            for _ in range(CLEARANCE_MAX_VOXELS):
+                if bool(occupied.min() > 0):
+                    break
+                distance += occupied == 0  # not yet reached: at least one voxel further
+                occupied = F.max_pool3d(occupied, kernel_size=3, stride=1, padding=1)
+            res = torch.tensor(self.mask.shape, device=self.aabb.device, dtype=self.aabb.dtype)
+            edge = float(((self.aabb[1] - self.aabb[0]) / res).min())
+            self._clearance = ((distance[0, 0] - 1.0).clamp_min(0.0) * edge).to(self.aabb.device)
+        return self._clearance
+
     def along_rays(self, origins: torch.Tensor, dirs: torch.Tensor) -> RayOccupancy:
         """The grid as the march asks it: for samples (ray, t) of these rays (:class:`RayOccupancy`)."""
         return RayOccupancy(self, origins, dirs)
+
+
+CLEARANCE_MAX_VOXELS = 32
+"""The largest distance, in voxels, that :meth:`OccupancyGrid.clearance` measures (further is read as this)."""
+
+MAX_LEAPS = 16
+"""Jumps :meth:`RayOccupancy.leap` makes at most (each one reads the clearance once per ray)."""
 
 
 class RayOccupancy:
@@ -63,6 +95,7 @@ class RayOccupancy:
         self.origins = ((origins - aabb[0]) * scale - 1.0).flip(-1).contiguous()
         self.dirs = (dirs * scale).flip(-1).contiguous()
         self.mask = grid.mask.to(origins.dtype)[None, None]
+        self.grid = grid
 
     def __call__(self, rays: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """(num_samples,) ray index and distance -> (num_samples,) bool, in an occupied voxel."""
@@ -73,6 +106,32 @@ class RayOccupancy:
             self.mask, coords, mode="nearest", padding_mode="zeros", align_corners=False
         )  # in a chunk per CPU thread
         return values[0] > 0.5
+
+    def leap(self, t_near: torch.Tensor, t_far: torch.Tensor, step: float) -> torch.Tensor:
+        """(num_rays,) ``t_near`` moved forward by whole ``step``s over the empty space in front of it, so
+        that the march starts near the first occupied voxel: the samples t_near + (i + u) step skipped are
+        all in empty voxels (they would have been marched for nothing), and those left sit where they sat.
+
+        Sphere tracing on the grid's :meth:`~OccupancyGrid.clearance`: at t the next floor(c(t) / step)
+        steps lie within the clearance c(t), so t jumps by them; at most :data:`MAX_LEAPS` jumps, none
+        past ``t_far``. Outside the grid the clearance reads 0 (no jump)."""
+        clearance = self.grid.clearance().to(t_near)[None, None]
+        skipped = torch.zeros_like(t_near)  # whole steps, so that t stays on the ray's lattice
+        for _ in range(MAX_LEAPS):
+            t = t_near + skipped * step
+            coords = torch.addcmul(self.origins, t[:, None], self.dirs)
+            # a ray from outside starts on the box's face, maybe a rounding error outside it: read the
+            # voxel on the face (farther out, nothing is read: no jump)
+            on_face = (coords.abs() <= 1.0 + 1e-5).all(dim=-1, keepdim=True)
+            coords = torch.where(on_face, coords.clamp(-1.0, 1.0), coords)
+            room = grid_sample_points(
+                clearance, coords, mode="nearest", padding_mode="zeros", align_corners=False
+            )[0]
+            steps = torch.where(t < t_far, torch.floor(room / step), torch.zeros_like(room))
+            if not bool((steps > 0).any()):
+                break
+            skipped = skipped + steps
+        return t_near + skipped * step
 
 
 @torch.no_grad()

@@ -97,6 +97,7 @@ class PanopticField(nn.Module):
         self.register_buffer("instance_of_centre", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("instance_class_prior", torch.zeros(0, num_classes))
         self._raw_embedding = False
+        self._occupancy_grid: tuple | None = None  # (key, OccupancyGrid): occupancy
         self._baked_density: tuple | None = None  # (parameters, their state, node sums): baked_density()
         self.normalization = None  # SceneNormalization, set by the trainer / loader (not a tensor)
         self.render_config = None  # RenderConfig of the run, set by the trainer / loader
@@ -117,7 +118,13 @@ class PanopticField(nn.Module):
         """The occupancy grid for empty-space skipping, or None before it has been computed."""
         if self.occupancy_mask.numel() == 0:
             return None
-        return OccupancyGrid(self.occupancy_aabb, self.occupancy_mask)
+        # the same grid object while mask and box are (its clearance is computed once per grid)
+        key = tuple((id(x), x._version, x.device) for x in (self.occupancy_mask, self.occupancy_aabb))
+        cached = self._occupancy_grid
+        if cached is None or cached[0] != key:
+            grid = OccupancyGrid(self.occupancy_aabb, self.occupancy_mask)
+            self._occupancy_grid = cached = (key, grid)
+        return cached[1]
 
     def set_occupancy(self, aabb: torch.Tensor, mask: torch.Tensor) -> None:
         self.occupancy_aabb = aabb.to(self.aabb)
@@ -169,7 +176,8 @@ class PanopticField(nn.Module):
         if cached is not None and len(cached[0]) == len(params) and cached[1] == state:
             if all(a is b for a, b in zip(cached[0], params, strict=True)):
                 return cached[2]
-        volume = self.density_grid.node_sums()
+        with torch.autocast(params[0].device.type, enabled=False):  # exact sums under a render's autocast
+            volume = self.density_grid.node_sums()
         self._baked_density = (params, state, volume)
         return volume
 

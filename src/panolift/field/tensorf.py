@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import run_mlp
+
 MAT_MODES = ((0, 1), (0, 2), (1, 2))
 VEC_MODES = (2, 1, 0)
 
@@ -203,4 +205,4 @@ class ColorMLP(nn.Module):
             ],
             dim=-1,
         )
-        return torch.sigmoid(self.net(x))
+        return torch.sigmoid(run_mlp(self.net, x))

@@ -265,6 +265,11 @@ def absorb_fragments(
     return renumbered[labels].to(instance_of_cluster.device)
 
 
+CLUSTER_CHUNK_RAYS = 4096
+"""Random training rays drawn and rendered at a time to find the instances (fixed, so that the rays drawn
+do not depend on the renderer's chunk size)."""
+
+
 @torch.no_grad()
 def cluster_instances(
     field: PanopticField,
@@ -278,7 +283,7 @@ def cluster_instances(
     ((K, D) cluster centres, (K,) instance of each centre, (G, num_classes) class prior of each instance,
     :func:`label_class_prior`). See the module docstring."""
     embeddings, classes, frames, ids_2d, label_probs, label_conf = [], [], [], [], [], []
-    chunk = config.render.chunk_rays
+    chunk = CLUSTER_CHUNK_RAYS
     num_rays = min(num_rays, data.num_frames * data.width * data.height)  # about one ray a pixel at most
     with field.embedding_mode():
         for start in range(0, num_rays, chunk):

@@ -14,6 +14,7 @@ import torch
 from scipy import ndimage
 
 from panolift.config import RenderConfig
+from panolift.field.precision import mlp_dtype
 from panolift.scene import ClassSet, SceneNormalization, generate_rays
 
 from .probe import field_device
@@ -70,6 +71,7 @@ def render_image(
     origins, dirs = origins.to(device), dirs.to(device)
     cos_z = dirs @ c2w_n[:3, 2].to(device)  # t along a unit ray -> z-depth
     domain = sampling_domain(field, config, device)
+    dtype = mlp_dtype(config.image_precision, device)
 
     def render_span(span: tuple[int, int]) -> dict[str, torch.Tensor]:
         with torch.no_grad():  # grad mode is per thread: a worker needs its own
@@ -80,6 +82,7 @@ def render_image(
                 config,
                 domain=domain,
                 instance_classes=thing_mask,
+                mlp_dtype=dtype,
             )
 
     parallel = parallel_chunks and device.type == "cpu"

@@ -28,6 +28,7 @@ import torch
 
 from panolift.errors import OptionError
 from panolift.evaluate.prediction import PredictionSource
+from panolift.field.precision import PRECISIONS
 from panolift.lift.threads import ThreadTuner
 from panolift.render import (
     colorize_panoptic,
@@ -208,6 +209,7 @@ def render_run(
     chunk_rays: int = 0,
     tuner: ThreadTuner | None = None,
     min_segment_share: float | None = None,
+    precision: str | None = None,
 ) -> Path:
     """Render the ``split`` frames of the run's scene (or the poses of ``trajectory``) and write the folders.
 
@@ -215,7 +217,8 @@ def render_run(
     the native aspect ratio; ``tuner`` is told each chunk of rays' duration and picks the CPU thread
     count (:mod:`panolift.lift.threads`); ``min_segment_share``: thing segments below this share of a
     frame's pixels, and classes below it in all the frames together, merged into their surroundings
-    (None: the run's ``RenderConfig``; 0: kept).
+    (None: the run's ``RenderConfig``; 0: kept); ``precision``: the MLPs' precision
+    (``RenderConfig.image_precision``; None: the run's).
     Returns the output folder.
     """
     if not 0 <= width <= MAX_RENDER_WIDTH:
@@ -226,6 +229,8 @@ def render_run(
         raise OptionError(
             f"--min-segment-share {min_segment_share}: must be in [0, 1) (0: keep every segment)"
         )
+    if precision is not None and precision not in PRECISIONS:
+        raise OptionError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     run_dir = Path(run_dir)
     loaded = load_run(run_dir, device)
     field = loaded.field
@@ -233,6 +238,8 @@ def render_run(
     w, h = fit_size(scene.native_size, width=width)
     K = scale_intrinsics(scene.intrinsics, scene.size, (w, h))
     config = dataclasses.replace(loaded.config.render, **({"chunk_rays": chunk_rays} if chunk_rays else {}))
+    if precision is not None:
+        config = dataclasses.replace(config, image_precision=precision)
     share = config.min_segment_share if min_segment_share is None else min_segment_share
     edited = is_edited_run(run_dir)
     if trajectory is not None:

@@ -18,6 +18,7 @@ import torch
 from panolift.config import LiftConfig
 from panolift.errors import OptionError
 from panolift.field import PanopticField
+from panolift.field.precision import PRECISIONS
 from panolift.scene import SceneError
 
 MAX_CHECKPOINT_BYTES = 4 << 30  # the paper preset's checkpoints are ~100 MB
@@ -81,6 +82,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "march_segment"): _at_least(1),
     ("render", "chunk_rays"): _at_least(1),
     ("render", "min_segment_share"): _fraction(),
+    ("render", "image_precision"): (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     **{("loss", k): _at_least(0) for k in (
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density", "tv_density_sparse",
         "tv_appearance", "l1_density", "distortion", "matched_depth", "matched_band", "instance_start",
