@@ -18,6 +18,8 @@ What it renders is the volume-rendering sum of :func:`panolift.render.reference.
 against that reference (tests/render/test_reference.py):
 
 1. occupancy skipping: samples in empty voxels get density 0 (exact where the grid is conservative);
+   each ray's steps start where the grid's clearance lets it come near an occupied voxel (``leap_empty``:
+   the steps left out are all in empty voxels), and a march stops once every ray has stopped;
 2. early termination: a ray stops once its transmittance falls below ``termination_threshold``;
 3. weight threshold: colour and heads are evaluated only where w_i > ``weight_threshold``;
 4. the cap: at most ``max_evaluated_per_ray`` samples (the largest weights) are evaluated per ray, and
@@ -173,32 +175,27 @@ def _march_density(
         density = t.new_zeros(num_rays, s1 - s0)
         rows, cols = seg_valid.nonzero(as_tuple=True)
         t_rows = t[rows, s0 + cols]
-        if dense:
+        if dense:  # every reached step placed, its density zeroed where the grid is empty
             ray = rays.index_select(0, rows)
             points = torch.addcmul(ray[:, :3], t_rows[:, None], ray[:, 3:])
             occupied = occupancy.query(points)
             seg_valid = torch.zeros_like(seg_valid).index_put((rows, cols), occupied)
             if rows.numel():
-                values = evaluate(points, ray[:, 3:], rows, s0 + cols)
-                density = density.index_put((rows, cols), torch.where(occupied, values, 0.0))
-            optical = optical + (density * deltas[:, s0:s1]).sum(dim=-1)
-            parts.append(density)
-            valid_parts.append(seg_valid)
-            continue
-        if occupied_at is not None and rows.numel():
-            occupied = occupied_at(rows, t_rows)
-            seg_valid = torch.zeros_like(seg_valid).index_put((rows, cols), occupied)
-            rows, cols, t_rows = rows[occupied], cols[occupied], t_rows[occupied]
-        # index_select: a row gather, several times faster on the CPU than x[rows]
-        ray_dirs = dirs.index_select(0, rows)
-        points = torch.addcmul(
-            origins.index_select(0, rows), t_rows[:, None], ray_dirs
-        )  # only those evaluated
-        if rows.numel():
-            values = evaluate(points, ray_dirs, rows, s0 + cols)
-            if grad_scale is not None and values.requires_grad:
-                values = _ScaleGradient.apply(values, grad_scale[rows, s0 + cols])
-            density = density.index_put((rows, cols), values)
+                values = torch.where(occupied, evaluate(points, ray[:, 3:], rows, s0 + cols), 0.0)
+                density = density.index_put((rows, cols), values)
+        else:  # only the occupied steps placed and evaluated
+            if occupied_at is not None and rows.numel():
+                occupied = occupied_at(rows, t_rows)
+                seg_valid = torch.zeros_like(seg_valid).index_put((rows, cols), occupied)
+                rows, cols, t_rows = rows[occupied], cols[occupied], t_rows[occupied]
+            # index_select: a row gather, several times faster on the CPU than x[rows]
+            ray_dirs = dirs.index_select(0, rows)
+            points = torch.addcmul(origins.index_select(0, rows), t_rows[:, None], ray_dirs)
+            if rows.numel():
+                values = evaluate(points, ray_dirs, rows, s0 + cols)
+                if grad_scale is not None and values.requires_grad:
+                    values = _ScaleGradient.apply(values, grad_scale[rows, s0 + cols])
+                density = density.index_put((rows, cols), values)
         optical = optical + (density.detach() * deltas[:, s0:s1]).sum(dim=-1)
         parts.append(density)
         valid_parts.append(seg_valid)
