@@ -162,10 +162,10 @@ def _march_density(
     max_optical = -math.log(config.termination_threshold) if config.termination_threshold > 0 else math.inf
     optical = t.new_zeros(num_rays)  # detached: only decides which rays are still alive
     parts, valid_parts = [], []
-    occupied_at = occupancy.along_rays(origins, dirs) if occupancy is not None else None
     steps_inside = inside.sum(dim=1)  # inside is a prefix of each ray's steps (t < exit)
     dense = cheap and occupancy is not None and not torch.is_grad_enabled()
     rays = torch.cat([origins, dirs], dim=1) if dense else None
+    occupied_at = occupancy.along_rays(origins, dirs) if occupancy is not None and not dense else None
     for s0 in range(0, num_samples, config.march_segment):
         alive = optical < max_optical
         if s0 > 0 and not bool((alive & (steps_inside > s0)).any()):
