@@ -114,7 +114,8 @@ class RayOccupancy:
 
         Sphere tracing on the grid's :meth:`~OccupancyGrid.clearance`: at t the next floor(c(t) / step)
         steps lie within the clearance c(t), so t jumps by them; at most :data:`MAX_LEAPS` jumps, none
-        past ``t_far``. Outside the grid the clearance reads 0 (no jump)."""
+        past ``t_far``. Outside the grid the clearance reads 0 (no jump), except on its faces, where a ray
+        from outside enters the box."""
         clearance = self.grid.clearance().to(t_near)[None, None]
         skipped = torch.zeros_like(t_near)  # whole steps, so that t stays on the ray's lattice
         for _ in range(MAX_LEAPS):
