@@ -128,8 +128,7 @@ def measure(args, things: int) -> dict:
         "frames": len(scene.frame_names),
     }
     row["labels"] = label_counts(scene)
-    config = get_preset(args.preset)
-    config.train.iterations = args.iterations
+    config = get_preset(args.preset, args.iterations)  # the preset's schedule over these iterations
     config.train.checkpoint_every = args.iterations
     config.train.log_every = max(1, args.iterations // 60)
     run_dir = args.out / "runs" / path.name

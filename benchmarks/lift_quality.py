@@ -32,9 +32,7 @@ def train(args) -> tuple[Path, Path, int, float]:
         scene_path = work / f"scene_{args.synth_preset}_{args.synth_seed}"
         if not (scene_path / "color").is_dir():
             synthesize_scene(scene_path, replace(SYNTH_PRESETS[args.synth_preset], seed=args.synth_seed))
-    config = get_preset(args.preset)
-    if args.iterations > 0:
-        config.train.iterations = args.iterations
+    config = get_preset(args.preset, args.iterations if args.iterations > 0 else None)
     run_dir = work / f"run_{args.preset}_{int(time.time())}"
     every = max(1, config.train.iterations // 10)
 

@@ -27,6 +27,7 @@ import inspect
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -165,16 +166,18 @@ def last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
 
-def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict:
+def train_and_score(name: str, src: Path, scene: Path, args, work: Path, tag: str = "") -> dict:
+    """`panolift train` (timed, its peak RSS) + `render --split test` + `eval` of one version on ``scene``
+    (the before version with ``--before-preset``); the run is ``work/run-{name}{tag}``."""
+    preset = args.before_preset if name == "before" and args.before_preset else args.preset
     env = dict(os.environ, PYTHONPATH=str(src))
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(key, None)  # each version's own thread policy
-    log = work / f"{name}.log"
-    run = work / f"run-{name}"
+    log = work / f"{name}{tag}.log"
+    run = work / f"run-{name}{tag}"
     cli = [sys.executable, "-m", "panolift.cli"]
-    me = [sys.executable, str(Path(__file__).resolve())]
-    print(f"[{name}] training {scene} ({args.preset}) ...", flush=True)
-    train_cmd = [*cli, "train", str(scene), "--out", str(run), "--preset", args.preset, "--device", "cpu"]
+    print(f"[{name}] training {scene} ({preset}) ...", flush=True)
+    train_cmd = [*cli, "train", str(scene), "--out", str(run), "--preset", preset, "--device", "cpu"]
     if args.iterations:
         train_cmd += ["--train.iterations", str(args.iterations)]
     train_s, rss, _ = run_measured(train_cmd, env, log)
@@ -183,16 +186,31 @@ def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict
     print(f"[{name}] rendering and scoring the test views ...", flush=True)
     run_measured([*cli, "render", str(run), "--split", "test", "--device", "cpu"], env, log)
     run_measured([*cli, "eval", str(run)], dict(os.environ, PYTHONPATH=str(ROOT / "src")), log)
-    prediction = json.loads((run / "render" / "test" / "metrics.json").read_text())["prediction"]
-    machine = json.loads((run / "render" / "test" / "metrics.json").read_text()).get("machine_labels") or {}
-    metrics = {
+    scores = json.loads((run / "render" / "test" / "metrics.json").read_text())
+    prediction, machine = scores["prediction"], scores.get("machine_labels") or {}
+    row = {
+        "version": name,
+        "preset": preset,
+        "run": str(run),
+        "train_s": train_s,
+        "iterations": iterations,
+        "peak_rss_gib": rss,
         "psnr": prediction.get("psnr"),
         "miou": 100 * prediction["miou"],
         "pq_scene": 100 * prediction["pq_scene"],
     }
     if machine:
-        metrics.update(labels_miou=100 * machine["miou"], labels_pq_scene=100 * machine["pq_scene"])
-    row = {"version": name, "train_s": train_s, "iterations": iterations, "peak_rss_gib": rss, **metrics}
+        row.update(labels_miou=100 * machine["miou"], labels_pq_scene=100 * machine["pq_scene"])
+    return row
+
+
+def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict:
+    row = train_and_score(name, src, scene, args, work)
+    env = dict(os.environ, PYTHONPATH=str(src))
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)
+    log, run = work / f"{name}.log", row["run"]
+    me = [sys.executable, str(Path(__file__).resolve())]
     for load in (False, True):
         label = "loaded" if load else "idle"
         print(f"[{name}] timing {args.steps} steps and {args.frames} frames, {label} ...", flush=True)
@@ -212,6 +230,76 @@ def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict
     return row
 
 
+def measure_rooms(versions: list[tuple[str, Path]], args) -> list[dict]:
+    """Every version trained, rendered and scored on each suite room of ``args.rooms`` (one at a time,
+    idle, each version's own thread policy): one row per room."""
+    from suite import parse_seeds, synthesize
+
+    rows = []
+    for key in parse_seeds(args.rooms):
+        info = synthesize(key, args.cache, os.cpu_count() or 1)
+        row = {"room": key, "descriptor": info["descriptor"], "split": info["split"]}
+        for name, src in versions:
+            short = name.split()[0]
+            result = train_and_score(short, src, info["scene"], args, args.out, tag=f"-{key}")
+            keys = ("preset", "train_s", "iterations", "psnr", "miou", "pq_scene")
+            row[short] = {k: result.get(k) for k in keys}
+            row.setdefault("labels_miou", result.get("labels_miou"))
+            row.setdefault("labels_pq_scene", result.get("labels_pq_scene"))
+        rows.append(row)
+    return rows
+
+
+def rooms_table(rows: list[dict], names: list[str]) -> list[str]:
+    """Time to quality on the suite rooms, side by side (and after against before, with two versions)."""
+
+    def cell(r: dict) -> str:
+        return (
+            f"{r['train_s']:.0f} s ({r.get('preset', '?')}, {r['iterations']} it): "
+            f"{r['psnr']:.2f} / {r['miou']:.1f} / {r['pq_scene']:.1f}"
+        )
+
+    shorts = [n.split()[0] for n in names]
+    head = "| room | 2D mIoU / PQ^scene | " + " | ".join(
+        f"{n}: train s, PSNR / mIoU / PQ^scene" for n in names
+    )
+    lines = [
+        head + (" | faster | after - before |" if len(names) == 2 else " |"),
+        "|---" * (2 + len(names) + (2 if len(names) == 2 else 0)) + "|",
+    ]
+    for row in rows:
+        labels = "-"
+        if row.get("labels_miou") is not None:
+            labels = f"{row['labels_miou']:.1f} / {row['labels_pq_scene']:.1f}"
+        line = f"| {row['room']} ({row['descriptor']}) | {labels} | " + " | ".join(
+            cell(row[n]) for n in shorts
+        )
+        if len(names) == 2:
+            b, a = row[shorts[0]], row[shorts[1]]
+            line += (
+                f" | {b['train_s'] / a['train_s']:.2f}x | {a['psnr'] - b['psnr']:+.2f} dB / "
+                f"{a['miou'] - b['miou']:+.1f} / {a['pq_scene'] - b['pq_scene']:+.1f} |"
+            )
+        else:
+            line += " |"
+        lines.append(line)
+    if len(names) == 2 and rows:
+        b = [r[shorts[0]] for r in rows]
+        a = [r[shorts[1]] for r in rows]
+        ratios = sorted(x["train_s"] / y["train_s"] for x, y in zip(b, a, strict=True))
+
+        def worst(key):
+            return min(y[key] - x[key] for x, y in zip(b, a, strict=True))
+
+        lines += [
+            "",
+            f"rooms: training {statistics.median(ratios):.2f}x faster (median; {ratios[0]:.2f}-{ratios[-1]:.2f}x), "
+            f"the worst after - before: PSNR {worst('psnr'):+.2f} dB, mIoU {worst('miou'):+.1f}, "
+            f"PQ^scene {worst('pq_scene'):+.1f}",
+        ]
+    return lines
+
+
 def table(rows: list[dict]) -> list[str]:
     def f(value, digits=2):
         return "-" if value is None else f"{value:.{digits}f}"
@@ -223,7 +311,7 @@ def table(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r['version']} | {r['train_s']:.0f} | {f(r['s_per_it_idle'], 3)} | {f(r['s_per_it_loaded'], 3)} "
+            f"| {r['version']}, {r.get('preset', '?')} | {r['train_s']:.0f} | {f(r['s_per_it_idle'], 3)} | {f(r['s_per_it_loaded'], 3)} "
             f"| {r['s_per_it_loaded'] / r['s_per_it_idle']:.2f}x | {r['threads_idle']}/{r['threads_loaded']} "
             f"| {r['peak_rss_gib']:.2f} | {f(r['s_per_frame_idle'], 3)} | {f(r['s_per_frame_loaded'], 3)} "
             f"| {f(r.get('psnr'))} | {f(r.get('miou'), 1)} | {f(r.get('pq_scene'), 1)} |"
@@ -248,10 +336,21 @@ def main() -> None:
     parser.add_argument("--synth", default="room", help="synth preset when no --scene (room: make demo's)")
     parser.add_argument("--seed", type=int, default=0, help="synth seed when no --scene")
     parser.add_argument("--preset", default="fast", help="training preset")
+    parser.add_argument(
+        "--before-preset", default="", help="the before version's training preset (default: --preset)"
+    )
     parser.add_argument("--iterations", type=int, default=0, help="training iterations (0: the preset's)")
     parser.add_argument("--steps", type=int, default=60, help="iterations timed per step measurement")
     parser.add_argument("--frames", type=int, default=4, help="test frames timed per render measurement")
     parser.add_argument("--out", type=Path, default=Path("/tmp/panolift-speed"), help="work folder")
+    parser.add_argument(
+        "--rooms", default="", help="suite rooms (seeds, e.g. 88,93) that every version also trains, "
+        "renders and scores, one at a time: time to quality side by side (no step or frame timing)"
+    )  # fmt: skip
+    parser.add_argument("--rooms-only", action="store_true", help="only --rooms (no single-scene table)")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/suite-cache"), help="the suite's scene folder (--rooms)"
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -264,35 +363,52 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    scene = args.scene
-    if scene is None:
-        scene = args.out / "scene"
-        print(f"synthesizing {args.synth} (seed {args.seed}) -> {scene}", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "panolift.cli", "synth", str(scene), "--preset", args.synth,
-             "--seed", str(args.seed)],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
     versions = []
     if args.before:
         versions.append((f"before ({args.before})", export_source(args.before, args.out)))
     versions.append(("after", ROOT / "src"))
-    rows = [measure_version(name.split()[0], src, scene, args, args.out) for name, src in versions]
-    for row, (name, _) in zip(rows, versions, strict=True):
-        row["version"] = name
-    lines = [
-        f"# Speed: preset {args.preset}, scene {scene}, {rows[0].get('frame_size', '?')} frames, "
-        f"{os.cpu_count()} CPUs",
-        "",
-        *table(rows),
-    ]
-    if rows[-1].get("labels_miou") is not None:
-        lines += ["", f"2D machine labels on the same test views: mIoU {rows[-1]['labels_miou']:.1f}, "
-                  f"PQ^scene {rows[-1]['labels_pq_scene']:.1f}"]  # fmt: skip
+    lines: list[str] = []
+    rows: list[dict] = []
+    presets = args.preset
+    if args.before and args.before_preset and args.before_preset != args.preset:
+        presets = f"{args.before_preset} (before), {args.preset} (after)"
+    if not args.rooms_only:
+        scene = args.scene
+        if scene is None:
+            scene = args.out / "scene"
+            print(f"synthesizing {args.synth} (seed {args.seed}) -> {scene}", flush=True)
+            subprocess.run(
+                [sys.executable, "-m", "panolift.cli", "synth", str(scene), "--preset", args.synth,
+                 "--seed", str(args.seed)],
+                check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        rows = [measure_version(name.split()[0], src, scene, args, args.out) for name, src in versions]
+        for row, (name, _) in zip(rows, versions, strict=True):
+            row["version"] = name
+        lines += [
+            f"# Speed: preset {presets}, scene {scene}, {rows[0].get('frame_size', '?')} frames, "
+            f"{os.cpu_count()} CPUs",
+            "",
+            *table(rows),
+        ]
+        if rows[-1].get("labels_miou") is not None:
+            lines += ["", f"2D machine labels on the same test views: mIoU {rows[-1]['labels_miou']:.1f}, "
+                      f"PQ^scene {rows[-1]['labels_pq_scene']:.1f}"]  # fmt: skip
+    room_rows: list[dict] = []
+    if args.rooms:
+        room_rows = measure_rooms(versions, args)
+        lines += [
+            *([""] if lines else []),
+            f"# Time to quality on suite rooms: preset {presets}, one training each, idle, {os.cpu_count()} CPUs",
+            "",
+            *rooms_table(room_rows, [name for name, _ in versions]),
+        ]
     text = "\n".join(lines)
     print("\n" + text)
     (args.out / "results.md").write_text(text + "\n")
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if room_rows:
+        (args.out / "rooms.json").write_text(json.dumps(room_rows, indent=2) + "\n")
     print(f"wrote {args.out / 'results.md'}")
 
 

@@ -58,14 +58,33 @@ def preset_of(argv: list[str]) -> str:
     return DEFAULT_PRESET
 
 
+def iterations_of(argv: list[str]) -> int | None:
+    """The value of ``--train.iterations`` in a command line (None when absent or not a whole number:
+    the parser then reports it)."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--train.iterations" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--train.iterations="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            try:
+                number = int(value)
+            except ValueError:
+                return None
+            return number if number >= 1 else None
+    return None
+
+
 def load_commands(argv: list[str]) -> dict:
     """Subcommand name -> function; `train` and `batch` are made with the defaults of the preset on the
-    command line."""
+    command line, its schedule over the command line's ``--train.iterations`` when given."""
     funcs = {}
     for name, (module, attr) in COMMANDS.items():
         func = getattr(importlib.import_module(f"panolift.commands.{module}"), attr)
         if name in PRESET_COMMANDS:  # made with the defaults of the preset on the command line
-            func = func(preset_of(argv) if argv[:1] == [name] else "fast")
+            mine = argv[:1] == [name]
+            func = func(preset_of(argv) if mine else "fast", iterations_of(argv) if mine else None)
         funcs[name] = func
     return funcs
 

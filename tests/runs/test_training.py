@@ -271,9 +271,12 @@ def test_the_cli_takes_every_config_field_and_saves_the_effective_config(tiny_sc
     main([
         "train", str(tiny_scene), "--out", str(run), "--preset", "tiny", "--train.iterations", "3",
         "--field.num-slots", "5", "--loss.no-segment-consistency", "--render.step-ratio", "1.5",
+        "--train.shrink-step", "-1",
     ])  # fmt: skip
     config = json.loads((run / "run.json").read_text())["config"]
     assert config["preset"] == "tiny" and config["train"]["iterations"] == 3
+    assert config["train"]["upsample_steps"] == list(tiny_config().train.upsample_steps)  # tiny's stay
+    assert config["train"]["shrink_step"] == -1
     assert config["field"]["num_slots"] == 5 and config["loss"]["segment_consistency"] is False
     assert config["render"]["step_ratio"] == 1.5
     assert config["field"]["grid_resolution_init"] == tiny_config().field.grid_resolution_init  # the preset's

@@ -14,9 +14,9 @@ from panolift.config import LiftConfig, get_preset
 DEFAULT_PRESET = "fast"
 
 
-def make_batch_command(preset: str = DEFAULT_PRESET) -> Callable[..., None]:
+def make_batch_command(preset: str = DEFAULT_PRESET, iterations: int | None = None) -> Callable[..., None]:
     """The `batch` command with ``preset``'s configuration as the defaults of its training options."""
-    defaults = get_preset(preset)
+    defaults = get_preset(preset, iterations)
 
     def batch(
         scenes: tuple[Path, ...],

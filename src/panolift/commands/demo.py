@@ -17,7 +17,7 @@ def demo(
     /,
     preset: Literal["room", "messy", "tiny"] = "room",
     seed: int = 0,
-    train_preset: Literal["fast", "paper", "tiny"] = "fast",
+    train_preset: Literal["fast", "quick", "paper", "tiny"] = "fast",
     iterations: int = 0,
     device: str = "auto",
 ) -> None:
@@ -28,7 +28,7 @@ def demo(
         preset: synthetic scene preset.
         seed: seed of the synthetic scene.
         train_preset: training preset (fast: minutes on a CPU).
-        iterations: override the training preset's iterations (0: keep).
+        iterations: train the training preset's schedule over this many iterations (0: the preset's).
         device: auto (cuda if available, else cpu), cpu, cuda, ...
     """
     from panolift.commands.evaluate import evaluate
@@ -46,9 +46,7 @@ def demo(
     else:
         synth(scene_dir, preset=preset, seed=seed)
     _banner(f"2/4 train: {train_preset} preset -> {run_dir}")
-    config = get_preset(train_preset)
-    if iterations > 0:
-        config.train.iterations = iterations
+    config = get_preset(train_preset, iterations if iterations > 0 else None)  # its schedule over them
     resume = (run_dir / "run.json").exists()  # an interrupted demo continues its own run
     run_training(scene_dir, run_dir, config, resume=resume, device=device, threads=0)
     _banner("3/4 render: test views")
