@@ -598,9 +598,10 @@ QUICK_ITERATIONS = 800
 def quick_config(iterations: int = QUICK_ITERATIONS) -> LiftConfig:
     """`fast` in about a quarter of its time: its grids, losses and schedule over ``iterations`` steps
     (:meth:`TrainConfig.rescheduled`), with the labels' heads decaying their learning rate to 0.3 instead
-    of 0.1 (they get a quarter of the updates). On 14 fresh suite rooms it beats the `fast` of c9fb554
-    (issue 16's reference) at a quarter to a sixth of its time, and stays 1 dB and several mIoU points
-    below today's `fast` (benchmarks/SUITE.md, thirty-first round)."""
+    of 0.1 (they get a quarter of the updates). On nine fresh suite rooms it beats the `fast` of c9fb554
+    (issue 16's reference) in every metric in 4.3-6.7x less time (the demo room 4.96x); against today's
+    `fast` it gives up a median 1.1 dB and 1.0 mIoU, up to 10 on rooms with thin things against walls
+    (benchmarks/SUITE.md, thirty-first round)."""
     config = fast_config()
     config.train = config.train.rescheduled(iterations)
     config.train.lr_decay = 0.3
