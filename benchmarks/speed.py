@@ -1,7 +1,8 @@
 """Training and rendering speed, before and after, idle and next to a competing job, in one run.
 
     .venv/bin/python benchmarks/speed.py [--before c9fb554] [--scene DIR | --synth room --seed 0]
-        [--preset fast] [--iterations N] [--steps 60] [--frames 4] [--out DIR]
+        [--preset fast] [--before-preset fast] [--iterations N] [--steps 60] [--frames 4] [--out DIR]
+        [--rooms 88,93 [--rooms-only] [--cache DIR]]
 
 For this checkout ("after") and, with --before, the package as it was at a git commit ("before", its
 src/ exported with `git archive` into a temporary folder and imported from there), on the same scene:
@@ -15,6 +16,11 @@ src/ exported with `git archive` into a temporary folder and imported from there
    busy loop) runs; the slowdown is loaded / idle;
 4. rendering: the test views of the run in one process (after loading), seconds per frame, idle and
    loaded.
+
+With ``--preset`` (and ``--before-preset`` for the before version, e.g. a preset it does not have) each
+version trains that preset. ``--rooms 88,93`` adds suite rooms (synthesized into ``--cache`` unless there)
+that every version trains, renders and scores: a time-to-quality table side by side, no step or frame
+timing (``--rooms-only`` skips the single scene).
 
 Everything runs as subprocesses one at a time; nothing else should run on the machine while it measures.
 Not part of the tests' timing (the smoke test runs it on the tiny scene and checks only the table).
@@ -166,13 +172,19 @@ def last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
 
+def version_env(src: Path) -> dict:
+    """The environment of a version's subprocesses: its src/ first, and its own thread policy."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)
+    return env
+
+
 def train_and_score(name: str, src: Path, scene: Path, args, work: Path, tag: str = "") -> dict:
     """`panolift train` (timed, its peak RSS) + `render --split test` + `eval` of one version on ``scene``
     (the before version with ``--before-preset``); the run is ``work/run-{name}{tag}``."""
     preset = args.before_preset if name == "before" and args.before_preset else args.preset
-    env = dict(os.environ, PYTHONPATH=str(src))
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.pop(key, None)  # each version's own thread policy
+    env = version_env(src)
     log = work / f"{name}{tag}.log"
     run = work / f"run-{name}{tag}"
     cli = [sys.executable, "-m", "panolift.cli"]
@@ -206,9 +218,7 @@ def train_and_score(name: str, src: Path, scene: Path, args, work: Path, tag: st
 
 def measure_version(name: str, src: Path, scene: Path, args, work: Path) -> dict:
     row = train_and_score(name, src, scene, args, work)
-    env = dict(os.environ, PYTHONPATH=str(src))
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.pop(key, None)
+    env = version_env(src)
     log, run = work / f"{name}.log", row["run"]
     me = [sys.executable, str(Path(__file__).resolve())]
     for load in (False, True):
