@@ -46,34 +46,30 @@ BUG_REPORT = (
 )
 
 
+def option_value(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` (``--flag VALUE`` or ``--flag=VALUE``) in a command line, None when absent."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def preset_of(argv: list[str]) -> str:
     """The value of ``--preset`` in a `train` command line (the default preset when absent)."""
     from panolift.commands.train import DEFAULT_PRESET
 
-    for i, arg in enumerate(argv):
-        if arg == "--preset" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--preset="):
-            return arg.split("=", 1)[1]
-    return DEFAULT_PRESET
+    return option_value(argv, "--preset") or DEFAULT_PRESET
 
 
 def iterations_of(argv: list[str]) -> int | None:
-    """The value of ``--train.iterations`` in a command line (None when absent or not a whole number:
+    """The value of ``--train.iterations`` in a command line (None when absent or not a whole number >= 1:
     the parser then reports it)."""
-    for i, arg in enumerate(argv):
-        value = None
-        if arg == "--train.iterations" and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith("--train.iterations="):
-            value = arg.split("=", 1)[1]
-        if value is not None:
-            try:
-                number = int(value)
-            except ValueError:
-                return None
-            return number if number >= 1 else None
-    return None
+    value = option_value(argv, "--train.iterations")
+    if value is None or not value.isdigit():
+        return None
+    return int(value) if int(value) >= 1 else None
 
 
 def load_commands(argv: list[str]) -> dict:

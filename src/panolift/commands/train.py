@@ -36,9 +36,8 @@ def make_train_command(preset: str = DEFAULT_PRESET, iterations: int | None = No
         defaults are those of --preset: fast (default; minutes on a CPU), quick (fast's schedule in 800
         steps instead of 3000: about a minute for a small room, about 1 dB and a few mIoU points lower),
         paper (the authors' settings) or tiny (tests). With fast and quick, --train.iterations N trains
-        the preset's schedule
-        over N steps (its grid upsampling, occupancy updates and shrink at the same fractions of
-        training). The paper's ablations are --loss.no-segment-consistency, --loss.no-use-tta,
+        the preset's schedule over N steps (its grid upsampling, occupancy updates and shrink at the
+        same fractions of training). The paper's ablations are --loss.no-segment-consistency, --loss.no-use-tta,
         --loss.no-bounded and --loss.no-gradient-blocking. The effective configuration is printed and
         saved in RUN/run.json.
 
