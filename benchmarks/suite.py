@@ -256,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="fast", help="training preset (fast, paper, tiny)")
+    parser.add_argument("--preset", default="fast", help="training preset (fast, quick, paper, tiny)")
     parser.add_argument(
         "--seeds",
         default="tuning",

@@ -39,7 +39,11 @@ def test_quick_is_fast_compressed_and_get_preset_reschedules():
     assert quick.preset == "quick" and fast.preset == "fast"
     assert quick.train.iterations == QUICK_ITERATIONS < fast.train.iterations
     assert quick.train == dataclasses.replace(fast.train.rescheduled(QUICK_ITERATIONS), lr_decay=0.3)
-    assert (quick.field, quick.render, quick.loss) == (fast.field, fast.render, fast.loss)
+    assert quick.field == dataclasses.replace(fast.field, label_votes=0.6)  # the votes weigh more
+    assert (quick.render, quick.loss) == (fast.render, fast.loss)
+    assert (
+        fast.field.label_votes == 0.4 and paper_config().field.label_votes == 0
+    )  # the paper: the head alone
     assert get_preset("fast", 1500).train.shrink_step == fast.train.shrink_step // 2
     paper = get_preset("paper", 20_000).train  # the authors' events stay where they are
     assert paper.iterations == 20_000 and paper.upsample_steps == paper_config().train.upsample_steps

@@ -52,6 +52,15 @@ def run_info(path: Path, device: str = "auto") -> None:
         for n, e in enumerate(edit_list.edits, 1):
             extra = "" if e.op == "delete" else f" to t={e.translation} yaw={e.yaw_degrees:g} deg"
             print(f"  {n}. {e.op} {e.instance}{extra}")
+    field = loaded.field
+    if field.has_label_votes:
+        x, y, z = (int(v) for v in field.label_vote_shape)
+        print(
+            f"label votes  {field.label_vote_nodes.shape[0]} voted nodes of a {x}x{y}x{z} lattice, "
+            f"{field.config.label_votes:g} of the semantics"
+        )
+    elif field.config.label_votes > 0:
+        print("label votes  none yet (fused at the end of training)")
     settings = resolve_region_settings(loaded, device=device)
     rows = describe_instances(loaded, settings, device=device)
     print(

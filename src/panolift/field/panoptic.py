@@ -32,7 +32,14 @@ from panolift.config import FieldConfig
 from .heads import PositionHead
 from .occupancy import OccupancyGrid
 from .outputs import FieldOutputs
-from .tensorf import ColorMLP, TensorVM, normalize_to_box, resolution_from_voxels, trilinear_lookup
+from .tensorf import (
+    ColorMLP,
+    TensorVM,
+    lattice_corners,
+    normalize_to_box,
+    resolution_from_voxels,
+    trilinear_lookup,
+)
 
 BAKED_DENSITY_MAX_NODES = 1 << 26
 """The largest density lattice (nodes) baked for rendering (256 MiB of float32); larger grids are read
@@ -96,6 +103,14 @@ class PanopticField(nn.Module):
         self.register_buffer("instance_centres", torch.zeros(0, max(config.instance_embedding, 1)))
         self.register_buffer("instance_of_centre", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("instance_class_prior", torch.zeros(0, num_classes))
+        # the fused label votes (panolift.lift.votes), none before the end of training: the voted nodes of a
+        # lattice of label_vote_shape (X, Y, Z) nodes over the box, each node's vote mass and its
+        # normalised class distribution
+        self.register_buffer("label_vote_shape", torch.zeros(3, dtype=torch.int64))
+        self.register_buffer("label_vote_nodes", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("label_vote_mass", torch.zeros(0))
+        self.register_buffer("label_vote_classes", torch.zeros(0, num_classes, dtype=torch.float16))
+        self._vote_rows: tuple | None = None  # (key, (Z*Y*X,) row of each node in the votes, -1: none)
         self._raw_embedding = False
         self._occupancy_grid: tuple | None = None  # (key, OccupancyGrid): occupancy
         self._baked_density: tuple | None = None  # (parameters, their state, node sums): baked_density()
@@ -186,9 +201,82 @@ class PanopticField(nn.Module):
         return self.color_mlp(features, dirs)
 
     def semantics(self, points: torch.Tensor) -> torch.Tensor:
-        """(num_points, 3) -> (num_points, num_classes) class distribution (logits when unbounded)."""
+        """(num_points, 3) -> (num_points, num_classes) class distribution (logits when unbounded). With
+        label votes (:meth:`set_label_votes`, ``config.label_votes`` > 0) a voted point's distribution is
+        (1 - share) x the head's + share x the votes' (:meth:`label_votes_at`)."""
         grid = self.semantic_grid
-        return self.semantic_head(points, None if grid is None else grid(normalize_to_box(points, self.aabb)))
+        head = self.semantic_head(points, None if grid is None else grid(normalize_to_box(points, self.aabb)))
+        share = self.config.label_votes
+        if share <= 0 or not self.has_label_votes or not self.semantic_head.bounded:
+            return head
+        votes, voted = self.label_votes_at(points)
+        blend = (1.0 - share) * head + share * votes.to(head.dtype)
+        return torch.where(voted[:, None], blend, head)
+
+    # ----------------------------------------------------------------- label votes
+    @property
+    def has_label_votes(self) -> bool:
+        return self.label_vote_nodes.shape[0] > 0
+
+    def set_label_votes(
+        self, shape: tuple[int, int, int], nodes: torch.Tensor, mass: torch.Tensor, classes: torch.Tensor
+    ) -> None:
+        """Keep the fused label votes: ``shape`` (X, Y, Z) nodes of a lattice over the box (corners
+        included, as the grids'), the flat index (z Y + y) X + x of each voted node (n,), its vote mass
+        (n,) and its normalised class distribution (n, num_classes)."""
+        x, y, z = (int(v) for v in shape)
+        num_classes = self.label_vote_classes.shape[1]
+        if min(x, y, z) < 2 or nodes.ndim != 1 or mass.shape != nodes.shape:
+            raise ValueError(
+                f"label votes: a lattice of {(x, y, z)} nodes with {tuple(nodes.shape)} voted nodes and {tuple(mass.shape)} masses"
+            )
+        if classes.shape != (nodes.shape[0], num_classes):
+            raise ValueError(
+                f"label votes: classes {tuple(classes.shape)}, need ({nodes.shape[0]}, {num_classes})"
+            )
+        if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= x * y * z):
+            raise ValueError(f"label votes: node indices outside the {x}x{y}x{z} lattice")
+        self.label_vote_shape = torch.tensor([x, y, z], dtype=torch.int64, device=self.aabb.device)
+        self.label_vote_nodes = nodes.detach().to(device=self.aabb.device, dtype=torch.int64)
+        self.label_vote_mass = mass.detach().to(self.aabb)
+        self.label_vote_classes = classes.detach().to(device=self.aabb.device, dtype=torch.float16)
+
+    def clear_label_votes(self) -> None:
+        """Forget the votes (training goes on: the surfaces change and they are fused again)."""
+        self.label_vote_shape = torch.zeros_like(self.label_vote_shape)
+        self.label_vote_nodes = self.label_vote_nodes[:0]
+        self.label_vote_mass = self.label_vote_mass[:0]
+        self.label_vote_classes = self.label_vote_classes[:0]
+
+    def _vote_row_index(self) -> torch.Tensor:
+        """(Z*Y*X,) the row of each lattice node in the votes, -1 where none voted (made once per votes)."""
+        key = tuple((id(t), t._version, t.device) for t in (self.label_vote_nodes, self.label_vote_shape))
+        if self._vote_rows is None or self._vote_rows[0] != key:
+            count = int(self.label_vote_shape.prod())
+            rows = torch.full((count,), -1, dtype=torch.int64, device=self.label_vote_nodes.device)
+            rows[self.label_vote_nodes] = torch.arange(self.label_vote_nodes.shape[0], device=rows.device)
+            self._vote_rows = (key, rows)
+        return self._vote_rows[1]
+
+    def label_votes_at(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The votes' class distribution at (num_points, 3) points, (num_points, num_classes), and whether
+        any voted node is among each point's 8 lattice corners (num_points,) bool. The trilinear mean of
+        the corners' distributions weighted by their vote mass: the trilinear interpolation of the vote
+        sums, normalised."""
+        shape = tuple(int(v) for v in self.label_vote_shape)
+        rows = self._vote_row_index().to(points.device)
+        mass, classes = self.label_vote_mass.to(points), self.label_vote_classes.to(points.device)
+        sums = points.new_zeros(points.shape[0], classes.shape[1])
+        total = points.new_zeros(points.shape[0])
+        for corner, weight in lattice_corners(points, self.aabb.to(points), shape):
+            row = rows.index_select(0, corner)
+            voted = row >= 0
+            row = row.clamp_min(0)
+            weight = torch.where(voted, weight * mass.index_select(0, row), 0.0)
+            sums += weight[:, None] * classes.index_select(0, row).to(points.dtype)
+            total += weight
+        voted = total > 0
+        return sums / total.clamp_min(1e-30)[:, None], voted
 
     def instance_embedding(self, points: torch.Tensor) -> torch.Tensor:
         """(num_points, 3) -> (num_points, D) the instance head's raw output (slot logits or probabilities
@@ -333,7 +421,11 @@ class PanopticField(nn.Module):
             "instance_centres",
             "instance_of_centre",
             "instance_class_prior",
-        ):  # a checkpoint from before clusters has none
+            "label_vote_shape",
+            "label_vote_nodes",
+            "label_vote_mass",
+            "label_vote_classes",
+        ):  # a checkpoint from before clusters (or label votes) has none
             if name in state:
                 setattr(field, name, torch.zeros_like(state[name]))
             else:

@@ -9,6 +9,7 @@ the voxel size is box_size / (resolution - 1)).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +72,28 @@ def trilinear_lookup(volume: torch.Tensor, coords: torch.Tensor) -> torch.Tensor
     [-1, 1] ((x, y, z) along X, Y, Z; align_corners=True), in a chunk per CPU thread
     (:func:`grid_sample_points`)."""
     return grid_sample_points(volume, coords, align_corners=True)
+
+
+def lattice_corners(
+    points: torch.Tensor, aabb: torch.Tensor, shape: tuple[int, int, int]
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The 8 nodes around each of ``points`` (num_points, 3) in a lattice of ``shape`` (X, Y, Z) nodes over
+    ``aabb`` (the box's corners are nodes, as the grids' with align_corners; points outside are clamped
+    to the box): 8 x (flat node index (z Y + y) X + x, trilinear weight), each (num_points,)."""
+    x, y, _ = shape
+    size = torch.tensor(shape, device=points.device)
+    u = ((points - aabb[0]) / (aabb[1] - aabb[0])).clamp(0.0, 1.0) * (size - 1).to(points.dtype)
+    low = u.floor().long().minimum(size - 2)
+    frac = u - low.to(points.dtype)
+    for dz in (0, 1):
+        for dy in (0, 1):
+            for dx in (0, 1):
+                weight = (
+                    (frac[:, 0] if dx else 1.0 - frac[:, 0])
+                    * (frac[:, 1] if dy else 1.0 - frac[:, 1])
+                    * (frac[:, 2] if dz else 1.0 - frac[:, 2])
+                )
+                yield ((low[:, 2] + dz) * y + low[:, 1] + dy) * x + low[:, 0] + dx, weight
 
 
 def normalize_to_box(points: torch.Tensor, aabb: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ that state to a run folder, and resuming from one, is :mod:`panolift.runs.traini
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -42,6 +43,7 @@ from .state import field_from_tensors, field_to_tensors, load_optimizer, optimiz
 from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
 from .view_smoothing import FEW_VIEWS, SPARSE_CAPTURE_SHARE, SparseViewSmoothing, sparsely_seen_share
+from .votes import fuse_label_votes
 
 log = logging.getLogger(__name__)
 
@@ -499,6 +501,24 @@ class Trainer:
             "step %d: %d 3D instances (%.1f s)", self.step, clusters[2].shape[0], time.perf_counter() - start
         )
 
+    def fuse_label_votes(self) -> None:
+        """Fuse the training labels on the trained surfaces and keep them in the field (:mod:`panolift.lift.votes`;
+        ``field.label_votes`` > 0). Its own random stream (seeded by the training's seed) picks the rays
+        when not all fit in ``field.label_vote_rays``."""
+        start = time.perf_counter()
+        field_config = self.config.field
+        log.info("step %d: fusing the training labels on the surfaces (label votes)", self.step)
+        generator = torch.Generator().manual_seed(self.config.train.seed)
+        votes = fuse_label_votes(
+            self.field, self.data, self.config.render, field_config.vote_voxels,
+            field_config.label_vote_rays, generator,
+        )  # fmt: skip
+        self.field.set_label_votes(votes.shape, votes.nodes, votes.mass, votes.classes)
+        log.info(
+            "step %d: label votes fused on %d of %d lattice nodes (%.1f s)", self.step, votes.nodes.shape[0],
+            math.prod(votes.shape), time.perf_counter() - start,
+        )  # fmt: skip
+
     @torch.no_grad()
     def update_occupancy(self) -> None:
         """Recompute the occupancy grid over the current box from the current density."""
@@ -526,6 +546,8 @@ class Trainer:
         self.field.train()
         if self.step < end and self.field.has_instance_clusters:
             self.field.clear_instance_clusters()  # more steps (a longer run resumed): found again at the end
+        if self.step < end and self.field.has_label_votes:
+            self.field.clear_label_votes()  # the surfaces change: fused again at the end
         start = time.perf_counter() - self.elapsed
         if self.step < end and self.config.loss.matched_depth > 0 and self.matched is None:
             log.info("matching depths between the %d training views", self.data.num_frames)
@@ -540,6 +562,8 @@ class Trainer:
                 self.history.append(metrics)
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
+            if self.step == train.iterations and self.config.field.label_votes > 0:
+                self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
             if self.step == train.iterations and self.config.field.instance_embedding:
                 self.find_instance_clusters()
             self.elapsed = time.perf_counter() - start

@@ -24,7 +24,13 @@ from panolift.scene import SceneError
 MAX_CHECKPOINT_BYTES = 4 << 30  # the paper preset's checkpoints are ~100 MB
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on its JSON header
 OPTIM_TENSOR = re.compile(r"optim\.([A-Za-z_]\w*)\.(\d+)\.(\w+)")
-SAFETENSORS_DTYPE = {torch.float32: "F32", torch.bool: "BOOL", torch.uint8: "U8", torch.int64: "I64"}
+SAFETENSORS_DTYPE = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bool: "BOOL",
+    torch.uint8: "U8",
+    torch.int64: "I64",
+}
 
 
 def is_number(value) -> bool:
@@ -66,6 +72,9 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("field", "instance_embedding"): _within(0, 256),
     ("field", "cluster_radius"): _positive(),
     ("field", "cluster_min_share"): _fraction(),
+    ("field", "label_votes"): _within(0, 1),
+    ("field", "label_vote_voxels"): _within(0, 1024),
+    ("field", "label_vote_rays"): _at_least(1),
     ("loss", "embedding_pull"): _at_least(0),
     ("loss", "embedding_push"): _positive(),
     ("loss", "embedding_bank"): _within(0, 1 << 20),
@@ -266,6 +275,22 @@ def expected_field_tensors(
         expected[names[0]] = ((count, *expected[names[0]][0][1:]), "F32")
         expected[names[1]] = ((count,), "I64")
         expected[names[2]] = ((classes[0][0], *expected[names[2]][0][1:]), "F32")
+    # label votes: as many voted nodes as were fused (none before the end of training, none in older runs)
+    names = (
+        "field.label_vote_shape",
+        "field.label_vote_nodes",
+        "field.label_vote_mass",
+        "field.label_vote_classes",
+    )
+    if all(name not in headers for name in names):
+        for name in names:
+            expected.pop(name)
+    else:
+        nodes = headers.get(names[1])
+        count = nodes[0][0] if nodes is not None and len(nodes[0]) == 1 else -1
+        expected[names[1]] = ((count,), "I64")
+        expected[names[2]] = ((count,), "F32")
+        expected[names[3]] = ((count, expected[names[3]][0][1]), "F16")
     return expected
 
 
@@ -355,6 +380,14 @@ def check_checkpoint_values(path: Path, tensors: dict[str, torch.Tensor]) -> Non
                     f"{path}: checkpoint tensor {name} has {bad} NaN or infinite values (a diverged run or a "
                     "corrupt file)"
                 )
+    shape, nodes = tensors.get("field.label_vote_shape"), tensors.get("field.label_vote_nodes")
+    if shape is not None and nodes is not None and shape.shape == (3,) and nodes.numel():
+        count = int(shape.prod())
+        if int(shape.min()) < 2 or int(nodes.min()) < 0 or int(nodes.max()) >= count:
+            raise SceneError(
+                f"{path}: checkpoint tensor field.label_vote_nodes names nodes outside the "
+                f"{'x'.join(str(int(n)) for n in shape)} lattice of field.label_vote_shape"
+            )
     for name in ("field.aabb", "field.occupancy_aabb"):
         box = tensors.get(name)
         if box is not None and box.shape == (2, 3) and not bool((box[0] < box[1]).all()):

@@ -1,0 +1,169 @@
+"""Label votes: the training labels fused on the trained surfaces, kept in the field and blended with the
+semantic head (panolift.lift.votes)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from panolift.cli import main
+from panolift.config import FieldConfig, tiny_config
+from panolift.field import PanopticField
+from panolift.field.tensorf import resolution_from_voxels
+from panolift.lift.batching import rays_for_pixels
+from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
+from panolift.render import render_rays
+from panolift.runs import TrainingRun, load_run
+from panolift.runs.validate import check_checkpoint_values
+from panolift.scene import SceneError
+
+NUM_CLASSES = 5
+
+
+def _field(share: float = 0.5) -> PanopticField:
+    config = FieldConfig(
+        grid_resolution_init=8, grid_resolution_final=8, density_components=2, appearance_components=2,
+        appearance_features=4, color_mlp_width=8, semantic_width=8, semantic_layers=1, instance_width=8,
+        instance_layers=1, head_grid_components=2, head_grid_resolution=8, num_slots=4, label_votes=share,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return PanopticField(config, NUM_CLASSES)
+
+
+def _votes_on(field: PanopticField, shape, points: torch.Tensor, values: torch.Tensor) -> None:
+    sums = torch.zeros(math.prod(shape), NUM_CLASSES)
+    splat_votes(sums, shape, field.aabb, points, values)
+    mass = sums.sum(1)
+    nodes = torch.nonzero(mass > 0)[:, 0]
+    field.set_label_votes(shape, nodes, mass[nodes], sums[nodes] / mass[nodes, None])
+
+
+def test_splatted_votes_read_back_at_their_nodes_and_mix_by_mass_between():
+    field, shape = _field(), (5, 5, 5)  # nodes every 0.5 over [-1, 1]^3
+    a, b = torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.5, 0.0, 0.0]])
+    one_hot = torch.eye(NUM_CLASSES)
+    _votes_on(field, shape, torch.cat([a, b]), torch.stack([3.0 * one_hot[1], 1.0 * one_hot[2]]))
+    assert field.has_label_votes and field.label_vote_nodes.shape == (2,)
+    votes, voted = field.label_votes_at(
+        torch.cat([a, b, torch.tensor([[0.25, 0.0, 0.0], [-0.9, -0.9, -0.9]])])
+    )
+    torch.testing.assert_close(votes[0], one_hot[1])
+    torch.testing.assert_close(votes[1], one_hot[2], atol=1e-3, rtol=0)  # float16 storage
+    # halfway: the trilinear mean of the vote sums, 3 : 1
+    torch.testing.assert_close(votes[2], torch.tensor([0.0, 0.75, 0.25, 0.0, 0.0]), atol=1e-3, rtol=0)
+    assert voted.tolist() == [True, True, True, False]  # no voted node around the last point
+
+
+def test_semantics_blend_head_and_votes_where_voted_and_are_the_head_elsewhere():
+    field = _field(share=0.3)
+    points = torch.tensor([[0.0, 0.0, 0.0], [0.9, 0.9, 0.9]])
+    head = field.semantics(points)  # no votes yet
+    _votes_on(field, (5, 5, 5), points[:1], torch.eye(NUM_CLASSES)[3:4])
+    mixed = field.semantics(points)
+    torch.testing.assert_close(mixed[0], 0.7 * head[0] + 0.3 * torch.eye(NUM_CLASSES)[3], atol=1e-4, rtol=0)
+    torch.testing.assert_close(mixed[1], head[1])
+    field.config.label_votes = 0.0  # the head alone, votes kept
+    torch.testing.assert_close(field.semantics(points), head)
+    field.clear_label_votes()
+    assert not field.has_label_votes
+
+
+def test_votes_survive_a_state_dict_and_a_state_without_them_loads_with_none():
+    field = _field()
+    old_state = {k: v for k, v in field.state_dict().items() if not k.startswith("label_vote")}
+    _votes_on(field, (5, 4, 3), torch.tensor([[0.1, 0.2, 0.3]]), torch.eye(NUM_CLASSES)[1:2])
+    loaded = PanopticField.from_state_dict(field.config, NUM_CLASSES, field.state_dict())
+    assert loaded.label_vote_shape.tolist() == [5, 4, 3]
+    torch.testing.assert_close(loaded.label_vote_classes, field.label_vote_classes)
+    points = torch.rand(20, 3) * 2 - 1
+    torch.testing.assert_close(loaded.semantics(points), field.semantics(points))
+    assert not PanopticField.from_state_dict(field.config, NUM_CLASSES, old_state).has_label_votes
+
+
+def test_bad_votes_are_refused_in_the_field_and_in_a_checkpoint(tmp_path):
+    field = _field()
+    with pytest.raises(ValueError, match="outside"):
+        field.set_label_votes((2, 2, 2), torch.tensor([8]), torch.ones(1), torch.ones(1, NUM_CLASSES))
+    tensors = {
+        "field.label_vote_shape": torch.tensor([2, 2, 2]),
+        "field.label_vote_nodes": torch.tensor([3, 9]),
+    }
+    with pytest.raises(SceneError, match="label_vote_nodes names nodes outside the 2x2x2 lattice"):
+        check_checkpoint_values(tmp_path / "step_000010.safetensors", tensors)
+
+
+def test_every_pixel_votes_up_to_the_ray_budget_then_the_same_share_of_each_frame():
+    class Data:
+        width, height, num_frames = 8, 4, 3
+
+    assert [p.tolist() for p in vote_pixels(Data, 96, None)] == [list(range(32))] * 3
+    picks = vote_pixels(Data, 30, torch.Generator().manual_seed(0))
+    assert [p.shape[0] for p in picks] == [10, 10, 10]
+    assert all(p.unique().shape[0] == 10 and int(p.max()) < 32 for p in picks)
+
+
+def _small_config(share: float):
+    config = tiny_config()
+    train = config.train
+    train.iterations, train.checkpoint_every, train.log_every = 240, 80, 20
+    train.occupancy_steps, train.shrink_step, train.upsample_steps = (80, 160), 160, (200,)  # walls by 80
+    config.field.label_votes = share
+    return config
+
+
+def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_steps(
+    tiny_scene, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    with TrainingRun(tiny_scene, run, _small_config(0.4)) as training:
+        training.run()
+        trainer = training.trainer
+        field, data = trainer.field, trainer.data
+        assert field.has_label_votes
+        assert tuple(field.label_vote_shape.tolist()) == resolution_from_voxels(field.aabb, 24)  # head grids'
+        ended = field.label_vote_nodes.clone(), field.label_vote_classes.clone()
+        # fusing again gives the same votes (the same rays, the same surfaces)
+        again = fuse_label_votes(field, data, trainer.config.render, 24, trainer.config.field.label_vote_rays)
+        assert torch.equal(again.nodes, ended[0])
+        torch.testing.assert_close(again.classes.half(), ended[1], atol=2e-3, rtol=0)
+        # the votes follow the labels: every training pixel relabelled as one class, all of it votes for it
+        targets = data.targets
+        saved = [t.clone() for t in (targets.classes, targets.class_prob, targets.confidence)]
+        kept = data.target_classes
+        k = int(torch.nonzero(kept)[-1]) if kept is not None else 1
+        targets.classes.zero_()
+        targets.classes[..., 0] = k
+        targets.class_prob.zero_()
+        targets.class_prob[..., 0] = 255
+        targets.confidence.fill_(255)
+        relabelled = fuse_label_votes(
+            field, data, trainer.config.render, 24, trainer.config.field.label_vote_rays
+        )
+        for tensor, before in zip(
+            (targets.classes, targets.class_prob, targets.confidence), saved, strict=True
+        ):
+            tensor.copy_(before)
+        assert relabelled.nodes.shape[0] > 100
+        torch.testing.assert_close(relabelled.classes[:, k], torch.ones(relabelled.nodes.shape[0]))
+        # ... and rendered with the blend, every opaque training ray puts at least the votes' share on it
+        pixels = torch.arange(0, data.width * data.height, 3)
+        origins, dirs = rays_for_pixels(data, torch.zeros_like(pixels), pixels)
+        field.set_label_votes(relabelled.shape, relabelled.nodes, relabelled.mass, relabelled.classes)
+        with torch.no_grad():
+            out = render_rays(field, origins, dirs, trainer.config.render, outputs=("semantics",))
+        opaque = out["opacity"] > 0.5
+        assert int(opaque.sum()) > 100
+        share = out["semantics"][opaque, k] / out["opacity"][opaque]
+        assert float(share.min()) >= 0.4 - 1e-3
+    loaded = load_run(run).field  # the checkpoint at the end keeps the votes of training's end
+    assert torch.equal(loaded.label_vote_nodes, ended[0]) and torch.equal(loaded.label_vote_classes, ended[1])
+    main(["info", str(run)])
+    assert f"label votes  {ended[0].shape[0]} voted nodes of a " in capsys.readouterr().out
+    with TrainingRun(tiny_scene, run, resume=True) as resumed:
+        resumed.trainer.config.train.iterations = 260
+        resumed.run(stop_at=250)
+        assert not resumed.trainer.field.has_label_votes  # the surfaces changed: none until the end
+        resumed.run()
+        assert resumed.trainer.step == 260 and resumed.trainer.field.has_label_votes
