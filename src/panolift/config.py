@@ -80,8 +80,8 @@ class FieldConfig:
     training the training views' 2D class distributions, weighted by confidence and by each ray's
     rendering weights, are summed on a lattice over the box, and the rendered class distribution at a
     point is (1 - share) x the semantic head's + share x the votes' there (the head alone where no ray
-    voted). The votes are the semantic loss's optimum at each point, reached in one pass; the head
-    approaches it over the steps, smoothly. 0: the head alone (the paper). Bounded heads only. `fast`
+    voted). The votes are what the semantic loss drives each point toward, reached in one pass; the head
+    approaches them over the steps, smoothly. 0: the head alone (the paper). Bounded heads only. `fast`
     0.4: on 30 rooms never used for the choice mIoU median +0.4 (-1.0 to +1.7), PQ^scene +0.5; `quick`
     0.6, whose heads have had a quarter of the steps (benchmarks/SUITE.md, thirty-second round)."""
     label_vote_voxels: int = 0
