@@ -445,13 +445,17 @@ def sample_image_batch(
     return {**rays, "frame": frames, "pixel": pixels, "pixel_weight": pixel_weight}
 
 
-def frame_targets(data: TrainingData, frame: int) -> dict[str, torch.Tensor]:
-    """Every pixel's decoded targets of training frame ``frame`` (as a batch carries them), for inspection;
-    from the store when streaming."""
+def frame_targets(
+    data: TrainingData, frame: int, pixels: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """The decoded targets of training frame ``frame`` (as a batch carries them) at its flat ``pixels``
+    (default: every pixel), for inspection and the label votes; from the store when streaming."""
     targets, row = (
         (data.targets, frame) if data.stream is None else (data.stream.frame_targets(frame, "cpu"), 0)
     )
-    pixels = torch.arange(data.width * data.height, device=targets.rgb.device)
+    if pixels is None:
+        pixels = torch.arange(data.width * data.height, device=targets.rgb.device)
+    pixels = pixels.to(targets.rgb.device)
     return decode_targets(
         targets, torch.full_like(pixels, row), pixels, data.num_classes, data.target_classes
     )

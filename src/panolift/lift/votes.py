@@ -110,19 +110,19 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
     sums = torch.zeros(math.prod(shape), num_classes, device=aabb.device)
     pixels_of = vote_pixels(data, max_rays, generator)
     for frame, pixels in enumerate(pixels_of):
-        targets = frame_targets(data, frame)
+        targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
         confidence = targets["confidence"].to(aabb.device)
         if data.usable is not None and data.stream is None:
-            confidence = confidence * data.usable[frame].to(confidence)
-        pixels = pixels.to(confidence.device)
-        keep = pixels[confidence.index_select(0, pixels) > 0]
+            confidence = confidence * data.usable[frame].to(confidence).index_select(
+                0, pixels.to(aabb.device)
+            )
+        voting = confidence > 0
+        keep = pixels.to(aabb.device)[voting]
         if keep.numel() == 0:
             continue
         frames = torch.full_like(keep, frame)
         origins, dirs = rays_for_pixels(data, frames.to(data.K.device), keep.to(data.K.device))
-        weighted = confidence.index_select(0, keep)[:, None] * targets["probability"].to(
-            aabb.device
-        ).index_select(0, keep)
+        weighted = confidence[voting, None] * targets["probability"].to(aabb.device)[voting]
         for start in range(0, keep.shape[0], CHUNK_RAYS):
             end = start + CHUNK_RAYS
             out = render_rays(
