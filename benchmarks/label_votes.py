@@ -1,8 +1,8 @@
 """Label votes on runs trained already: each run's test views scored with the votes' share at each of
 --shares (0: the semantic head alone, as the run was trained), one row per run and share.
 
-    .venv/bin/python benchmarks/label_votes.py RUN [RUN ...] [--shares 0,0.4] [--rays N] [--threads 2]
-        [--json FILE]
+    .venv/bin/python benchmarks/label_votes.py RUN [RUN ...] [--shares 0,0.4] [--rays N] [--voxels N]
+        [--threads 2] [--json FILE]
 
 Each RUN is a trained run folder whose scene has ground truth (the suite's, `panolift synth`'s). Its last
 checkpoint is copied to a temporary folder and resumed; the training labels are fused on its surfaces
@@ -39,9 +39,9 @@ def copy_last_checkpoint(run: Path, copy: Path) -> Path:
     return Path(shutil.copytree(run, copy, ignore=skip))
 
 
-def measure(run: Path, shares: list[float], device: str, rays: int = 0) -> list[dict]:
+def measure(run: Path, shares: list[float], device: str, rays: int = 0, voxels: int = 0) -> list[dict]:
     """Rows (run, share, miou, pq, pq_things, psnr, fuse_seconds, voted_nodes) of one run; ``rays`` > 0
-    overrides the run's ``field.label_vote_rays``."""
+    overrides the run's ``field.label_vote_rays``, ``voxels`` > 0 its ``field.label_vote_voxels``."""
     from panolift.runs import TrainingRun
     from panolift.runs.folder import read_run_info
     from panolift.scene import Scene
@@ -54,6 +54,8 @@ def measure(run: Path, shares: list[float], device: str, rays: int = 0) -> list[
             trainer = training.trainer
             if rays:
                 trainer.config.field.label_vote_rays = rays
+            if voxels:
+                trainer.config.field.label_vote_voxels = voxels
             start = time.perf_counter()
             trainer.fuse_label_votes()
             seconds = time.perf_counter() - start
@@ -100,6 +102,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="trained run folders (scenes with ground truth)")
     parser.add_argument("--shares", default="0,0.4", help="the votes' shares to score, comma-separated")
     parser.add_argument("--rays", type=int, default=0, help="most training rays fused (0: the run's setting)")
+    parser.add_argument(
+        "--voxels", type=int, default=0, help="the vote lattice's voxels a side (0: the run's setting)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -114,7 +119,7 @@ def main() -> None:
     for run in args.runs:
         if not (run / "checkpoints" / "latest.json").is_file():
             sys.exit(f"{run}: not a trained run folder (no checkpoints/latest.json)")
-        rows += measure(run, shares, args.device, args.rays)
+        rows += measure(run, shares, args.device, args.rays, args.voxels)
         print(f"{run}: done", file=sys.stderr, flush=True)
     print("\n".join(table(rows)))
     if args.json:

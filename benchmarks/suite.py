@@ -245,6 +245,7 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
         things_true=pred.get("things_true"),  # absent from metrics written before stop 22
         things_found=pred.get("things_found"),
         things_found_2d=labels.get("things_found"),
+        things_found_ceiling=ceiling.get("things_found"),
         **{key: pred.get(key) for key in MISSED_CAUSES},  # absent from metrics written before stop 27
         psnr=pred["psnr"],
         class_iou_2d=labels["per_class_iou"],

@@ -29,6 +29,7 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
             pq_things=0.55,
             things_found_2d=40,
             things_found=121,
+            things_found_ceiling=128,
             things_true=150,
             things_merged=17,
             things_split=4,
@@ -45,15 +46,15 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
         dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
     ]
     assert cells[0]["2D PQs th"] == "20.0" and cells[0]["PQs th"] == "55.0"
-    assert cells[0]["things found 2D / lifted / true"] == "40 / 121 / 150"
+    assert cells[0]["things found 2D / lifted / ceiling / true"] == "40 / 121 / 128 / 150"
     assert cells[0]["missed merged / split / class / lost"] == "17 / 4 / 2 / 6"
     assert cells[1]["missed merged / split / class / lost"] == "- / - / - / -"
-    assert cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / true"] == "- / - / -"
+    assert cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / ceiling / true"] == "- / - / - / -"
     assert cells[2]["PQs th"] == "-" and cells[2]["status"] == "train failed (1)"
     assert any("PASS" in line or "FAIL" in line for line in summary_lines("tuning", rows))
     write_csv(tmp_path / "suite.csv", rows)
     text = (tmp_path / "suite.csv").read_text().splitlines()
-    assert "things_found" in text[0] and ",121,150,17,4,2,6," in text[1]
+    assert "things_found" in text[0] and ",121,128,150,17,4,2,6," in text[1]
 
 
 def test_vote_ceiling_column_and_out_of_reach_note():
@@ -114,13 +115,13 @@ def test_seen_column_class_share_and_coverage_note():
 
 def test_clutter_scenes_get_the_instance_bars():
     rows = [
-        _row("clutter-0", pq_things=0.52, things_found=110, things_true=125),
-        _row("clutter-1", pq_things=0.20, things_found=60, things_true=132),
+        _row("clutter-0", pq_things=0.52, things_found=110, things_true=125, things_found_ceiling=110),
+        _row("clutter-1", pq_things=0.20, things_found=60, things_true=132, things_found_ceiling=115),
         _row("3", pq_things=0.9, things_found=6, things_true=6),  # a room: not under these bars
     ]
     summary = summary_lines("tuning", rows)
     found = next(x for x in summary if "of their true things" in x)
-    assert found.startswith("- FAIL") and "worst 45%, 2 scenes" in found
+    assert found.startswith("- FAIL") and "worst 45%, 2 scenes; the vote ceiling's worst 87%)" in found
     pq = next(x for x in summary if "clutter scenes thing PQ^scene" in x)
     assert pq.startswith("- FAIL") and "worst 0.20" in pq
     passing = summary_lines("tuning", rows[:1])

@@ -23,15 +23,19 @@ classes), the field keeps only the voted nodes (a tenth of them, about 10 MB).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
 from panolift.config import RenderConfig
 from panolift.field.tensorf import lattice_corners, resolution_from_voxels
-from panolift.render import render_rays
+from panolift.render import render_rays, sampling_domain
+from panolift.render.image import next_chunk_group, torch_threads
 
 from .batching import TrainingData, frame_targets, rays_for_pixels
 
@@ -108,37 +112,55 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
     shape = resolution_from_voxels(aabb, voxels_per_side)
     num_classes = data.num_classes
     sums = torch.zeros(math.prod(shape), num_classes, device=aabb.device)
-    pixels_of = vote_pixels(data, max_rays, generator)
-    for frame, pixels in enumerate(pixels_of):
-        targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
-        confidence = targets["confidence"].to(aabb.device)
-        if data.usable is not None and data.stream is None:
-            confidence = confidence * data.usable[frame].to(confidence).index_select(
-                0, pixels.to(aabb.device)
-            )
-        voting = confidence > 0
-        keep = pixels.to(aabb.device)[voting]
-        if keep.numel() == 0:
-            continue
-        frames = torch.full_like(keep, frame)
-        origins, dirs = rays_for_pixels(data, frames.to(data.K.device), keep.to(data.K.device))
-        weighted = confidence[voting, None] * targets["probability"].to(aabb.device)[voting]
-        for start in range(0, keep.shape[0], CHUNK_RAYS):
-            end = start + CHUNK_RAYS
+    # as whole images are rendered: early termination checked every image_march_segment steps (the
+    # samples after it weigh under the termination threshold either way)
+    render = dataclasses.replace(render, march_segment=render.image_march_segment or render.march_segment)
+    domain = sampling_domain(field, render, aabb.device)
+    workers = torch.get_num_threads() if aabb.device.type == "cpu" else 1
+
+    def march(origins: torch.Tensor, dirs: torch.Tensor, weighted: torch.Tensor):
+        with torch.no_grad():  # grad mode is per thread: a worker needs its own
             out = render_rays(
-                field, origins[start:end], dirs[start:end], render, outputs=(), return_head_samples=True,
+                field, origins, dirs, render, outputs=(), return_head_samples=True, domain=domain,
                 weight_threshold=weight_threshold,
             )  # fmt: skip
-            rows = out["head_rows"]
-            if rows.numel() == 0:
+        rows = out["head_rows"]
+        points = torch.addcmul(
+            origins.index_select(0, rows), out["head_t"][:, None], dirs.index_select(0, rows)
+        )
+        return points, out["head_weights"][:, None] * weighted.index_select(0, rows)
+
+    pixels_of = vote_pixels(data, max_rays, generator)
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for frame, pixels in enumerate(pixels_of):
+            targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
+            confidence = targets["confidence"].to(aabb.device)
+            if data.usable is not None and data.stream is None:
+                confidence = confidence * data.usable[frame].to(confidence).index_select(
+                    0, pixels.to(aabb.device)
+                )
+            voting = confidence > 0
+            keep = pixels.to(aabb.device)[voting]
+            if keep.numel() == 0:
                 continue
-            points = torch.addcmul(
-                origins[start:end].index_select(0, rows),
-                out["head_t"][:, None],
-                dirs[start:end].index_select(0, rows),
-            )
-            values = out["head_weights"][:, None] * weighted[start:end].index_select(0, rows)
-            splat_votes(sums, shape, aabb, points, values)
+            frames = torch.full_like(keep, frame)
+            origins, dirs = rays_for_pixels(data, frames.to(data.K.device), keep.to(data.K.device))
+            weighted = confidence[voting, None] * targets["probability"].to(aabb.device)[voting]
+            done = 0
+            while done < keep.shape[0]:
+                # CPU: a chunk per thread, torch on one thread in each (the march uses two threads
+                # poorly, as in render_image's parallel_chunks); the splat stays on this thread
+                group = next_chunk_group(done, keep.shape[0], CHUNK_RAYS, workers)
+                spans = [(origins[a:b], dirs[a:b], weighted[a:b]) for a, b in group]
+                if pool is not None and len(group) > 1:
+                    with torch_threads(1):
+                        outs = list(pool.map(lambda span: march(*span), spans))
+                else:
+                    outs = [march(*span) for span in spans]
+                for points, values in outs:
+                    if points.shape[0]:
+                        splat_votes(sums, shape, aabb, points, values)
+                done = group[-1][1]
     mass = sums.sum(dim=1)
     nodes = torch.nonzero(mass > 0)[:, 0]
     mass = mass.index_select(0, nodes)
