@@ -29,6 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: no lock, concurrent suite runs must not share a cache there
+    fcntl = None
+
 import numpy as np
 from PIL import Image
 
@@ -102,21 +107,33 @@ def run_logged(cmd: list[str], log: Path, threads: int) -> tuple[int, float]:
 
 
 def synthesize(key: str, cache: Path, threads: int) -> dict:
-    """Synthesize scene ``key`` into the cache unless it is there; returns what `panolift synth` reported."""
+    """Synthesize scene ``key`` into the cache unless it is there; returns what `panolift synth` reported.
+
+    Several suite runs may share one cache (two variants trained side by side): a lock file per scene
+    makes the second wait for the first's synthesis and reuse it, and the scene is written to a temporary
+    folder and renamed into place, so a killed synthesis never leaves a partial scene behind."""
     scene = cache / (f"suite-{key}" if key.isdigit() else key)
     log = cache / f"{scene.name}.synth.txt"
-    if not (scene / "splits.json").exists() or not log.exists():
-        shutil.rmtree(scene, ignore_errors=True)
-        if key.isdigit():
-            preset = ["--preset", "suite", "--seed", key]
-        elif key.startswith("clutter-"):
-            preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
-        else:
-            preset = ["--preset", key]
-        print(f"[{key}] synthesizing {scene}", flush=True)
-        rc, _ = run_logged([*panolift_command(), "synth", str(scene), *preset], log, threads)
-        if rc != 0:
-            raise SystemExit(f"suite: `panolift synth` failed for {key}; see {log}")
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{scene.name}.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (scene / "splits.json").exists() or not log.exists():
+            if key.isdigit():
+                preset = ["--preset", "suite", "--seed", key]
+            elif key.startswith("clutter-"):
+                preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
+            else:
+                preset = ["--preset", key]
+            print(f"[{key}] synthesizing {scene}", flush=True)
+            partial = cache / f".{scene.name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            rc, _ = run_logged([*panolift_command(), "synth", str(partial), *preset], log, threads)
+            if rc != 0:
+                shutil.rmtree(partial, ignore_errors=True)  # no scene: the next run synthesizes again
+                raise SystemExit(f"suite: `panolift synth` failed for {key}; see {log}")
+            shutil.rmtree(scene, ignore_errors=True)
+            partial.rename(scene)
     text = log.read_text()
 
     def field(name: str) -> str:

@@ -1,0 +1,49 @@
+"""benchmarks/suite.py's scene cache: runs that share it synthesize each scene once, never half of one."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from suite import synthesize  # noqa: E402
+
+
+def test_two_runs_sharing_a_cache_synthesize_a_scene_once_and_both_read_it(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(synthesize("tiny", cache, threads=1))
+        except BaseException as error:  # SystemExit included: a failed synthesis
+            errors.append(error)
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors
+    assert capsys.readouterr().out.count("synthesizing") == 1  # the second waited for the first's scene
+    assert [r["scene"] for r in results] == [cache / "tiny"] * 2
+    assert results[0]["frames"] > 0 and results[0] == results[1]
+    assert (cache / "tiny" / "splits.json").is_file()
+    assert (cache / "tiny.synth.txt").read_text().count("$ ") == 1  # one synthesis, logged once
+    assert not any(p.name.endswith(".partial") for p in cache.iterdir())
+    mtime = (cache / "tiny" / "splits.json").stat().st_mtime_ns
+    synthesize("tiny", cache, threads=1)  # cached: not written again
+    assert (cache / "tiny" / "splits.json").stat().st_mtime_ns == mtime
+
+
+def test_a_failed_synthesis_leaves_no_scene_and_keeps_its_log(tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(SystemExit, match="failed for no-such-preset"):
+        synthesize("no-such-preset", cache, threads=1)
+    assert not (cache / "no-such-preset").exists()
+    assert (cache / "no-such-preset.synth.txt").is_file()
+    assert not any(p.name.endswith(".partial") for p in cache.iterdir())
