@@ -49,7 +49,9 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
     assert cells[0]["things found 2D / lifted / ceiling / true"] == "40 / 121 / 128 / 150"
     assert cells[0]["missed merged / split / class / lost"] == "17 / 4 / 2 / 6"
     assert cells[1]["missed merged / split / class / lost"] == "- / - / - / -"
-    assert cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / ceiling / true"] == "- / - / - / -"
+    assert (
+        cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / ceiling / true"] == "- / - / - / -"
+    )
     assert cells[2]["PQs th"] == "-" and cells[2]["status"] == "train failed (1)"
     assert any("PASS" in line or "FAIL" in line for line in summary_lines("tuning", rows))
     write_csv(tmp_path / "suite.csv", rows)

@@ -15,7 +15,6 @@ from panolift.field.tensorf import resolution_from_voxels
 from panolift.lift.batching import rays_for_pixels
 from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
-from panolift.render.image import torch_threads
 from panolift.runs import TrainingRun, load_run
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
@@ -129,13 +128,6 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
         again = fuse_label_votes(field, data, trainer.config.render, 24, trainer.config.field.label_vote_rays)
         assert torch.equal(again.nodes, ended[0])
         torch.testing.assert_close(again.classes.half(), ended[1], atol=2e-3, rtol=0)
-        # on 2 threads the rays are marched a chunk per thread, on 1 a chunk at a time: the same votes
-        with torch_threads(1 if torch.get_num_threads() > 1 else 2):
-            other = fuse_label_votes(
-                field, data, trainer.config.render, 24, trainer.config.field.label_vote_rays
-            )
-        assert torch.equal(other.nodes, ended[0])
-        torch.testing.assert_close(other.classes.half(), ended[1], atol=2e-3, rtol=0)
         # the votes follow the labels: every training pixel relabelled as one class, all of it votes for it
         targets = data.targets
         saved = [t.clone() for t in (targets.classes, targets.class_prob, targets.confidence)]

@@ -13,12 +13,13 @@ classes can split along the region in its own way; with a short schedule (`quick
 and thin things are still forming. After training the geometry no longer changes, so the votes can be
 summed exactly: every training ray (up to ``label_vote_rays``) is marched once, density only and without
 gradients, and the w c p of the samples its heads are summed over are splatted (trilinearly) onto a
-lattice of ``label_vote_voxels`` per side (the head grids' by default) over the field's box. The field keeps the voted nodes
-(:meth:`~panolift.field.PanopticField.set_label_votes`) and blends their distribution with the head's
-(``FieldConfig.label_votes``); renders, the viewer, edits and exports read the blend, as they read the
-head. Fusing 2^20 rays of a suite room took 10-40 s on one thread of the shared 2-core box, 80% of it the
-march; the lattice's sums take nodes x classes floats while fusing (176 MB at 128 voxels a side and 21
-classes), the field keeps only the voted nodes (a tenth of them, about 10 MB).
+lattice of ``label_vote_voxels`` per side (the head grids' by default) over the field's box. The field
+keeps the voted nodes (:meth:`~panolift.field.PanopticField.set_label_votes`) and blends their
+distribution with the head's (``FieldConfig.label_votes``); renders, the viewer, edits and exports read
+the blend, as they read the head. Fusing a suite room's rays (up to 2^20) takes 5-13 s on one thread of the 2-core box, most of it the
+march (room 95: 10.5 s on one idle thread, 7.1 s on two); the lattice's sums take nodes x classes floats
+while fusing (176 MB at 128 voxels a side and 21 classes), the field keeps only the voted nodes (a tenth
+of them, about 10 MB).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +34,6 @@ import torch
 from panolift.config import RenderConfig
 from panolift.field.tensorf import lattice_corners, resolution_from_voxels
 from panolift.render import render_rays, sampling_domain
-from panolift.render.image import next_chunk_group, torch_threads
 
 from .batching import TrainingData, frame_targets, rays_for_pixels
 
@@ -112,55 +110,41 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
     shape = resolution_from_voxels(aabb, voxels_per_side)
     num_classes = data.num_classes
     sums = torch.zeros(math.prod(shape), num_classes, device=aabb.device)
-    # as whole images are rendered: early termination checked every image_march_segment steps (the
-    # samples after it weigh under the termination threshold either way)
+    # as whole images are rendered: early termination checked every image_march_segment steps (16 in
+    # `fast`, not 64; the steps it skips weigh under the termination threshold): a fifth less time
     render = dataclasses.replace(render, march_segment=render.image_march_segment or render.march_segment)
     domain = sampling_domain(field, render, aabb.device)
-    workers = torch.get_num_threads() if aabb.device.type == "cpu" else 1
-
-    def march(origins: torch.Tensor, dirs: torch.Tensor, weighted: torch.Tensor):
-        with torch.no_grad():  # grad mode is per thread: a worker needs its own
-            out = render_rays(
-                field, origins, dirs, render, outputs=(), return_head_samples=True, domain=domain,
-                weight_threshold=weight_threshold,
-            )  # fmt: skip
-        rows = out["head_rows"]
-        points = torch.addcmul(
-            origins.index_select(0, rows), out["head_t"][:, None], dirs.index_select(0, rows)
-        )
-        return points, out["head_weights"][:, None] * weighted.index_select(0, rows)
-
     pixels_of = vote_pixels(data, max_rays, generator)
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for frame, pixels in enumerate(pixels_of):
-            targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
-            confidence = targets["confidence"].to(aabb.device)
-            if data.usable is not None and data.stream is None:
-                confidence = confidence * data.usable[frame].to(confidence).index_select(
-                    0, pixels.to(aabb.device)
-                )
-            voting = confidence > 0
-            keep = pixels.to(aabb.device)[voting]
-            if keep.numel() == 0:
+    for frame, pixels in enumerate(pixels_of):
+        targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
+        confidence = targets["confidence"].to(aabb.device)
+        if data.usable is not None and data.stream is None:
+            confidence = confidence * data.usable[frame].to(confidence).index_select(
+                0, pixels.to(aabb.device)
+            )
+        voting = confidence > 0
+        keep = pixels.to(aabb.device)[voting]
+        if keep.numel() == 0:
+            continue
+        frames = torch.full_like(keep, frame)
+        origins, dirs = rays_for_pixels(data, frames.to(data.K.device), keep.to(data.K.device))
+        weighted = confidence[voting, None] * targets["probability"].to(aabb.device)[voting]
+        for start in range(0, keep.shape[0], CHUNK_RAYS):
+            end = start + CHUNK_RAYS
+            out = render_rays(
+                field, origins[start:end], dirs[start:end], render, outputs=(), return_head_samples=True,
+                domain=domain, weight_threshold=weight_threshold,
+            )  # fmt: skip
+            rows = out["head_rows"]
+            if rows.numel() == 0:
                 continue
-            frames = torch.full_like(keep, frame)
-            origins, dirs = rays_for_pixels(data, frames.to(data.K.device), keep.to(data.K.device))
-            weighted = confidence[voting, None] * targets["probability"].to(aabb.device)[voting]
-            done = 0
-            while done < keep.shape[0]:
-                # CPU: a chunk per thread, torch on one thread in each (the march uses two threads
-                # poorly, as in render_image's parallel_chunks); the splat stays on this thread
-                group = next_chunk_group(done, keep.shape[0], CHUNK_RAYS, workers)
-                spans = [(origins[a:b], dirs[a:b], weighted[a:b]) for a, b in group]
-                if pool is not None and len(group) > 1:
-                    with torch_threads(1):
-                        outs = list(pool.map(lambda span: march(*span), spans))
-                else:
-                    outs = [march(*span) for span in spans]
-                for points, values in outs:
-                    if points.shape[0]:
-                        splat_votes(sums, shape, aabb, points, values)
-                done = group[-1][1]
+            points = torch.addcmul(
+                origins[start:end].index_select(0, rows),
+                out["head_t"][:, None],
+                dirs[start:end].index_select(0, rows),
+            )
+            values = out["head_weights"][:, None] * weighted[start:end].index_select(0, rows)
+            splat_votes(sums, shape, aabb, points, values)
     mass = sums.sum(dim=1)
     nodes = torch.nonzero(mass > 0)[:, 0]
     mass = mass.index_select(0, nodes)

@@ -94,7 +94,7 @@ def render_image(
             group = next_chunk_group(done, num_rays, config.chunk_rays, workers)
             start = time.perf_counter()
             if len(group) > 1:
-                with torch_threads(1):
+                with _torch_threads(1):
                     outs = list(pool.map(render_span, group))
             else:
                 outs = [render_span(group[0])]
@@ -130,8 +130,7 @@ def next_chunk_group(start: int, num_rays: int, chunk_rays: int, workers: int) -
 
 
 @contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Torch's intra-op threads set to ``count`` inside the block, put back after it."""
+def _torch_threads(count: int) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
