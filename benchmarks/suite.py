@@ -31,7 +31,7 @@ from pathlib import Path
 
 try:
     import fcntl
-except ImportError:  # not on Windows: no lock, concurrent suite runs must not share a cache there
+except ImportError:  # Windows: no lock, so suite runs side by side there must not share a cache
     fcntl = None
 
 import numpy as np

@@ -16,10 +16,10 @@ gradients, and the w c p of the samples its heads are summed over are splatted (
 lattice of ``label_vote_voxels`` per side (the head grids' by default) over the field's box. The field
 keeps the voted nodes (:meth:`~panolift.field.PanopticField.set_label_votes`) and blends their
 distribution with the head's (``FieldConfig.label_votes``); renders, the viewer, edits and exports read
-the blend, as they read the head. Fusing a suite room's rays (up to 2^20) takes 5-13 s on one thread of the 2-core box, most of it the
-march (room 95: 10.5 s on one idle thread, 7.1 s on two); the lattice's sums take nodes x classes floats
-while fusing (176 MB at 128 voxels a side and 21 classes), the field keeps only the voted nodes (a tenth
-of them, about 10 MB).
+the blend, as they read the head. Fusing a suite room's rays (up to 2^20) takes 5-13 s on one thread of
+the 2-core box, most of it the march (room 95: 10.5 s on one idle thread, 7.1 s on two); the lattice's
+sums take nodes x classes floats while fusing (176 MB at 128 voxels a side and 21 classes), the field
+keeps only the voted nodes (a tenth of them, about 10 MB).
 """
 
 from __future__ import annotations
