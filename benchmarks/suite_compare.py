@@ -8,7 +8,9 @@ a folder holding one), comma separated: several results of one variant are sever
 reference. One training of a hard room can move by several points of mIoU with nothing changed (SUITE.md,
 twenty-eighth round: fresh seed 61 at 68.5-75.2), so a change is only worth its name where it is larger
 than the reference's own range; the summary counts the scenes where it is (with one reference training
-there is no range, and the summary says so).
+there is no range, and the summary says so). Where the results carry training times, each variant's
+speed-up over the reference (the reference's mean training seconds over the variant's, per scene) is a
+column too, and the summary gives its median: time and quality side by side, as issue 16 asks.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def read_results(path: Path) -> dict[str, dict]:
                 ) from None
             for key in ("miou", "pq", "miou_2d"):
                 values[key] *= 100.0
+            if row.get("train_seconds"):  # empty where a scene was scored without being trained here
+                values["train_seconds"] = float(row["train_seconds"])
             rows[row["key"]] = values
     return rows
 
@@ -77,6 +81,13 @@ def _cell(values: list[float], fmt: str) -> str:
     return f"{format(mean, fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
+def _speedup(reference: dict[str, list[float]], variant: dict[str, list[float]]) -> float | None:
+    """The reference's mean training seconds over the variant's (None where either was not timed)."""
+    if not reference.get("train_seconds") or not variant.get("train_seconds"):
+        return None
+    return float(np.mean(reference["train_seconds"]) / np.mean(variant["train_seconds"]))
+
+
 def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[str]:
     """Markdown: a table per scene (every variant's mean and range, the change of its mean against the
     reference's) and a summary per variant."""
@@ -86,6 +97,8 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
     missing = sorted({k for n in names for k in data[n]} - set(scenes))
     head = ["scene", "2D mIoU"] + [f"{n}: mIoU / PQ^scene / PSNR" for n in names]
     head += [f"Δ mIoU {n}" for n in names[1:]]
+    timed = [n for n in names[1:] if any(_speedup(reference[k], data[n][k]) for k in scenes)]
+    head += [f"speed-up {n}" for n in timed]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in scenes:
         cells = [key, f"{np.mean(reference[key]['miou_2d']):.1f}"]
@@ -94,6 +107,9 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
             cells.append(" / ".join(_cell(m[k], ".2f" if k == "psnr" else ".1f") for k, _ in METRICS))
         for n in names[1:]:
             cells.append(f"{np.mean(data[n][key]['miou']) - np.mean(reference[key]['miou']):+.1f}")
+        for n in timed:
+            speedup = _speedup(reference[key], data[n][key])
+            cells.append("-" if speedup is None else f"{speedup:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"**Summary** against `{names[0]}` over the {len(scenes)} scenes every variant ran", ""]
     for n in names[1:]:
@@ -120,6 +136,12 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
             elif change:
                 text += "; one reference training per scene: no range to judge the change against"
             lines.append(text)
+        speedups = [x for x in (_speedup(reference[k], data[n][k]) for k in scenes) if x is not None]
+        if speedups:
+            lines.append(
+                f"- `{n}` training time: {np.median(speedups):.2f}x faster than `{names[0]}` at the median "
+                f"({min(speedups):.2f}-{max(speedups):.2f}x, {len(speedups)} scenes timed)"
+            )
     if missing:
         lines += ["", "Left out (not run by every variant): " + ", ".join(missing)]
     return lines

@@ -13,8 +13,14 @@ from suite_compare import main  # noqa: E402
 from suite_tables import write_csv  # noqa: E402
 
 
-def _results(folder: Path, scenes: dict[str, tuple[float, float, float]], failed: str | None = None) -> Path:
-    """A results.csv as suite.py writes it: scene key -> (mIoU, PQ^scene, PSNR), labels at 0.5 mIoU."""
+def _results(
+    folder: Path,
+    scenes: dict[str, tuple[float, float, float]],
+    failed: str | None = None,
+    seconds: dict[str, float] | None = None,
+) -> Path:
+    """A results.csv as suite.py writes it: scene key -> (mIoU, PQ^scene, PSNR), labels at 0.5 mIoU, and
+    the training seconds of the scenes in ``seconds``."""
     rows = [
         dict(
             key=key,
@@ -26,6 +32,7 @@ def _results(folder: Path, scenes: dict[str, tuple[float, float, float]], failed
             miou=m,
             pq=p,
             psnr=d,
+            **({"train_seconds": seconds[key]} if seconds and key in seconds else {}),
         )
         for key, (m, p, d) in scenes.items()
     ]
@@ -54,6 +61,23 @@ def test_means_ranges_and_changes_beyond_the_spread(tmp_path, capsys):
     assert "median +1.00, worst -2.00, best +4.00" in line and "in 1 up, 0 down of 2" in line
     assert "| 9 |" not in text  # the variant did not run it
     assert text.rstrip().endswith("Left out (not run by every variant): 9")
+
+
+def test_training_times_give_each_variant_its_speed_up(tmp_path, capsys):
+    a = _results(tmp_path / "a", {"1": (0.8, 0.7, 30.0), "2": (0.8, 0.7, 30.0)}, seconds={"1": 300, "2": 330})
+    b = _results(tmp_path / "b", {"1": (0.8, 0.7, 30.0), "2": (0.8, 0.7, 30.0)}, seconds={"1": 100})
+    main([f"fast={a}", f"quick={b}"])
+    text = capsys.readouterr().out
+    assert "| speed-up quick |" in text.splitlines()[0]
+    assert next(x for x in text.splitlines() if x.startswith("| 1 |")).endswith("| 3.00x |")
+    assert next(x for x in text.splitlines() if x.startswith("| 2 |")).endswith("| - |")  # b did not time 2
+    assert (
+        "- `quick` training time: 3.00x faster than `fast` at the median (3.00-3.00x, 1 scenes timed)" in text
+    )
+    untimed = _results(tmp_path / "c", {"1": (0.8, 0.7, 30.0), "2": (0.8, 0.7, 30.0)})
+    main([f"fast={a}", f"plain={untimed}"])  # a variant without training times: no column, no line
+    text = capsys.readouterr().out
+    assert "speed-up" not in text and "training time" not in text
 
 
 def test_one_reference_training_says_there_is_no_range(tmp_path, capsys):
