@@ -97,7 +97,8 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
     missing = sorted({k for n in names for k in data[n]} - set(scenes))
     head = ["scene", "2D mIoU"] + [f"{n}: mIoU / PQ^scene / PSNR" for n in names]
     head += [f"Δ mIoU {n}" for n in names[1:]]
-    timed = [n for n in names[1:] if any(_speedup(reference[k], data[n][k]) for k in scenes)]
+    speedups = {n: {k: _speedup(reference[k], data[n][k]) for k in scenes} for n in names[1:]}
+    timed = [n for n in names[1:] if any(x is not None for x in speedups[n].values())]
     head += [f"speed-up {n}" for n in timed]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in scenes:
@@ -108,7 +109,7 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
         for n in names[1:]:
             cells.append(f"{np.mean(data[n][key]['miou']) - np.mean(reference[key]['miou']):+.1f}")
         for n in timed:
-            speedup = _speedup(reference[key], data[n][key])
+            speedup = speedups[n][key]
             cells.append("-" if speedup is None else f"{speedup:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"**Summary** against `{names[0]}` over the {len(scenes)} scenes every variant ran", ""]
@@ -136,11 +137,11 @@ def compare_lines(data: dict[str, dict[str, dict[str, list[float]]]]) -> list[st
             elif change:
                 text += "; one reference training per scene: no range to judge the change against"
             lines.append(text)
-        speedups = [x for x in (_speedup(reference[k], data[n][k]) for k in scenes) if x is not None]
-        if speedups:
+        times = [x for x in speedups[n].values() if x is not None]
+        if times:
             lines.append(
-                f"- `{n}` training time: {np.median(speedups):.2f}x faster than `{names[0]}` at the median "
-                f"({min(speedups):.2f}-{max(speedups):.2f}x, {len(speedups)} scenes timed)"
+                f"- `{n}` training time: {np.median(times):.2f}x faster than `{names[0]}` at the median "
+                f"({min(times):.2f}-{max(times):.2f}x, {len(times)} scenes timed)"
             )
     if missing:
         lines += ["", "Left out (not run by every variant): " + ", ".join(missing)]
