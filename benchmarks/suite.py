@@ -69,7 +69,7 @@ def panolift_command() -> list[str]:
 def parse_seeds(text: str) -> list[str]:
     """Scene keys from "tuning", "heldout", "all", "independent", "clutter" (the cluttered rooms clutter-0,
     clutter-1, ...), clutter-N and seed numbers, comma separated."""
-    from panolift.synth.suite import CLUTTER_SEEDS, HELD_OUT_SEEDS, SUITE_SEEDS, TUNING_SEEDS
+    from panolift.synth.suite import CLUTTER_SEEDS, EXPOSURE_SEEDS, HELD_OUT_SEEDS, SUITE_SEEDS, TUNING_SEEDS
 
     groups = {
         "tuning": TUNING_SEEDS,
@@ -83,11 +83,14 @@ def parse_seeds(text: str) -> list[str]:
             keys += [str(s) for s in groups[token]]
         elif token == "clutter":
             keys += [f"clutter-{s}" for s in CLUTTER_SEEDS]
-        elif token == "independent" or token.isdigit() or re.fullmatch(r"clutter-\d+", token):
+        elif token == "exposure":
+            keys += [f"exposure-{s}" for s in EXPOSURE_SEEDS]
+        elif token == "independent" or token.isdigit() or re.fullmatch(r"(clutter|exposure)-\d+", token):
             keys.append(token)
         else:
             raise SystemExit(
-                f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N)"
+                f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N, "
+                "exposure, exposure-N)"
             )
     return list(dict.fromkeys(keys))
 
@@ -123,6 +126,8 @@ def synthesize(key: str, cache: Path, threads: int) -> dict:
                 preset = ["--preset", "suite", "--seed", key]
             elif key.startswith("clutter-"):
                 preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
+            elif key.startswith("exposure-"):
+                preset = ["--preset", "exposure", "--seed", key.split("-", 1)[1]]
             else:
                 preset = ["--preset", key]
             print(f"[{key}] synthesizing {scene}", flush=True)
@@ -265,6 +270,7 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
         things_found_ceiling=ceiling.get("things_found"),
         **{key: pred.get(key) for key in MISSED_CAUSES},  # absent from metrics written before stop 27
         psnr=pred["psnr"],
+        psnr_aligned=pred.get("psnr_gain_aligned", float("nan")),
         class_iou_2d=labels["per_class_iou"],
         class_iou=pred["per_class_iou"],
     )

@@ -4,7 +4,8 @@ Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_s
 ran, miou_2d, miou, pq_2d, pq (PQ^scene), pq_things_2d, pq_things (PQ^scene of thing classes),
 things_found_2d, things_found, things_found_ceiling, things_true (3D thing instances matched at IoU > 0.5
 and present; the ceiling's: those that the vote ceiling finds, the rest being outvoted or unseen),
-things_merged, things_split, things_wrong_class, things_lost (why lifting missed the others), psnr, depth_error (m), depth_ratio (median rendered / true
+things_merged, things_split, things_wrong_class, things_lost (why lifting missed the others), psnr, psnr_aligned
+(after each test frame's best per-channel gain: the exposure rooms' test frames have their own), depth_error (m), depth_ratio (median rendered / true
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
 ({name: IoU or None}), the confusion matrices confusion_labels, confusion_lifted (true x predicted), and
 the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, outvoted (objects whose
@@ -36,6 +37,16 @@ def ran(row: dict) -> bool:
 
 def _f(value: float | None, fmt: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _psnr(row: dict) -> str:
+    """PSNR, and after each test frame's best gain where that is at least 1 dB more (a camera that sets
+    its own exposure per frame: the exposure rooms)."""
+    plain, aligned = row["psnr"], row.get("psnr_aligned")
+    text = _f(plain, ".2f")
+    if aligned is not None and not math.isnan(aligned) and not math.isnan(plain) and aligned - plain >= 1.0:
+        text += f" ({aligned:.2f} gain-aligned)"
+    return text
 
 
 def _counts(row: dict, keys) -> str:
@@ -86,7 +97,7 @@ def scene_table(rows: list[dict], header: bool = True) -> list[str]:
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
                 _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r), _seen(r),
                 _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
-                _things(r), _missed(r), _f(r["psnr"], ".2f"),
+                _things(r), _missed(r), _psnr(r),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
@@ -267,7 +278,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -265,6 +265,9 @@ class LossConfig:
     share of each ray's weight outside a band around that depth. Needs only the images and poses; it keeps
     the field from explaining a dim, low-contrast room with a screen in front of each camera. 0: off (the
     authors)."""
+    exposure_prior: float = 1e-3
+    """Weight of the L2 prior on the per-frame log gains and offsets (``train.frame_exposure``): small, so
+    that it only settles what the images leave free."""
     matched_band: float = 0.1
     """Half-width of the matched-depth band, relative to the depth (at least two steps of the march)."""
     instance_start: float = 0.3
@@ -359,6 +362,14 @@ class TrainConfig:
     then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours
     fits as well (walls at 60% opacity, depth maps at 60% of the true depth). Every pixel of a room is
     opaque."""
+    frame_exposure: bool = False
+    """Learn a colour gain and offset per training frame (per channel: auto exposure and white balance) that
+    the colour loss applies to the rendered colour of that frame's rays (:mod:`panolift.lift.exposure`),
+    instead of leaving the field to explain frames that disagree in brightness with floaters and fog.
+    Renders use the field's colour (the frames' average exposure). False: every frame as recorded (the
+    authors)."""
+    lr_exposure: float = 5e-3
+    """Adam learning rate of the per-frame gains and offsets (``frame_exposure``)."""
     lr_grid: float = 1e-2
     """Adam learning rate of the TensoRF planes and lines."""
     lr_mlp: float = 5e-4

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from suite import synthesize  # noqa: E402
+from suite import parse_seeds, synthesize  # noqa: E402
 
 from panolift.scene import Scene  # noqa: E402
 
@@ -49,3 +49,10 @@ def test_a_failed_synthesis_leaves_no_scene_and_keeps_its_log(tmp_path):
     assert not (cache / "no-such-preset").exists()
     assert (cache / "no-such-preset.synth.txt").is_file()
     assert not any(p.name.endswith(".partial") for p in cache.iterdir())
+
+
+def test_seed_groups_include_the_exposure_rooms():
+    assert parse_seeds("exposure") == ["exposure-93", "exposure-98", "exposure-5", "exposure-17"]
+    assert parse_seeds("3,exposure-5,clutter-1,3") == ["3", "exposure-5", "clutter-1"]
+    with pytest.raises(SystemExit, match="exposure-N"):
+        parse_seeds("exposure5")

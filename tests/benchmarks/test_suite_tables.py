@@ -129,3 +129,18 @@ def test_clutter_scenes_get_the_instance_bars():
     passing = summary_lines("tuning", rows[:1])
     assert all(x.startswith("- PASS") for x in passing if "clutter scenes" in x)
     assert not any("clutter scenes" in x for x in summary_lines("tuning", rows[2:]))
+
+
+def test_psnr_cell_adds_the_gain_aligned_value_where_the_camera_varied():
+    rows = [
+        _row("exposure-93", psnr=24.5, psnr_aligned=31.25),
+        _row("93", psnr=29.0, psnr_aligned=29.4),
+        _row("1"),
+    ]
+    lines = scene_table(rows)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
+    ]
+    assert cells[0]["PSNR"] == "24.50 (31.25 gain-aligned)"
+    assert cells[1]["PSNR"] == "29.00" and cells[2]["PSNR"] == "29.00"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from panolift.cli import main
+from panolift.commands.evaluate import exposure_line
 from panolift.config import tiny_config
 from panolift.evaluate import score_labels, score_machine_labels
 from panolift.runs.folder import RunInfo, write_run_info
@@ -154,6 +155,20 @@ def test_psnr_of_a_flat_grey_prediction(hand_scene):
     )
     want = np.mean([-10 * np.log10(np.mean((scene.rgb(n) - 0.5) ** 2)) for n in frames])
     assert r["psnr"] == pytest.approx(want)
+
+
+def test_psnr_gain_aligned_and_the_exposure_line(hand_scene):
+    scene = Scene(hand_scene)
+    frames = scene.test_frames
+    gts = {n: scene.ground_truth(n) for n in frames}
+    sem, ins = {n: g.semantics for n, g in gts.items()}, {n: g.instance for n, g in gts.items()}
+    darker = {n: scene.rgb(n) * 0.7 for n in frames}  # the scene as a camera at 0.7x the exposure saw it
+    r = score_labels(scene, sem, ins, darker)
+    assert r["psnr_gain_aligned"] > r["psnr"] + 10.0
+    line = exposure_line(r)
+    assert line is not None and f"PSNR {r['psnr_gain_aligned']:.2f} dB" in line
+    exact = score_labels(scene, sem, ins, {n: scene.rgb(n) for n in frames})
+    assert exposure_line(exact) is None and exposure_line({"miou": 1.0}) is None
 
 
 def test_score_labels_at_a_working_size(hand_scene):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from panolift.evaluate.metrics import mean_iou, psnr, semantic_confusion
+from panolift.evaluate.metrics import gain_aligned_psnr, mean_iou, psnr, semantic_confusion
 from panolift.evaluate.protocols import panoptic_lifting_mean_iou
 
 
@@ -50,6 +50,19 @@ def test_psnr_hand_counted():
     pred = np.full((2, 2, 3), 0.1)  # mse = 0.01 -> 20 dB
     assert psnr(pred, gt) == pytest.approx(20.0)
     assert psnr(gt, gt) == float("inf")
+
+
+def test_gain_aligned_psnr_forgives_a_per_channel_gain_only():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0.1, 0.7, (6, 5, 3))
+    pred = gt / np.array([1.3, 1.0, 0.8])  # another exposure and white balance, nothing else
+    assert psnr(pred, gt) < 25.0
+    assert gain_aligned_psnr(pred, gt) > 100.0
+    noisy = pred + rng.normal(0.0, 0.02, pred.shape)  # a gain cannot fix noise
+    assert 30.0 < gain_aligned_psnr(noisy, gt) < 40.0
+    assert gain_aligned_psnr(np.zeros_like(gt), gt) == pytest.approx(psnr(np.zeros_like(gt), gt))
+    with pytest.raises(ValueError, match="shapes"):
+        gain_aligned_psnr(pred[:2], gt)
 
 
 def test_panoptic_lifting_miou_drops_rare_classes_and_counts_void():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+import numpy as np
 import pytest
 
 from panolift.commands.synth import synth
@@ -30,3 +32,32 @@ def test_synth_seed_out_of_range_is_an_option_error(tmp_path, seed):
     with pytest.raises(OptionError, match="--seed"):
         synth(tmp_path / "scene", preset="tiny", seed=seed)
     assert not (tmp_path / "scene").exists()  # nothing written
+
+
+def test_synth_camera_jitter_options(tmp_path, capsys):
+    """--exposure-jitter and --white-balance-jitter give each frame its own per-channel gain: the frames
+    are the jitter-free frames times that gain (pixels that saturate aside), and bad values write nothing."""
+    from panolift.synth import SYNTH_PRESETS
+    from panolift.synth.synthesize import frame_gain
+
+    plain, jittered = tmp_path / "plain", tmp_path / "jittered"
+    synth(plain, preset="tiny", seed=3)
+    synth(jittered, preset="tiny", seed=3, exposure_jitter=0.3, white_balance_jitter=0.1)
+    assert "moderate exposure 30% white balance 10%" in capsys.readouterr().out  # the describe line
+    config = dataclasses.replace(
+        SYNTH_PRESETS["tiny"], seed=3,
+        appearance=dataclasses.replace(SYNTH_PRESETS["tiny"].appearance, exposure_jitter=0.3, white_balance_jitter=0.1),
+    )  # fmt: skip
+    a, b = Scene(plain), Scene(jittered)
+    ratios = []
+    for name in a.frame_names:
+        x, y = a.rgb(name).reshape(-1, 3), b.rgb(name).reshape(-1, 3)
+        gain = frame_gain(config, int(name))
+        keep = (x > 0.05).all(axis=1) & (x * gain < 0.95).all(axis=1)  # neither dark nor saturated
+        ratios.append(np.median(y[keep] / x[keep], axis=0) / gain)
+    assert np.allclose(ratios, 1.0, atol=0.03), np.round(ratios, 3)
+    gains = np.array([frame_gain(config, int(n)) for n in a.frame_names])
+    assert gains.std() > 0.1 and np.abs(np.log(gains[:, 0] / gains[:, 1])).max() > 0.02  # per channel
+    with pytest.raises(OptionError, match="--exposure-jitter"):
+        synth(tmp_path / "bad", preset="tiny", exposure_jitter=-0.1)
+    assert not (tmp_path / "bad").exists()

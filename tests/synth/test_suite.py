@@ -81,6 +81,17 @@ def test_descriptor_reads_like_a_room():
     assert describe_config(SYNTH_PRESETS["independent"]) == "box 6.2x5.6x2.6 outward 60f 4:3 harsh"
 
 
+def test_exposure_rooms_are_suite_rooms_seen_by_a_varying_camera():
+    from panolift.synth.suite import EXPOSURE_SEEDS, exposure_config
+
+    for seed in EXPOSURE_SEEDS:
+        room, seen = suite_config(seed), exposure_config(seed)
+        assert seen.appearance.exposure_jitter == 0.2 and seen.appearance.white_balance_jitter == 0.05
+        assert dataclasses.replace(seen, appearance=room.appearance) == room  # only the camera differs
+        assert describe_config(seen) == describe_config(room) + " exposure 20% white balance 5%"
+    assert set(EXPOSURE_SEEDS) & set(HELD_OUT_SEEDS)  # some are held out
+
+
 def test_clutter_rooms_are_large_and_full_of_one_class():
     configs = [clutter_config(s) for s in CLUTTER_SEEDS]
     assert configs == [clutter_config(s) for s in CLUTTER_SEEDS]  # deterministic

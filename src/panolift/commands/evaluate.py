@@ -63,6 +63,9 @@ def evaluate(
         + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
     )
     print(format_table(results))
+    line = exposure_line(results["prediction"])
+    if line:
+        print(line)
     from panolift.runs import check_against_inputs, is_edited_run, latest_checkpoint, load_run
 
     run_dir = source.run_dir
@@ -74,6 +77,23 @@ def evaluate(
         write_metrics_json(out_dir / "metrics.json", results)
         report_agreement(agreement)
     print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, {out_dir / 'report.png'}")
+
+
+EXPOSURE_HINT_DB = 1.0
+"""The gain-aligned PSNR above the plain one by which the test frames' own exposure is worth a line."""
+
+
+def exposure_line(prediction: dict) -> str | None:
+    """A line when the test frames' PSNR rises by at least :data:`EXPOSURE_HINT_DB` with each frame's
+    per-channel gain fitted: their cameras set their own exposure or white balance, which no field can
+    know (train with ``--train.frame-exposure`` when the training frames vary the same way)."""
+    plain, aligned = prediction.get("psnr"), prediction.get("psnr_gain_aligned")
+    if plain is None or aligned is None or not aligned - plain >= EXPOSURE_HINT_DB:
+        return None
+    return (
+        f"PSNR {aligned:.2f} dB with each test frame's exposure fitted (a gain per channel): the test "
+        f"frames' exposure or white balance varies, {aligned - plain:.1f} dB of the plain PSNR is the camera's"
+    )
 
 
 def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: dict, count: int) -> None:

@@ -34,12 +34,14 @@ def _clear_scene(out: Path, overwrite: bool) -> None:
 def synth(
     out: Path,
     /,
-    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter"] = "room",
+    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter", "exposure"] = "room",
     seed: int = 0,
     overwrite: bool = False,
     num_frames: int = 0,
     size: tuple[int, int] | None = None,
     light: bool = False,
+    exposure_jitter: float | None = None,
+    white_balance_jitter: float | None = None,
 ) -> None:
     """Synthesize a procedural indoor room: images, poses, depth, ground truth and simulated 2D labels.
 
@@ -50,13 +52,18 @@ def synth(
             benchmark suite's room for SEED: shape, size, path, frames, image, look and label noise all
             drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out), clutter (the suite's
             cluttered room for SEED: about 190-245 objects, mostly bags and chairs, in a 10-12 x 7.5-9 m
-            room; 120-180 frames; seeds 0-2, of which 2 is held out).
+            room; 120-180 frames; seeds 0-2, of which 2 is held out), exposure (the suite's room for SEED seen
+            by a camera that sets exposure and white balance per frame: gains of about 0.67-1.5x).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
         size: image width and height instead of the preset's (the field of view is kept).
         light: render without supersampling and shadows (about twice as fast; for large scenes such as
             the memory benchmark's 900 frames at 512x512).
+        exposure_jitter: the camera's per-frame exposure jitter (std of the log gain) instead of the
+            preset's.
+        white_balance_jitter: the camera's per-frame, per-channel white-balance jitter (std of each
+            channel's log gain) instead of the preset's.
     """
     from tqdm import tqdm
 
@@ -65,7 +72,13 @@ def synth(
     from panolift.scene import Scene
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
     from panolift.synth.quality import check_scene
-    from panolift.synth.suite import clutter_config, describe_config, seed_split, suite_config
+    from panolift.synth.suite import (
+        clutter_config,
+        describe_config,
+        exposure_config,
+        seed_split,
+        suite_config,
+    )
 
     if not 0 <= seed < 2**32:
         raise OptionError(f"--seed must lie in 0..2^32-1, got {seed}")
@@ -75,9 +88,12 @@ def synth(
         config = suite_config(seed)
     elif preset == "clutter":
         config = clutter_config(seed)
+    elif preset == "exposure":
+        config = exposure_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
+    config = camera_config(config, exposure_jitter, white_balance_jitter)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -95,7 +111,7 @@ def synth(
     miou = numbers["machine_miou"]
     for line in synth_summary(result, preset, miou, len(scene.train_frames)):
         print(line)
-    split = f" ({seed_split(seed)})" if preset in ("suite", "clutter") else ""
+    split = f" ({seed_split(seed)})" if preset in ("suite", "clutter", "exposure") else ""
     print(f"describe     {describe_config(config)}" + split)
     print(
         f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "
@@ -120,6 +136,22 @@ def resized_config(config, num_frames: int, size: tuple[int, int] | None, light:
     if light:
         changes["supersample"], changes["shadows"] = 1, False
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def camera_config(config, exposure_jitter: float | None, white_balance_jitter: float | None):
+    """``config`` with the camera's per-frame exposure and white-balance jitter of the command line."""
+    from panolift.errors import OptionError
+
+    changes: dict = {}
+    for name, value in (("exposure_jitter", exposure_jitter), ("white_balance_jitter", white_balance_jitter)):
+        if value is None:
+            continue
+        if not 0.0 <= value <= 1.0:
+            raise OptionError(f"--{name.replace('_', '-')} must lie in 0..1 (std of a log gain), got {value}")
+        changes[name] = float(value)
+    if not changes:
+        return config
+    return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, **changes))
 
 
 def synth_summary(result, preset: str, miou: float, num_train: int) -> list[str]:

@@ -59,3 +59,17 @@ def psnr(pred: np.ndarray, gt: np.ndarray) -> float:
     if mse == 0.0:
         return float("inf")
     return float(-10.0 * np.log10(mse))
+
+
+def gain_aligned_psnr(pred: np.ndarray, gt: np.ndarray) -> float:
+    """PSNR of ``pred`` (..., 3) after the per-channel gain that fits it best to ``gt`` in least squares,
+    a_c = sum(pred_c gt_c) / sum(pred_c^2), then clipped to [0, 1]: the colour up to the camera's exposure
+    and white balance, for test frames whose camera set its own (their gain is nothing a field can know
+    from the training frames)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 3)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 3)
+    if pred.shape != gt.shape:
+        raise ValueError(f"image shapes differ: {pred.shape} vs {gt.shape}")
+    power = (pred * pred).sum(axis=0)
+    gain = np.where(power > 0, (pred * gt).sum(axis=0) / np.maximum(power, 1e-12), 1.0)
+    return psnr(np.clip(pred * gain, 0.0, 1.0), gt)

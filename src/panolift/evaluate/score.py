@@ -18,7 +18,7 @@ import numpy as np
 from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, resize_nearest
 
-from .metrics import mean_iou, psnr, semantic_confusion
+from .metrics import gain_aligned_psnr, mean_iou, psnr, semantic_confusion
 from .protocols import MISSED_CAUSES, THING_COUNTS, check_protocol, evaluate_frames
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,9 @@ def score_labels(
     result = _schema(metrics, class_set.names, len(frames))
     if rgb is not None:
         result["psnr"] = float(np.mean([_frame_psnr(scene, n, np.asarray(rgb[n])) for n in frames]))
+        result["psnr_gain_aligned"] = float(
+            np.mean([_frame_psnr(scene, n, np.asarray(rgb[n]), aligned=True) for n in frames])
+        )
     log.debug(
         "scored %d frames (%s): mIoU %.4f, PQ^scene %.4f",
         len(frames),
@@ -135,10 +138,11 @@ def _schema(metrics: dict, class_names, num_frames: int) -> dict:
     return result
 
 
-def _frame_psnr(scene, name: str, rgb: np.ndarray) -> float:
-    """PSNR of one rendered frame against the scene's image, over the pixels the scene does not mark invalid."""
+def _frame_psnr(scene, name: str, rgb: np.ndarray, aligned: bool = False) -> float:
+    """PSNR of one rendered frame against the scene's image, over the pixels the scene does not mark invalid
+    (``aligned``: after the frame's best per-channel gain, :func:`gain_aligned_psnr`)."""
     valid = ~scene.invalid_mask(name)
-    return psnr(rgb[valid], scene.rgb(name)[valid])
+    return (gain_aligned_psnr if aligned else psnr)(rgb[valid], scene.rgb(name)[valid])
 
 
 def score_machine_labels(

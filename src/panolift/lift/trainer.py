@@ -22,6 +22,7 @@ from panolift.scene import Scene, SceneNormalization
 
 from .batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
 from .clusters import cluster_instances
+from .exposure import FrameExposure
 from .head_cache import HeadSampleCache, head_cache_bytes, head_samples_per_ray
 from .losses import (
     EmbeddingBank,
@@ -128,6 +129,10 @@ class Trainer:
         self.embedding_bank = EmbeddingBank(
             config.loss.embedding_bank, max(config.field.instance_embedding, 1), self.device
         )
+        # per-frame gains and offsets (train.frame_exposure); None: every frame as recorded
+        self.exposure = (
+            FrameExposure(self.data.num_frames).to(self.device) if config.train.frame_exposure else None
+        )
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the global RNG
             torch.manual_seed(config.train.seed)
             field = PanopticField(config.field, scene.class_set.num_classes, bounded=config.loss.bounded)
@@ -148,6 +153,8 @@ class Trainer:
             tensors.update(self.embedding_bank.tensors())
         if self.matched is not None:
             tensors.update(self.matched.tensors())
+        if self.exposure is not None:
+            tensors.update(self.exposure.tensors())
         optimizers = {}
         for name, optimizer in self.optimizers.items():
             opt_tensors, optimizers[name] = optimizer_to_tensors(name, optimizer)
@@ -168,6 +175,10 @@ class Trainer:
 
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Field, optimizers, batch generator, step and history exactly as in a :meth:`state`."""
+        if self.exposure is not None:
+            self.exposure.load(
+                {k: v.to(self.device) for k, v in tensors.items() if k.startswith("exposure.")}
+            )
         self._attach(field_from_tensors(meta, tensors, self.scene.class_set.num_classes))
         for name, optimizer in self.optimizers.items():
             load_optimizer(name, optimizer, meta, tensors)
@@ -188,6 +199,12 @@ class Trainer:
             "instance": make_adam(self.field.instance_parameters(), train.lr_instance),
         }
         self._base_lr = {"grid": train.lr_grid, "mlp": train.lr_mlp, "instance": train.lr_instance}
+        if self.exposure is not None:  # the cameras' corrections follow the colour's schedule
+            decay = train.lr_decay_geometry or train.lr_decay
+            self.optimizers["exposure"] = make_adam(
+                [{"params": list(self.exposure.parameters()), "decay": decay}], train.lr_exposure
+            )
+            self._base_lr["exposure"] = train.lr_exposure
 
     def _split_groups(self, geometry: list, heads: list) -> list[dict]:
         """Parameter groups, each with the ``decay`` of its learning rate: one group, or two (density and
@@ -332,7 +349,11 @@ class Trainer:
         bounded = cfg.loss.bounded
         losses = {}
         if colour:
-            losses["rgb"] = compute_rgb_loss(out["rgb"][:num_scene], scene_batch["rgb"])
+            rgb = out["rgb"][:num_scene]
+            if self.exposure is not None:  # as each frame's camera recorded it
+                rgb = self.exposure(rgb, scene_batch["frame"])
+                losses["exposure_prior"] = self.exposure.prior()
+            losses["rgb"] = compute_rgb_loss(rgb, scene_batch["rgb"])
         if labels:
             losses["semantic"] = compute_semantic_loss(
                 out["semantics"][:num_scene], scene_batch["probability"], scene_batch["confidence"], bounded
@@ -562,6 +583,8 @@ class Trainer:
                 self.history.append(metrics)
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
+            if self.step == train.iterations and self.exposure is not None:
+                log.info(self.exposure.summary())
             if self.step == train.iterations and self.config.field.label_votes > 0:
                 self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
             if self.step == train.iterations and self.config.field.instance_embedding:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from panolift.evaluate.agreement import InputAgreement, agreement_with_inputs
 from panolift.render import panoptic_from_rendering, render_image
@@ -13,7 +14,8 @@ from .loaded import LoadedRun
 
 def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96) -> InputAgreement:
     """Render up to ``max_frames`` evenly spaced training views at ``width`` pixels and compare them with
-    the 2D labels and images they were trained on (:mod:`panolift.evaluate.agreement`)."""
+    the 2D labels and images they were trained on (:mod:`panolift.evaluate.agreement`); a run that learnt
+    each frame's exposure (``train.frame_exposure``) is compared in that frame's exposure."""
     native = loaded.open_scene()
     size = fit_size(native.native_size, width=min(width, native.native_size[0]))
     scene = loaded.open_scene(size)
@@ -27,7 +29,12 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96
             loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization, parallel_chunks=True
         )
         semantics, _ = panoptic_from_rendering(out, loaded.class_set)
-        rendered.append((semantics, out["rgb"].clamp(0, 1).cpu().numpy()))
+        rgb = out["rgb"]
+        exposure = loaded.frame_exposure
+        if exposure is not None and exposure.num_frames == len(frames):
+            index = torch.full(rgb.shape[:-1], frames.index(name), dtype=torch.long)
+            rgb = exposure(rgb.reshape(-1, 3), index.reshape(-1)).reshape(rgb.shape)
+        rendered.append((semantics, rgb.clamp(0, 1).cpu().numpy()))
         inputs.append((scene.machine_label_maps(name, tta=tta)[0], scene.rgb(name)))
         depths.append((out["depth"].cpu().numpy(), out["opacity"].cpu().numpy()))
     near = loaded.config.render.near / loaded.normalization.scale  # normalised units -> world units

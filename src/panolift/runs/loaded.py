@@ -14,6 +14,7 @@ from torch import nn
 from panolift.config import LiftConfig
 from panolift.edit import EDITS_FILE
 from panolift.lift import field_from_tensors
+from panolift.lift.exposure import FrameExposure
 from panolift.render import thing_mask_of
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization, generate_rays, scale_intrinsics
 
@@ -38,6 +39,7 @@ class LoadedRun:
     image_size: tuple[int, int]  # (width, height) the run was trained at
     run_file: Path | None = None  # the run.json the scene path comes from (the trained run's)
     fingerprint: dict = dataclasses.field(default_factory=dict)  # of the scene it was trained on
+    frame_exposure: FrameExposure | None = None  # the training frames' gains (``train.frame_exposure``)
 
     @property
     def thing_mask(self) -> torch.Tensor:
@@ -93,6 +95,11 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
     try:
         config = LiftConfig.from_dict(meta["config"])
         field = field_from_tensors(meta, tensors, info.class_set.num_classes)
+        exposure = None
+        if "exposure.log_gain" in tensors:
+            exposure = FrameExposure(tensors["exposure.log_gain"].shape[0])
+            exposure.load(tensors)
+            exposure.requires_grad_(False)
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
         raise SceneError(
             f"{path}: checkpoint tensors do not fit its configuration ({type(exc).__name__}: {exc})"
@@ -110,6 +117,7 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
         run_dir=run_dir, field=field.to(device or "cpu").eval(), config=config, scene_path=info.scene_path,
         class_set=info.class_set, normalization=info.normalization, step=int(meta["step"]),
         image_size=info.image_size, run_file=run_dir / RUN_FILE, fingerprint=info.fingerprint,
+        frame_exposure=exposure,
     )  # fmt: skip
 
 

@@ -126,6 +126,9 @@ class AppearanceConfig:
     """Standard deviation of Gaussian pixel noise added to the colour images (intensities in [0, 1])."""
     exposure_jitter: float = 0.0
     """Standard deviation of a per-frame multiplicative gain (auto exposure); 0 keeps every frame's gain 1."""
+    white_balance_jitter: float = 0.0
+    """Standard deviation of a per-frame, per-channel log gain on top of the exposure (auto white balance);
+    0 keeps the channels' balance."""
 
     def __post_init__(self) -> None:
         if self.texture_density <= 0.0 or self.texture_contrast < 0.0 or not 0.0 <= self.detail <= 1.0:
@@ -134,8 +137,10 @@ class AppearanceConfig:
             raise ValueError("AppearanceConfig: wood_grain and ambient must lie in [0, 1]")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"AppearanceConfig.jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
-        if self.sensor_noise < 0.0 or self.exposure_jitter < 0.0:
-            raise ValueError("AppearanceConfig: sensor_noise and exposure_jitter must be >= 0")
+        if self.sensor_noise < 0.0 or self.exposure_jitter < 0.0 or self.white_balance_jitter < 0.0:
+            raise ValueError(
+                "AppearanceConfig: sensor_noise, exposure_jitter and white_balance_jitter must be >= 0"
+            )
         if any(len(light) != 4 or light[3] < 0.0 for light in self.lights):
             raise ValueError("AppearanceConfig.lights: each light is (x, y, z, intensity >= 0)")
 

@@ -12,6 +12,8 @@ must not be.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .config import NOISE_LEVELS, AppearanceConfig, LabelNoiseConfig, SynthConfig
@@ -221,10 +223,35 @@ def noise_name(level: float) -> str:
 
 
 def describe_config(config: SynthConfig) -> str:
-    """A short description such as "L 7.1x5.3x2.8 outward 140f 16:9 harsh" (plus "plain" for plain walls)."""
+    """A short description such as "L 7.1x5.3x2.8 outward 140f 16:9 harsh" (plus "plain" for plain walls,
+    and "exposure 20%" or "white balance 5%" for a camera whose frames swing by at least 10% or 2%)."""
     X, Y, Z = config.room_size
+    look = config.appearance
     text = (
         f"{config.room_shape} {X:.1f}x{Y:.1f}x{Z:.1f} {config.trajectory} {config.num_frames}f "
         f"{aspect_name(config.width, config.height)} {noise_name(config.label_noise.level)}"
     )
-    return text + (" plain" if config.appearance.plain_walls else "")
+    text += " plain" if look.plain_walls else ""
+    text += f" exposure {100 * look.exposure_jitter:.0f}%" if look.exposure_jitter >= 0.1 else ""
+    return text + (
+        f" white balance {100 * look.white_balance_jitter:.0f}%" if look.white_balance_jitter >= 0.02 else ""
+    )
+
+
+EXPOSURE_JITTER = 0.2
+"""The exposure rooms' per-frame exposure jitter (std of the log gain: most frames within 0.67-1.5x)."""
+WHITE_BALANCE_JITTER = 0.05
+"""The exposure rooms' per-frame, per-channel white-balance jitter (std of each channel's log gain)."""
+EXPOSURE_SEEDS = (93, 98, 5, 17)
+"""Suite rooms also drawn as exposure rooms (`exposure-N`: room N as an auto-exposure camera saw it):
+93 and 98 chose the per-frame exposure's settings, 5 and 17 are held out."""
+
+
+def exposure_config(seed: int) -> SynthConfig:
+    """The suite's room ``seed`` seen by a camera that sets exposure and white balance per frame
+    (:data:`EXPOSURE_JITTER`, :data:`WHITE_BALANCE_JITTER`); everything else as :func:`suite_config`."""
+    config = suite_config(seed)
+    look = dataclasses.replace(
+        config.appearance, exposure_jitter=EXPOSURE_JITTER, white_balance_jitter=WHITE_BALANCE_JITTER
+    )
+    return dataclasses.replace(config, appearance=look)

@@ -38,14 +38,34 @@ class SynthResult:
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall time
 
 
+def _camera_rng(config: SynthConfig, index: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, index, 0xE7905E])
+
+
+def _draw_gain(config: SynthConfig, rng: np.random.Generator) -> np.ndarray:
+    """(3,) per-channel gain: exp(N(0, exposure_jitter)) x exp(N(0, white_balance_jitter)) per channel
+    (the white balance drawn only when it jitters, so that scenes without it keep their draws)."""
+    look = config.appearance
+    gain = np.full(3, np.exp(rng.normal(0.0, look.exposure_jitter)))
+    if look.white_balance_jitter > 0.0:
+        gain = gain * np.exp(rng.normal(0.0, look.white_balance_jitter, 3))
+    return gain
+
+
+def frame_gain(config: SynthConfig, index: int) -> np.ndarray:
+    """The (3,) per-channel gain of frame ``index``'s camera (auto exposure and white balance; ones
+    without jitter)."""
+    return _draw_gain(config, _camera_rng(config, index))
+
+
 def develop_image(rgb: np.ndarray, config: SynthConfig, index: int) -> np.ndarray:
     """The camera's image pipeline on a rendered (H, W, 3) image: rgb * g + n, with a per-frame gain
-    g = exp(N(0, exposure_jitter)) and pixel noise n ~ N(0, sensor_noise) (frame ``index`` draws its own)."""
+    g (:func:`frame_gain`) and pixel noise n ~ N(0, sensor_noise) (frame ``index`` draws its own)."""
     look = config.appearance
-    if look.exposure_jitter == 0.0 and look.sensor_noise == 0.0:
+    if look.exposure_jitter == 0.0 and look.sensor_noise == 0.0 and look.white_balance_jitter == 0.0:
         return rgb
-    rng = np.random.default_rng([config.seed, index, 0xE7905E])
-    gain = np.exp(rng.normal(0.0, look.exposure_jitter))
+    rng = _camera_rng(config, index)
+    gain = _draw_gain(config, rng)
     return np.clip(rgb * gain + rng.normal(0.0, look.sensor_noise, rgb.shape), 0.0, 1.0)
 
 
