@@ -42,7 +42,7 @@ class FrameExposure(nn.Module):
     def forward(self, rgb: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """The colours (num_rays, 3) of rays of training frames ``frames`` (num_rays,) as those frames'
         cameras would record them: rgb * exp(g_f) + b_f."""
-        log_gain, offset = self.centred()
+        log_gain, offset = (t.to(rgb.device) for t in self.centred())  # a loaded run's live on the CPU
         frames = frames.to(device=rgb.device, dtype=torch.long)
         return rgb * torch.exp(log_gain.index_select(0, frames)) + offset.index_select(0, frames)
 
