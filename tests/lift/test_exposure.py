@@ -14,7 +14,9 @@ from panolift.cli import main
 from panolift.config import tiny_config
 from panolift.lift.exposure import FrameExposure
 from panolift.lift.trainer import Trainer
-from panolift.runs import check_against_inputs, load_run, train_run
+from panolift.runs import check_against_inputs, latest_checkpoint, load_run, train_run
+from panolift.runs.checkpoints import read_checkpoint
+from panolift.runs.training import TrainingRun
 from panolift.scene import Scene
 from panolift.synth import SYNTH_PRESETS, synthesize_scene
 from panolift.synth.synthesize import frame_gain
@@ -92,22 +94,31 @@ def test_training_finds_the_cameras_gains_and_checks_the_run_in_them(jittered_sc
     )
 
 
-def test_per_frame_exposure_state_resumes(jittered_scene):
+def test_a_run_with_per_frame_exposure_resumes_exactly(jittered_scene, tmp_path):
+    """Killed at step 30 and resumed, the run goes on as if never stopped: the gains, their optimizer
+    and the prior come back from the checkpoint."""
     root, _ = jittered_scene
     config = tiny_config()
     config.train.frame_exposure = True
-    scene = Scene(root)
-    trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
-    for _ in range(5):
-        trainer.train_step()
-    assert trainer.exposure.log_gain.abs().max() > 0  # it moved
-    meta, tensors = trainer.state()
+    train = config.train
+    train.iterations, train.checkpoint_every, train.log_every = 50, 30, 2
+    train.occupancy_steps, train.shrink_step, train.upsample_steps = (10, 20), 20, (15,)
+    with TrainingRun(root, tmp_path / "full", config) as full:
+        full.run()
+        want, gains = full.trainer.history, full.trainer.exposure.log_gain.detach().clone()
+    with TrainingRun(root, tmp_path / "part", config) as part:
+        part.run(stop_at=30)
+    meta, tensors = read_checkpoint(latest_checkpoint(tmp_path / "part"))
     assert "exposure.log_gain" in tensors and "exposure" in meta["optimizers"]
-    resumed = Trainer(scene, scene.normalization(config.train.max_depth), config)
-    resumed.load_state(meta, tensors)
-    assert torch.equal(resumed.exposure.log_gain, trainer.exposure.log_gain)
-    assert torch.equal(resumed.exposure.offset, trainer.exposure.offset)
-    resumed.train_step()  # its optimizer's state fits its parameters
+    with TrainingRun(root, tmp_path / "part", resume=True) as resumed:
+        assert resumed.trainer.step == 30 and resumed.trainer.exposure.log_gain.abs().max() > 0
+        resumed.run()
+        got = resumed.trainer.history
+    assert [h["step"] for h in want] == [h["step"] for h in got] and all("exposure_prior" in h for h in want)
+    for a, b in zip(want, got, strict=True):
+        for key in ("rgb", "exposure_prior", "total"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-7), (a["step"], key)
+    assert torch.allclose(resumed.trainer.exposure.log_gain, gains, atol=1e-6)
 
 
 def test_without_the_option_nothing_is_learnt_per_frame(tiny_scene):
