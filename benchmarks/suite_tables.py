@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from panolift.commands.evaluate import EXPOSURE_HINT_DB
 from panolift.evaluate.protocols import MISSED_CAUSES
 
 # the issue's bars (points of mIoU, PQ^scene, dB)
@@ -44,7 +45,12 @@ def _psnr(row: dict) -> str:
     its own exposure per frame: the exposure rooms)."""
     plain, aligned = row["psnr"], row.get("psnr_aligned")
     text = _f(plain, ".2f")
-    if aligned is not None and not math.isnan(aligned) and not math.isnan(plain) and aligned - plain >= 1.0:
+    if (
+        aligned is not None
+        and not math.isnan(aligned)
+        and not math.isnan(plain)
+        and aligned - plain >= EXPOSURE_HINT_DB
+    ):
         text += f" ({aligned:.2f} gain-aligned)"
     return text
 

@@ -62,9 +62,8 @@ def run_info(path: Path, device: str = "auto") -> None:
     elif field.config.label_votes > 0:
         print("label votes  none yet (fused at the end of training)")
     if loaded.frame_exposure is not None:
-        print(
-            f"exposure     {loaded.frame_exposure.summary().split(': ', 1)[1]} over {loaded.frame_exposure.num_frames} training frames"
-        )
+        exposure = loaded.frame_exposure
+        print(f"exposure     {exposure.summary()} over {exposure.num_frames} training frames")
     settings = resolve_region_settings(loaded, device=device)
     rows = describe_instances(loaded, settings, device=device)
     print(

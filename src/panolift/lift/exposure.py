@@ -58,11 +58,12 @@ class FrameExposure(nn.Module):
 
     @torch.no_grad()
     def summary(self) -> str:
-        """One line for the log: the spread of the frames' gains and offsets."""
+        """The spread of the frames' gains and offsets, e.g. "gains 0.74-1.35 (std 0.263), largest offset
+        0.075" (the trainer's last log line and `panolift info`)."""
         gains = self.gains()
         offset = self.centred()[1].abs().max()
         return (
-            f"per-frame exposure: gains {float(gains.min()):.2f}-{float(gains.max()):.2f} "
+            f"gains {float(gains.min()):.2f}-{float(gains.max()):.2f} "
             f"(std {float(gains.std()) if gains.numel() > 1 else 0.0:.3f}), largest offset {float(offset):.3f}"
         )
 

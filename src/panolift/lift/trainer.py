@@ -176,9 +176,7 @@ class Trainer:
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Field, optimizers, batch generator, step and history exactly as in a :meth:`state`."""
         if self.exposure is not None:
-            self.exposure.load(
-                {k: v.to(self.device) for k, v in tensors.items() if k.startswith("exposure.")}
-            )
+            self.exposure.load(tensors)
         self._attach(field_from_tensors(meta, tensors, self.scene.class_set.num_classes))
         for name, optimizer in self.optimizers.items():
             load_optimizer(name, optimizer, meta, tensors)
@@ -584,7 +582,7 @@ class Trainer:
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
             if self.step == train.iterations and self.exposure is not None:
-                log.info(self.exposure.summary())
+                log.info("per-frame exposure: %s", self.exposure.summary())
             if self.step == train.iterations and self.config.field.label_votes > 0:
                 self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
             if self.step == train.iterations and self.config.field.instance_embedding:
