@@ -265,9 +265,12 @@ class LossConfig:
     share of each ray's weight outside a band around that depth. Needs only the images and poses; it keeps
     the field from explaining a dim, low-contrast room with a screen in front of each camera. 0: off (the
     authors)."""
-    exposure_prior: float = 1e-3
-    """Weight of the L2 prior on the per-frame log gains and offsets (``train.frame_exposure``): small, so
-    that it only settles what the images leave free."""
+    exposure_prior: float = 0.1
+    """Weight of the L2 prior on the per-frame log gains and offsets (``train.frame_exposure``). At 0.1 a
+    steady camera's frames learn gains within 0.3-0.5% of each other and lose no colour, while a camera on
+    automatic exposure (gains over 0.67-1.5x) is still followed; 1e-3 (stop 53) fits such a camera's colour
+    0.35-0.5 dB better but let the steady rooms' average exposure drift (room 5: -1.4 dB). Benchmarks/SUITE.md,
+    thirty-fourth and thirty-fifth rounds."""
     matched_band: float = 0.1
     """Half-width of the matched-depth band, relative to the depth (at least two steps of the march)."""
     instance_start: float = 0.3
@@ -367,9 +370,10 @@ class TrainConfig:
     the colour loss applies to the rendered colour of that frame's rays (:mod:`panolift.lift.exposure`),
     instead of leaving the field to explain frames that disagree in brightness with floaters and fog.
     Renders use the field's colour (the frames' average exposure). On held-out rooms filmed with gains of
-    0.67-1.5x it undoes the fog (room 5: depth error 0.35 -> 0.13 m, colour +6 dB); with a steady camera it
-    costs 0.1-0.35 dB of PSNR in most rooms (benchmarks/SUITE.md, thirty-fourth round). False (every
-    preset): every frame as recorded, as the authors."""
+    0.67-1.5x it undoes the fog (room 5: depth error 0.35 -> 0.13 m, colour +6 dB); with a steady camera
+    and the prior at 0.1 the gains stay within a fraction of a percent (benchmarks/SUITE.md, thirty-fourth
+    and thirty-fifth rounds). False here and in `paper` (every frame as recorded, as the authors); True in
+    `fast` and `quick` since stop 54 (``--train.no-frame-exposure`` turns it off)."""
     lr_exposure: float = 5e-3
     """Adam learning rate of the per-frame gains and offsets (``frame_exposure``)."""
     lr_grid: float = 1e-2
@@ -610,6 +614,7 @@ def fast_config() -> LiftConfig:
             rays_image=512,
             edge_rays=0.3,  # silhouettes, thin parts and small objects: mIoU +3 on held-out rooms (SUITE.md, twenty-sixth round)
             random_background=True,  # opaque walls: depth and PSNR on rooms the preset was not tuned on
+            frame_exposure=True,  # phones and video set exposure per frame: no fog from it (SUITE.md, thirty-fifth round)
             lr_grid=2e-2,
             lr_mlp=2e-3,
             lr_instance=2e-3,

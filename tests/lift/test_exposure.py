@@ -84,7 +84,8 @@ def test_training_finds_the_cameras_gains_and_checks_the_run_in_them(jittered_sc
     found = loaded.frame_exposure.centred()[0].mean(dim=1).numpy()
     assert np.std(true) > 0.15  # the draw is a real test: gains of about 0.7-1.4
     correlation = float(np.corrcoef(true, found)[0, 1])
-    assert correlation > 0.8, (correlation, true.round(2), found.round(2))  # 0.93-0.98 over 4 draws
+    # at the default prior (0.1): 0.89-0.97 over 3 draws
+    assert correlation > 0.8, (correlation, true.round(2), found.round(2))
     in_own_exposure = check_against_inputs(loaded).psnr
     in_average_exposure = check_against_inputs(dataclasses.replace(loaded, frame_exposure=None)).psnr
     assert in_own_exposure > in_average_exposure + 1.0, (in_own_exposure, in_average_exposure)

@@ -80,3 +80,17 @@ def test_the_train_command_takes_the_preset_over_the_command_line_iterations():
     config = defaults(["train", "s", "--preset", "quick", "--train.iterations", "1000"])
     assert config.preset == "quick" and config.train == get_preset("quick", 1000).train
     assert defaults(["train", "s", "--train.iterations=1600"]).train.shrink_step == 640
+
+
+def test_fast_and_quick_learn_a_per_frame_exposure_and_the_paper_keeps_every_frame_as_recorded():
+    import tyro
+
+    from panolift.config import LiftConfig
+
+    fast = fast_config()
+    assert fast.train.frame_exposure and get_preset("quick").train.frame_exposure
+    assert not paper_config().train.frame_exposure and not get_preset("tiny").train.frame_exposure
+    assert fast.loss.exposure_prior == paper_config().loss.exposure_prior == 0.1
+    off = tyro.cli(LiftConfig, default=fast, args=["--train.no-frame-exposure"])
+    assert not off.train.frame_exposure
+    assert off == dataclasses.replace(fast, train=dataclasses.replace(fast.train, frame_exposure=False))
