@@ -5,9 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import tyro
 
 from panolift.cli import iterations_of
-from panolift.config import QUICK_ITERATIONS, TrainConfig, fast_config, get_preset, paper_config
+from panolift.config import (
+    QUICK_ITERATIONS,
+    LiftConfig,
+    TrainConfig,
+    fast_config,
+    get_preset,
+    paper_config,
+)
 from panolift.errors import OptionError
 
 
@@ -83,10 +91,6 @@ def test_the_train_command_takes_the_preset_over_the_command_line_iterations():
 
 
 def test_fast_and_quick_learn_a_per_frame_exposure_and_the_paper_keeps_every_frame_as_recorded():
-    import tyro
-
-    from panolift.config import LiftConfig
-
     fast = fast_config()
     assert fast.train.frame_exposure and get_preset("quick").train.frame_exposure
     assert not paper_config().train.frame_exposure and not get_preset("tiny").train.frame_exposure
