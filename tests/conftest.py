@@ -89,3 +89,30 @@ def tiny_embed_run(tiny_scene, tmp_path_factory) -> Path:
 def either_run(request) -> Path:
     """The tiny run with slots, then with the instance embedding."""
     return request.getfixturevalue("tiny_run" if request.param == "slots" else "tiny_embed_run")
+
+
+@pytest.fixture
+def train_tiny_steps(tiny_scene):
+    """A function (loss option, value, steps=150) -> (trainer, last metrics): the `tiny` preset with
+    ``config.loss.<option> = value`` trained ``steps`` steps on the tiny scene, torch seeded 0 (so that two
+    calls differ only by the option). The last metrics are checked to be finite."""
+    import math
+
+    import torch
+
+    from panolift.config import tiny_config
+    from panolift.lift.trainer import Trainer
+    from panolift.scene import Scene
+
+    def train(option: str, value, steps: int = 150):
+        scene = Scene(tiny_scene)
+        torch.manual_seed(0)
+        config = tiny_config()
+        setattr(config.loss, option, value)
+        trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
+        for _ in range(steps):
+            metrics = trainer.train_step()
+        assert math.isfinite(metrics["total"]), metrics
+        return trainer, metrics
+
+    return train

@@ -33,6 +33,9 @@ class FieldConfig:
     """Positional-encoding frequencies on the appearance features."""
     color_pe_view: int = 2
     """Positional-encoding frequencies on the view direction."""
+    color_view: bool = True
+    """Colour depends on the view direction (TensoRF, the authors). Without it every point has one colour
+    for all cameras, so a sheet before a plain wall cannot show each camera what lies behind it."""
     density_shift: float = -10.0
     """sigma = softplus(feature + density_shift) * distance_scale."""
     distance_scale: float = 25.0
@@ -274,6 +277,15 @@ class LossConfig:
     benchmarks/SUITE.md, thirty-fourth and thirty-fifth rounds."""
     matched_band: float = 0.1
     """Half-width of the matched-depth band, relative to the depth (at least two steps of the march)."""
+    planarity: float = 0.0
+    """Weight of the planarity prior (:mod:`panolift.lift.planarity`): on ``train.rays_planar`` lines of
+    three training pixels of one 2D segment with flat colour, the second difference of the rendered inverse
+    depth (0 for any plane, whatever its tilt), so that a plain wall is not explained by a sheet or fog
+    before it. At 0.02 and 0.1 it left the fogged room 118's depth where it was: the sheet there is itself a
+    plane, its edges on image edges (benchmarks/SUITE.md, thirty-sixth round), so no preset uses it. 0: off."""
+    planarity_flat: float = 0.03
+    """Colour step (in [0, 1]) at which a triplet's planarity weight falls to 1/e: image edges, and the 2D
+    segments' edges, switch the prior off."""
     instance_start: float = 0.3
     """The instance loss starts at this fraction of the iterations (authors: epoch 3 of 10)."""
     consistency_start: float = 0.6
@@ -361,6 +373,11 @@ class TrainConfig:
     objects get more rays than their area. 0: uniform, as the paper."""
     rays_matched: int = 256
     """Rays a step through pixels of matched depth (used when ``loss.matched_depth`` > 0)."""
+    rays_planar: int = 128
+    """Lines of three pixels a step for the planarity prior (used when ``loss.planarity`` > 0; 3 rays each,
+    weights only), spaced 1 to ``planar_step`` pixels."""
+    planar_step: int = 4
+    """Largest spacing of a planarity triplet's pixels, at the working size."""
     random_background: bool = False
     """Composite each training ray over a random colour instead of the fixed background: a surface must
     then be opaque to reproduce its pixels, where over black a half-transparent wall with brighter colours

@@ -60,6 +60,28 @@ def test_embedding_field_gives_raw_embeddings_to_training_and_cluster_distributi
     assert not field.has_instance_clusters and field.instance(pts).shape == (50, 1)
 
 
+def test_colour_without_the_view_direction_is_one_colour_a_point_for_every_camera():
+    torch.manual_seed(0)
+    config = tiny_config().field
+    config.color_pe_view = 2
+    pts = torch.rand(40, 3) * 2 - 1
+    dirs_a = torch.nn.functional.normalize(torch.randn(40, 3), dim=-1)
+    dirs_b = torch.nn.functional.normalize(torch.randn(40, 3), dim=-1)
+    with_view = PanopticField(config, num_classes=7)
+    assert not torch.allclose(with_view.color(pts, dirs_a), with_view.color(pts, dirs_b))
+    config.color_view = False
+    torch.manual_seed(0)
+    without = PanopticField(config, num_classes=7)
+    torch.testing.assert_close(without.color(pts, dirs_a), without.color(pts, dirs_b))
+    assert not torch.allclose(
+        without.color(pts, dirs_a), without.color(pts.flip(0), dirs_a)
+    )  # still by place
+    # the same parameters either way: a run's state loads into both
+    assert with_view.state_dict().keys() == without.state_dict().keys()
+    for name, value in with_view.state_dict().items():
+        assert value.shape == without.state_dict()[name].shape, name
+
+
 def test_num_slots_is_configurable():
     config = tiny_config().field
     config.instance_embedding = 0

@@ -117,19 +117,12 @@ def test_sparse_view_smoothing_follows_the_occupancy_grid_and_its_resets():
     assert float(smoothing.loss(planes, empty)) == 0.0
 
 
-def test_training_with_sparse_view_smoothing_smooths_the_density_planes(tiny_scene):
+def test_training_with_sparse_view_smoothing_smooths_the_density_planes(train_tiny_steps):
     """On the tiny scene (a dozen views), the extra weight lowers the density planes' total variation
     against the same training without it, and the loss is logged and finite."""
-    scene = Scene(tiny_scene)
     tvs = {}
     for extra in (0.0, 2.0):
-        torch.manual_seed(0)
-        config = tiny_config()
-        config.loss.tv_density_sparse = extra
-        trainer = Trainer(scene, scene.normalization(config.train.max_depth), config)
-        for _ in range(150):
-            metrics = trainer.train_step()
-        assert math.isfinite(metrics["total"])
+        trainer, metrics = train_tiny_steps("tv_density_sparse", extra)
         assert ("tv_density_sparse" in metrics) == (extra > 0)
         planes = list(trainer.field.density_grid.planes)
         with torch.no_grad():

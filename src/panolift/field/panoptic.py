@@ -76,7 +76,11 @@ class PanopticField(nn.Module):
             self.appearance_grid.num_features, config.appearance_features, bias=False
         )
         self.color_mlp = ColorMLP(
-            config.appearance_features, config.color_mlp_width, config.color_pe_features, config.color_pe_view
+            config.appearance_features,
+            config.color_mlp_width,
+            config.color_pe_features,
+            config.color_pe_view,
+            config.color_view,
         )
         head_resolution = head_resolution or resolution_from_voxels(aabb, config.head_grid_resolution)
         comps = config.head_grid_components

@@ -207,9 +207,9 @@ def encode_positions(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
 class ColorMLP(nn.Module):
     """c = sigmoid(MLP([f, d, PE(f), PE(d)])): TensoRF's MLPRender_Fea (two hidden layers)."""
 
-    def __init__(self, num_features: int, width: int, pe_features: int, pe_view: int):
+    def __init__(self, num_features: int, width: int, pe_features: int, pe_view: int, view: bool = True):
         super().__init__()
-        self.pe_features, self.pe_view = pe_features, pe_view
+        self.pe_features, self.pe_view, self.view = pe_features, pe_view, view
         in_dim = num_features + 3 + 2 * pe_features * num_features + 2 * pe_view * 3
         self.net = nn.Sequential(
             nn.Linear(in_dim, width), nn.ReLU(inplace=True), nn.Linear(width, width), nn.ReLU(inplace=True),
@@ -218,7 +218,10 @@ class ColorMLP(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, features: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        """(num_points, F) features and (num_points, 3) unit directions -> (num_points, 3) rgb in [0, 1]."""
+        """(num_points, F) features and (num_points, 3) unit directions -> (num_points, 3) rgb in [0, 1].
+        Without ``view`` the directions are zeroed: one colour a point, whichever camera looks at it."""
+        if not self.view:
+            dirs = torch.zeros_like(dirs)
         x = torch.cat(
             [
                 features,

@@ -80,6 +80,7 @@ def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
         "l1_density": loss.l1_density * geometry,
         "distortion": loss.distortion * geometry,
         "matched_depth": loss.matched_depth * geometry,
+        "planarity": loss.planarity * geometry,
         "exposure_prior": loss.exposure_prior * geometry * float(config.train.frame_exposure),
     }
 

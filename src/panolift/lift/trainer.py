@@ -39,6 +39,7 @@ from .losses import (
     instance_means,
     instance_places,
 )
+from .planarity import compute_planarity_loss, flatness_weights, sample_triplets
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at, phase_at
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
@@ -324,10 +325,18 @@ class Trainer:
             if weights["matched_depth"] > 0 and colour and cfg.train.rays_matched > 0
             else None
         )
+        # R_P: lines of three pixels for the planarity prior, rendered with R_S (weights only)
+        planar = (
+            sample_triplets(self.data, cfg.train.rays_planar, self.generator, cfg.train.planar_step)
+            if weights["planarity"] > 0 and colour and cfg.train.rays_planar > 0 and not self.data.streaming
+            else None
+        )
         origins, dirs = scene_batch["origins"], scene_batch["dirs"]
-        if matched is not None:
-            origins, dirs = torch.cat([origins, matched["origins"]]), torch.cat([dirs, matched["dirs"]])
         num_scene = scene_batch["origins"].shape[0]
+        num_matched = 0 if matched is None else matched["origins"].shape[0]
+        for extra in (matched, planar):
+            if extra is not None:
+                origins, dirs = torch.cat([origins, extra["origins"]]), torch.cat([dirs, extra["dirs"]])
         # R_S: colour and semantics. R_I: semantics and instances only; the rendering weights of its heads
         # are detached (gradient blocking), so nothing of R_I reaches the density or the colour.
         background = None
@@ -341,8 +350,9 @@ class Trainer:
             out = render_rays(
                 self.field, origins, dirs, cfg.render, generator=self.generator,
                 background=background, gradient_blocking=cfg.loss.gradient_blocking,
-                weight_threshold=weight_threshold, return_samples=weights["distortion"] > 0 or matched is not None,
-                outputs=outputs, shaded_rays=num_scene,  # R_D: weights only
+                weight_threshold=weight_threshold,
+                return_samples=weights["distortion"] > 0 or matched is not None or planar is not None,
+                outputs=outputs, shaded_rays=num_scene,  # R_D and R_P: weights only
             )  # fmt: skip
         bounded = cfg.loss.bounded
         losses = {}
@@ -363,10 +373,18 @@ class Trainer:
             )  # fmt: skip
         if matched is not None:
             step_size = float(out["deltas"][0, 0]) if out["deltas"].numel() else 0.0
+            rows = slice(num_scene, num_scene + num_matched)
             losses["matched_depth"] = compute_matched_depth_loss(
-                out["weights"][num_scene:], out["t"][num_scene:], matched["depth"], cfg.loss.matched_band,
-                2.0 * step_size,
-            )  # fmt: skip
+                out["weights"][rows], out["t"][rows], matched["depth"], cfg.loss.matched_band, 2.0 * step_size
+            )
+        if planar is not None:
+            rows = slice(num_scene + num_matched, None)
+            flatness = flatness_weights(
+                planar["rgb"], planar["segments"], planar["usable"], cfg.loss.planarity_flat
+            )
+            losses["planarity"] = compute_planarity_loss(
+                out["weights"][rows], out["t"][rows], planar["cos"], flatness
+            )
         if image_batch is not None:
             heads = ("semantics", "instance") if weights["instance"] > 0 else ("semantics",)
             with self.field.embedding_mode():  # an embedding field's loss is on the embedding itself

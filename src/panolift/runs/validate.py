@@ -94,7 +94,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "image_precision"): (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     **{("loss", k): _at_least(0) for k in (
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density", "tv_density_sparse",
-        "tv_appearance", "l1_density", "distortion", "matched_depth", "matched_band", "exposure_prior", "instance_start",
+        "tv_appearance", "l1_density", "distortion", "matched_depth", "matched_band", "planarity", "planarity_flat", "exposure_prior", "instance_start",
         "consistency_start",
     )},
     ("loss", "ramp"): _fraction(),
@@ -104,6 +104,8 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("train", "rays_scene"): _at_least(1),
     ("train", "rays_image"): _at_least(1),
     ("train", "rays_matched"): _at_least(0),
+    ("train", "rays_planar"): _at_least(0),
+    ("train", "planar_step"): _at_least(1),
     ("train", "edge_rays"): _within(0, 1),
     **{("train", k): _at_least(0) for k in ("lr_grid", "lr_mlp", "lr_instance", "lr_exposure", "image_width", "keep_checkpoints")},
     ("train", "lr_decay"): _positive(),
