@@ -379,7 +379,8 @@ class TrainConfig:
     """Rays a step through pixels of matched depth (used when ``loss.matched_depth`` > 0)."""
     rays_planar: int = 128
     """Lines of three pixels a step for the planarity prior (used when ``loss.planarity`` > 0; 3 rays each,
-    weights only), spaced 1 to ``planar_step`` pixels."""
+    weights only), spaced 1 to ``planar_step`` pixels. Frames held in memory: a streamed training goes
+    without the prior."""
     planar_step: int = 4
     """Largest spacing of a planarity triplet's pixels, at the working size."""
     random_background: bool = False

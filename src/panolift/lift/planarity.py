@@ -12,9 +12,9 @@ depth 1/z of a plane is affine in the pixel coordinates, so its second differenc
 1/z(p - s) - 2/z(p) + 1/z(p + s), is zero for every plane whatever its tilt: a slanted wall, the floor and
 the ceiling cost nothing, a sheet before the wall costs at its edge, and fog costs wherever its depth
 wavers. Relative to the largest inverse depth of the three, the residual is the same in a small and a
-large room, and bounded. Image edges and the 2D
-segments' edges switch it off, so objects keep their silhouettes (the weight is exp(-g / ``flat``) with g
-the largest colour step between neighbouring pixels of the three, 0 across a segment edge).
+large room, and bounded. Image edges and the 2D segments' edges switch it off, so objects keep their
+silhouettes (the weight is exp(-g / ``flat``) with g the largest colour step between neighbouring pixels
+of the three, 0 across a segment edge).
 
 The rays of the triplets are rendered for their weights only (as the matched-depth rays), so the prior
 costs density evaluations and no colour; the rendered depth is the expected distance over the weights,
@@ -33,9 +33,10 @@ def sample_triplets(
 ) -> dict[str, torch.Tensor]:
     """``num_triplets`` lines of three pixels (p - s d, p, p + s d) in random training frames, d along the
     rows or the columns, s drawn from 1..``max_step``: their rays (origins, dirs: (num_triplets * 3, 3), the
-    three of a triplet in a row), their ``frames`` (num_triplets,) and flat ``pixels`` (num_triplets, 3), ``cos`` (num_triplets * 3,) of each ray's angle to its camera's optical
-    axis, and the triplets' ``rgb`` (num_triplets, 3, 3) and ``segments`` (num_triplets, 3). In-memory
-    training data only (every pixel held)."""
+    three of a triplet in a row), ``frames`` (num_triplets,), flat ``pixels`` (num_triplets, 3), ``cos``
+    (num_triplets * 3,) of each ray's angle to its camera's optical axis, the triplets' ``rgb``
+    (num_triplets, 3, 3), ``segments`` (num_triplets, 3) and ``usable`` (num_triplets,). In-memory
+    training data only (every pixel held; a streamed training goes without the prior)."""
     if data.streaming:
         raise ValueError("planar triplets need every pixel of the training frames in memory (not streaming)")
     device = generator.device
