@@ -231,6 +231,20 @@ class LossConfig:
     (tuning clutter-1: 8 things merged instead of 22, 13 split instead of 0; with cluster_radius 1.5
     106 of 132 found instead of 101, PQ^scene level; held-out clutter-2 71 of 150 instead of 75, thing
     PQ^scene 39.7 instead of 47.3: benchmarks/SUITE.md, twenty-third round)."""
+    embedding_touching: float = 0.0
+    """With ``field.instance_embedding``: each pair of 2D masks that touch in a training image is pushed
+    apart with this weight x one mask's pull (:func:`panolift.lift.losses.compute_embedding_loss`), so that
+    the majority of the views decides whether two neighbours of one class are one object or two. 0: only
+    the all-pairs push (one close pair among the n (n - 1) of a cluttered view). Off in every preset: at
+    1.0 touching things part in the embedding (tuning clutter-0: merged 23 -> 17, clutter-1 19 -> 10) but
+    things fall in fragments (split 4 -> 10, 3 -> 5); held-out clutter-2 69 of 150 found instead of 77,
+    thing PQ^scene 39.8 instead of 53.6 (benchmarks/SUITE.md, thirty-seventh round)."""
+    embedding_together: float = 0.0
+    """With ``embedding_bank``: a kept mean of the same class whose 2D instance's object lies where the
+    batch's does (centres closer than this x the smaller RMS radius) is pulled to it, so that the sides
+    of one object seen by different views keep one embedding. 0: no pull across views (every preset: at
+    1.0 beside ``embedding_touching`` 1.0 the fragments stayed, tuning clutter-0 8 split, clutter-1 3;
+    benchmarks/SUITE.md, thirty-seventh round)."""
     embedding_balanced: bool = True
     """With ``field.instance_embedding``: half of R_I's thing rays are drawn evenly over the frame's 2D
     instances (each instance the same share, whatever its size), so small objects are in every push; they

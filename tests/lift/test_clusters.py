@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from panolift.lift.batching import touching_instances
 from panolift.lift.clusters import (
     absorb_fragments,
     assign_to_centres,
@@ -271,3 +272,127 @@ def test_active_push_weighs_a_close_pair_as_the_all_pairs_mean_would_not():
     far[1, 0] = 5.0  # all apart: no pair pushes (and no division by zero), only the norm term is left
     loss = float(compute_embedding_loss(far.repeat_interleave(4, dim=0), ids, push_active=True))
     assert abs(loss - 1e-3 * float(far.norm(dim=1).mean())) < 1e-6
+
+
+def test_touching_masks_are_the_pairs_within_reach_each_once():
+    ids = torch.zeros(6, 8, dtype=torch.long)
+    ids[1:, :3], ids[1:, 4:6], ids[1:, 7] = 1, 2, 3  # 1 | gap | 2 2 | gap | 3; row 0 unlabelled
+    ids[5, 0] = 4  # inside mask 1's corner
+    flat = ids.reshape(-1)
+    assert touching_instances(flat, 8, 6, reach=2).tolist() == [[1, 2], [1, 4], [2, 3]]
+    assert touching_instances(flat, 8, 6, reach=1).tolist() == [[1, 4]]  # a column of 0 between the others
+    diagonal = torch.zeros(4, 4, dtype=torch.long)
+    diagonal[0, 0], diagonal[1, 1] = 5, 7
+    assert touching_instances(diagonal.reshape(-1), 4, 4, reach=1).tolist() == [[5, 7]]
+    assert touching_instances(torch.zeros(12, dtype=torch.long), 4, 3).shape == (0, 2)
+
+
+def test_touching_push_weighs_each_touching_pair_as_one_masks_pull():
+    """Three instances, 1 and 2 1.0 apart, 3 far: the touching pair (1, 2) adds w (2 push - 1)^2 / 3; a
+    pair with an id that has no rays here adds nothing."""
+    centres = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [20.0, 0, 0]])
+    ids = torch.tensor([1, 2, 3]).repeat_interleave(4)
+    embedding = centres.repeat_interleave(4, dim=0)
+    base = float(compute_embedding_loss(embedding, ids))
+    pairs = torch.tensor([[1, 2], [2, 9]])
+    pushed = float(compute_embedding_loss(embedding, ids, touching=pairs, touching_weight=0.5))
+    assert abs(pushed - base - 0.5 * (3.0 - 1.0) ** 2 / 3) < 1e-5
+    assert float(compute_embedding_loss(embedding, ids, touching=pairs, touching_weight=0.0)) == base
+    assert float(compute_embedding_loss(embedding, ids, touching=pairs[1:], touching_weight=1.0)) == base
+
+
+def _neighbours_apart(weight: float, others: int = 25, steps: int = 600) -> tuple[float, float]:
+    """Embeddings (8 rays an object, each ray free) fitted to views of a cluttered image: objects A and B
+    touch and one view in three merges them into one mask; object C is split in two masks by one view in
+    ten; ``others`` more objects touch in a row. Returns (gap between A's and B's means, between C's
+    halves)."""
+    num = 3 + others
+    generator = torch.Generator().manual_seed(0)
+    embedding = (0.05 * torch.randn(num, 8, 4, generator=generator)).requires_grad_(True)
+    optimizer = torch.optim.SGD([embedding], lr=2.0)
+    for step in range(steps):
+        ids = torch.arange(num).repeat_interleave(8) + 1
+        pairs = [[1, 2]] + [[k, k + 1] for k in range(3, num)]
+        if step % 3 == 0:  # A and B as one mask
+            ids[8:16], pairs = 1, pairs[1:]
+        if step % 10 == 0:  # C as two masks
+            ids[20:24] = 100
+            pairs.append([3, 100])
+        loss = compute_embedding_loss(
+            embedding.reshape(-1, 4), ids, touching=torch.tensor(pairs), touching_weight=weight
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    e = embedding.detach()
+    gap = float((e[0].mean(0) - e[1].mean(0)).norm())
+    halves = float((e[2, :4].mean(0) - e[2, 4:].mean(0)).norm())
+    return gap, halves
+
+
+def test_with_the_touching_push_the_majority_of_views_decides_if_neighbours_are_one_object():
+    """Among 28 things, the all-pairs push leaves two neighbours that a third of the views merge within
+    a mean-shift window (radius 1) of each other; pushed as much as they are pulled, they part; an object
+    split by a tenth of the views stays one (its halves closer than the window's diameter)."""
+    merged_gap, _ = _neighbours_apart(0.0)
+    gap, halves = _neighbours_apart(1.0)
+    assert merged_gap < 2.0 and gap > 2.5 and gap > merged_gap + 0.8
+    assert halves < 2.0
+
+
+def test_the_trainer_pushes_the_touching_masks_of_each_frame_found_once(tiny_scene, monkeypatch):
+    from panolift.config import tiny_config
+    from panolift.lift import trainer as trainer_module
+    from panolift.scene import Scene
+
+    config = tiny_config()
+    config.field.instance_embedding, config.loss.embedding_touching = 8, 1.0
+    config.train.iterations, config.loss.instance_start, config.loss.consistency_start = 60, 0.5, 0.9
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append((args[1].unique(), args[9], args[10]))  # ids, touching pairs, weight
+        return compute_embedding_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "compute_embedding_loss", spy)
+    scene = Scene(tiny_scene)
+    trainer = trainer_module.Trainer(scene, scene.normalization(config.train.max_depth), config)
+    for _ in range(60):
+        trainer.train_step()
+    assert len(seen) >= 20 and all(weight == 1.0 for _, _, weight in seen)
+    cached = trainer.data.touching
+    assert cached and set(cached) <= set(range(trainer.data.num_frames))
+    for frame, pairs in cached.items():
+        instance = trainer.data.targets.instance[frame]
+        width, height = trainer.data.width, trainer.data.height
+        assert torch.equal(pairs, touching_instances(instance, width, height))
+    assert any(pairs.shape[0] > 0 and bool(torch.isin(pairs, ids).all(1).any()) for ids, pairs, _ in seen)
+
+
+def test_together_pulls_a_kept_mean_of_the_same_object_seen_by_another_view_only():
+    """A batch's mask (class 4, centre at 0, radius 0.5) and three kept means: the same class 0.1 m away
+    (another view of the object: pulled), the same class 1.0 m away (a neighbour beside it: not pulled),
+    another class 0.1 m away (pushed as before, not pulled)."""
+    bank = EmbeddingBank(16, 3)
+    kept = torch.tensor([[2.0, 0, 0], [0.4, 0, 0], [9.0, 0, 0]])
+    bank.add(
+        kept, torch.tensor([4, 4, 7]), torch.tensor([[0.1, 0, 0, 0.5], [1.0, 0, 0, 0.5], [0.1, 0, 0, 0.5]])
+    )
+    ids, classes, places = (
+        torch.ones(4, dtype=torch.long),
+        torch.tensor([4]),
+        torch.tensor([[0.0, 0, 0, 0.5]]),
+    )
+    embedding = torch.zeros(4, 3, requires_grad=True)
+    base = compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=places)
+    pulled = compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=places, together=1.0)
+    assert (
+        abs(float((pulled - base).detach()) - (2.0 - 0.5) ** 2) < 1e-5
+    )  # only the first kept mean, beyond the pull
+    pulled.backward()
+    assert float(embedding.grad[:, 0].sum()) < 0  # towards it (+x)
+    unknown = torch.tensor([[0.0, 0, 0, -1.0]])  # a mask without an opaque ray says nothing
+    same = compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown, together=1.0)
+    assert float(same) == float(
+        compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown)
+    )

@@ -114,9 +114,10 @@ def test_streamed_frames_hold_exactly_the_in_memory_targets(both):
     assert (streamed.pixels != before).any(1).sum() == 3
     assert_held_pixels_are_the_in_memory_targets(memory, streamed)
     state = gen.get_state()
-    image = sample_image_batch(streamed, 128, gen)
+    image = sample_image_batch(streamed, 128, gen, touching=True)
     gen.set_state(state)
-    reference = sample_image_batch(memory, 128, gen)  # R_I: the same batch as in memory
+    reference = sample_image_batch(memory, 128, gen, touching=True)  # R_I: the same batch as in memory
+    assert image.keys() == reference.keys() and "touching" in image
     assert all(torch.equal(image[k], reference[k]) for k in image)
 
 

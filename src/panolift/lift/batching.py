@@ -11,7 +11,7 @@ in memory, R_I reads its one frame whole.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,6 +24,10 @@ from .frame_store import MIN_HELD, FrameStore, RefreshSchedule, draw_held_pixels
 from .targets import PixelTargets, decode_targets, encode_frame
 
 log = logging.getLogger(__name__)
+
+TOUCH_REACH = 2
+"""Pixels between two 2D masks that still count as touching (:func:`touching_instances`): a mask's edge may
+be a pixel or two short of its neighbour's."""
 
 
 @dataclass
@@ -45,6 +49,7 @@ class TrainingData:
     boundary: torch.Tensor | None = None  # flat (frame * H*W + pixel) usable pixels on a 2D segment edge
     class_views: torch.Tensor | None = None  # (num_classes,) frames whose labels show each class (top-1)
     target_classes: torch.Tensor | None = None  # (num_classes,) bool: classes that are targets (None: all)
+    touching: dict[int, torch.Tensor] = field(default_factory=dict)  # frame -> touching 2D masks (found once)
 
     @property
     def num_frames(self) -> int:
@@ -397,8 +402,34 @@ def sample_scene_batch(
     return {**rays, "frame": frames, "pixel": pixels}
 
 
+def touching_instances(
+    instance: torch.Tensor, width: int, height: int, reach: int = TOUCH_REACH
+) -> torch.Tensor:
+    """(P, 2) the pairs (a < b) of 2D instance ids (> 0) of one frame's flat (H*W,) ``instance`` map whose
+    masks come within ``reach`` pixels of each other (a row, column or diagonal step): the masks that a 2D
+    model merges or tells apart, one view's word on whether two neighbours are one object."""
+    ids = instance.reshape(height, width).long()
+    span = int(ids.max()) + 1 if ids.numel() else 1
+    codes = []
+    for dy in range(reach + 1):
+        for dx in range(-reach, reach + 1):
+            if (dy, dx) <= (0, 0):
+                continue  # each offset once, up to its opposite
+            a = ids[: height - dy, max(0, -dx) : width - max(0, dx)]
+            b = ids[dy:, max(0, dx) : width - max(0, -dx)]
+            both = (a > 0) & (b > 0) & (a != b)
+            a, b = a[both], b[both]
+            codes.append(torch.minimum(a, b) * span + torch.maximum(a, b))
+    codes = torch.unique(torch.cat(codes)) if codes else ids.new_zeros(0)
+    return torch.stack([codes // span, codes % span], dim=1)
+
+
 def sample_image_batch(
-    data: TrainingData, num_rays: int, generator: torch.Generator, balanced: bool = False
+    data: TrainingData,
+    num_rays: int,
+    generator: torch.Generator,
+    balanced: bool = False,
+    touching: bool = False,
 ) -> dict[str, torch.Tensor]:
     """R_I: rays of one random training frame, half on thing pixels (instance loss), half on labelled pixels
     (when streaming, the frame is read whole from disk: the same batch as in memory). ``balanced``: half of
@@ -406,7 +437,8 @@ def sample_image_batch(
     whatever its size: small objects are in every instance loss); the rays carry ``pixel_weight``, 0 for
     those and 1 for the rays drawn evenly over pixels, for the losses that must not favour small segments
     (the segment-consistency majority flips a small object to its neighbour's class when its segment gets
-    as many rays as a large one: measured on suite room 6's bag).
+    as many rays as a large one: measured on suite room 6's bag). ``touching``: the batch also carries
+    the frame's pairs of touching 2D instances (:func:`touching_instances`) as ``touching``.
 
     The batch is sorted by segment id so that the rays of a segment are contiguous (grouped by segment).
     """
@@ -442,7 +474,12 @@ def sample_image_batch(
     pixels, frames = pixels[order], torch.full_like(pixels, frame)
     rays = gather_rays(data, frames, pixels, targets, torch.full_like(pixels, row))
     pixel_weight = weights[order.cpu()].to(rays["confidence"].device)
-    return {**rays, "frame": frames, "pixel": pixels, "pixel_weight": pixel_weight}
+    batch = {**rays, "frame": frames, "pixel": pixels, "pixel_weight": pixel_weight}
+    if touching:  # each frame's pairs found once (its 2D masks never change)
+        if frame not in data.touching:
+            data.touching[frame] = touching_instances(targets.instance[row], data.width, data.height)
+        batch["touching"] = data.touching[frame]
+    return batch
 
 
 def frame_targets(

@@ -175,6 +175,9 @@ def compute_embedding_loss(
     places: torch.Tensor | None = None,  # (num 2D instances, 4), as instance_places
     apart: float = 0.0,
     push_active: bool = False,
+    touching: torch.Tensor | None = None,  # (P, 2) 2D instance ids of the image's touching masks
+    touching_weight: float = 0.0,
+    together: float = 0.0,
 ) -> torch.Tensor:
     """The discriminative loss of De Brabandere et al. (2017) on one image's thing rays, the contrastive
     counterpart of assignment + L_ins (no slots, so no cap on the number of instances):
@@ -193,8 +196,24 @@ def compute_embedding_loss(
     ``push_active``: the push terms are means over the pairs closer than 2 push (those that push) instead
     of over all pairs. In a view with n things the all-pairs mean weighs one close pair 1 / (n (n - 1)),
     the pull of one mask 1 / n: in a cluttered view (n = 25) two touching bags that one mask merges are
-    pulled together 24 times harder than the views that tell them apart push them apart."""
-    _, inverse, means = instance_means(embedding, instance_ids)
+    pulled together 24 times harder than the views that tell them apart push them apart.
+
+    ``touching`` with ``touching_weight`` w > 0: each pair of masks that touch in the image (and have rays
+    here) is pushed once more with weight w / n, as much as one mask's pull:
+
+        + w / n sum_{(i, j) touching} [2 push - |mu_i - mu_j|]_+^2
+
+    so that for two neighbours each view's word counts alike, "one object" (a mask that merges them) or
+    "two" (two masks): the majority of the views decides, where the all-pairs push leaves a pair that a
+    third of the views merge together. A mask split in two by a few views stays one, outvoted by the
+    views that keep it whole.
+
+    ``together`` F > 0 (with a bank and ``places``): a kept mean b of the same class whose mask's object
+    lies where this one's does (centres closer than F x the smaller of the two RMS radii) is pulled,
+    mean [|mu_i - b| - pull]_+^2 over those pairs: the sides of one object that no single view shows
+    together keep one embedding (two neighbours, side by side, have centres about the sum of their radii
+    apart)."""
+    ids, inverse, means = instance_means(embedding, instance_ids)
     n = means.shape[0]
     counts = torch.bincount(inverse, minlength=n).to(embedding.dtype)
     spread = torch.clamp((embedding - means[inverse]).norm(dim=1) - pull, min=0) ** 2
@@ -202,6 +221,14 @@ def compute_embedding_loss(
     if n > 1:
         gaps = torch.cdist(means, means)[~torch.eye(n, dtype=torch.bool, device=embedding.device)]
         loss = loss + push_mean(gaps, push, push_active)
+        if touching is not None and touching_weight > 0 and touching.shape[0]:
+            index = torch.searchsorted(ids, touching.to(ids))
+            index = index.clamp(max=n - 1)
+            here = (ids[index[:, 0]] == touching[:, 0].to(ids)) & (ids[index[:, 1]] == touching[:, 1].to(ids))
+            if bool(here.any()):
+                i, j = index[here, 0], index[here, 1]
+                hinge = torch.clamp(2 * push - (means[i] - means[j]).norm(dim=1), min=0) ** 2
+                loss = loss + touching_weight * hinge.sum() / n
     if bank is not None and classes is not None and bank.means.shape[0]:
         other = classes[:, None] != bank.classes[None, :]
         if apart > 0 and places is not None:
@@ -211,6 +238,14 @@ def compute_embedding_loss(
         if other.any():
             gaps = torch.cdist(means, bank.means)[other]
             loss = loss + push_mean(gaps, push, push_active)
+        if together > 0 and places is not None:
+            known = (places[:, None, 3] > 0) & (bank.places[None, :, 3] > 0)
+            smaller = torch.minimum(places[:, None, 3], bank.places[None, :, 3])
+            close = torch.cdist(places[:, :3], bank.places[:, :3]) < together * smaller
+            same = (classes[:, None] == bank.classes[None, :]) & known & close
+            if same.any():
+                gaps = torch.cdist(means, bank.means)[same]
+                loss = loss + (torch.clamp(gaps - pull, min=0) ** 2).mean()
     return loss + 1e-3 * means.norm(dim=1).mean()
 
 

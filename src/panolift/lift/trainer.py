@@ -314,8 +314,9 @@ class Trainer:
         scene_batch = sample_scene_batch(self.data, cfg.train.rays_scene, self.generator, cfg.train.edge_rays)
         use_image = weights["instance"] > 0 or weights["consistency"] > 0
         balanced = bool(cfg.field.instance_embedding) and cfg.loss.embedding_balanced
+        touching = bool(cfg.field.instance_embedding) and cfg.loss.embedding_touching > 0
         image_batch = (
-            sample_image_batch(self.data, cfg.train.rays_image, self.generator, balanced)
+            sample_image_batch(self.data, cfg.train.rays_image, self.generator, balanced, touching)
             if use_image
             else None
         )
@@ -401,8 +402,8 @@ class Trainer:
                 embedding, ids = out_i["instance"][thing], image_batch["instance"][thing]
                 probs = sem_i[thing] if bounded else torch.softmax(sem_i[thing], dim=-1)
                 classes = instance_classes(probs, ids)
-                places = None  # where each 2D instance's object lies: only the option that pushes by it
-                if cfg.loss.embedding_apart > 0:
+                places = None  # where each 2D instance's object lies: only for the options that use it
+                if cfg.loss.embedding_apart > 0 or cfg.loss.embedding_together > 0:
                     opacity = out_i["opacity"][thing].detach()
                     depth = out_i["depth"][thing].detach() / opacity.clamp_min(1e-6)
                     ends = image_batch["origins"][thing] + image_batch["dirs"][thing] * depth[:, None]
@@ -410,6 +411,7 @@ class Trainer:
                 losses["instance"] = compute_embedding_loss(
                     embedding, ids, cfg.loss.embedding_pull, cfg.loss.embedding_push, classes, self.embedding_bank,
                     places, cfg.loss.embedding_apart, cfg.loss.embedding_push_active,
+                    image_batch.get("touching"), cfg.loss.embedding_touching, cfg.loss.embedding_together,
                 )  # fmt: skip
                 self.embedding_bank.add(instance_means(embedding, ids)[2], classes, places)
             elif weights["instance"] > 0 and thing.any():  # a frame without things has no instance loss

@@ -79,6 +79,8 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("loss", "embedding_push"): _positive(),
     ("loss", "embedding_bank"): _within(0, 1 << 20),
     ("loss", "embedding_apart"): _at_least(0),
+    ("loss", "embedding_touching"): _at_least(0),
+    ("loss", "embedding_together"): _at_least(0),
     ("field", "distance_scale"): _positive(),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
