@@ -12,7 +12,10 @@ minutes per scene on a CPU. Never tune on the held-out seeds.
 
 Each scene is also scored for its vote ceiling (`panolift.evaluate.ceiling`): every true object in the
 class its training views' confidence-weighted 2D labels vote for, boundaries exact. It says which rooms
-lifting fails and which the noise draw fails (training views that outvote the truth).
+lifting fails and which the noise draw fails (training views that outvote the truth). Its things are
+also counted for what the 2D masks tell apart (`told_apart`): the true things that the majority of the
+training views that show a pair give two masks, with every other thing; a lifting that decides "one object
+or two" by the views' majority finds no more of them, whatever its geometry.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ except ImportError:  # Windows: no lock, so suite runs side by side there must n
 import numpy as np
 from PIL import Image
 
-from panolift.evaluate.ceiling import vote_ceiling
+from panolift.evaluate.ceiling import told_apart, vote_ceiling
 from panolift.evaluate.coverage import MIN_VIEWS, ViewCoverage
 from panolift.evaluate.metrics import mean_iou
 from panolift.evaluate.protocols import MISSED_CAUSES
@@ -251,6 +254,7 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
     names = list(pred["per_class_iou"])
     extra = depth_and_confusion(scene, run / "render" / "test", frames, len(names))
     ceiling = vote_ceiling(Scene(scene))
+    apart = told_apart(Scene(scene))
     return dict(
         row,
         **extra,
@@ -268,6 +272,7 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
         things_found=pred.get("things_found"),
         things_found_2d=labels.get("things_found"),
         things_found_ceiling=ceiling.get("things_found"),
+        things_told_apart=apart["things_told_apart"],
         **{key: pred.get(key) for key in MISSED_CAUSES},  # absent from metrics written before stop 27
         psnr=pred["psnr"],
         psnr_aligned=pred.get("psnr_gain_aligned", float("nan")),

@@ -2,8 +2,10 @@
 
 Rows are dicts made by suite.py: key, split, descriptor, frames, status, train_seconds and, for scenes that
 ran, miou_2d, miou, pq_2d, pq (PQ^scene), pq_things_2d, pq_things (PQ^scene of thing classes),
-things_found_2d, things_found, things_found_ceiling, things_true (3D thing instances matched at IoU > 0.5
-and present; the ceiling's: those that the vote ceiling finds, the rest being outvoted or unseen),
+things_found_2d, things_found, things_found_ceiling, things_told_apart, things_true (3D thing instances
+matched at IoU > 0.5 and present; the ceiling's: those that the vote ceiling finds, the rest being
+outvoted or unseen; told apart: those the training views' 2D masks tell from every other thing by the
+majority of the views, :func:`panolift.evaluate.ceiling.told_apart`),
 things_merged, things_split, things_wrong_class, things_lost (why lifting missed the others), psnr, psnr_aligned
 (after each test frame's best per-channel gain: the exposure rooms' test frames have their own), depth_error (m), depth_ratio (median rendered / true
 depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, class_iou_2d, class_iou
@@ -61,8 +63,10 @@ def _counts(row: dict, keys) -> str:
 
 
 def _things(row: dict) -> str:
-    """'2D / lifted / vote ceiling / true' counts of 3D thing instances found on the test views."""
-    return _counts(row, ("things_found_2d", "things_found", "things_found_ceiling", "things_true"))
+    """'2D / lifted / vote ceiling / told apart / true' counts of 3D thing instances found on the test views
+    (told apart: by the training views' 2D masks)."""
+    keys = ("things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true")
+    return _counts(row, keys)
 
 
 def _missed(row: dict) -> str:
@@ -93,7 +97,7 @@ def scene_table(rows: list[dict], header: bool = True) -> list[str]:
             "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | vote ceiling mIoU / PQs "
             "| seen by ≥ 2 training views: % of test px · mIoU 2D / lifted (Δ) "
             "| 2D PQs th | PQs th "
-            "| things found 2D / lifted / ceiling / true | missed merged / split / class / lost | PSNR | depth err m | depth ratio | short % | train s | status |",
+            "| things found 2D / lifted / ceiling / told apart / true | missed merged / split / class / lost | PSNR | depth err m | depth ratio | short % | train s | status |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
@@ -271,12 +275,19 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
         for r in rows
         if ran(r) and r.get("things_true") and r.get("things_found_ceiling") is not None
     ]
+    apart = [
+        r["things_told_apart"] / r["things_true"]
+        for r in rows
+        if ran(r) and r.get("things_true") and r.get("things_told_apart") is not None
+    ]
     pq_things = [r.get("pq_things", float("nan")) if ran(r) else float("nan") for r in rows]
     pq_things = [0.0 if v is None or math.isnan(v) else v for v in pq_things]
     return [
         f"- {_verdict(min(found) >= MIN_FOUND)}: clutter scenes find >= {100 * MIN_FOUND:.0f}% of their true "
         f"things (worst {100 * min(found):.0f}%, {len(rows)} scene{'s' if len(rows) > 1 else ''}"
-        + (f"; the vote ceiling's worst {100 * min(ceiling):.0f}%)" if ceiling else ")"),
+        + (f"; the vote ceiling's worst {100 * min(ceiling):.0f}%" if ceiling else "")
+        + (f"; the 2D masks tell apart {100 * min(apart):.0f}% at worst" if apart else "")
+        + ")",
         f"- {_verdict(min(pq_things) >= MIN_PQ_THINGS)}: clutter scenes thing PQ^scene >= {MIN_PQ_THINGS} "
         f"(worst {min(pq_things):.2f})",
     ]
@@ -284,7 +295,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
             things_found_2d=40,
             things_found=121,
             things_found_ceiling=128,
+            things_told_apart=90,
             things_true=150,
             things_merged=17,
             things_split=4,
@@ -46,17 +47,18 @@ def test_scene_rows_show_thing_pq_and_instances_found(tmp_path):
         dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
     ]
     assert cells[0]["2D PQs th"] == "20.0" and cells[0]["PQs th"] == "55.0"
-    assert cells[0]["things found 2D / lifted / ceiling / true"] == "40 / 121 / 128 / 150"
+    assert cells[0]["things found 2D / lifted / ceiling / told apart / true"] == "40 / 121 / 128 / 90 / 150"
     assert cells[0]["missed merged / split / class / lost"] == "17 / 4 / 2 / 6"
     assert cells[1]["missed merged / split / class / lost"] == "- / - / - / -"
     assert (
-        cells[1]["PQs th"] == "-" and cells[1]["things found 2D / lifted / ceiling / true"] == "- / - / - / -"
+        cells[1]["PQs th"] == "-"
+        and cells[1]["things found 2D / lifted / ceiling / told apart / true"] == "- / - / - / - / -"
     )
     assert cells[2]["PQs th"] == "-" and cells[2]["status"] == "train failed (1)"
     assert any("PASS" in line or "FAIL" in line for line in summary_lines("tuning", rows))
     write_csv(tmp_path / "suite.csv", rows)
     text = (tmp_path / "suite.csv").read_text().splitlines()
-    assert "things_found" in text[0] and ",121,128,150,17,4,2,6," in text[1]
+    assert "things_found" in text[0] and ",121,128,90,150,17,4,2,6," in text[1]
 
 
 def test_vote_ceiling_column_and_out_of_reach_note():

@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from panolift.evaluate.ceiling import object_votes, vote_ceiling
+from panolift.evaluate.ceiling import joined_things, object_votes, told_apart, vote_ceiling
 from panolift.scene import Scene
+from panolift.scene.io import write_image
 
 
 def _write_votes(scene: Scene, relabel=None) -> None:
@@ -71,3 +72,48 @@ def test_the_simulated_labels_have_a_ceiling_above_their_own_score(tiny_scene):
     ceiling, labels = vote_ceiling(scene), score_machine_labels(scene)
     assert 0.0 <= ceiling["miou"] <= 1.0 and ceiling["objects"] > 0
     assert ceiling["miou"] > labels["miou"]  # voting over views undoes per-view flips
+
+
+def test_two_things_are_one_object_where_most_views_that_show_both_merge_them():
+    """Things 1 and 2 are one mask in 2 of the 5 views that show both: told apart; in 3 of 5 (or 2 of 4:
+    as often together as apart) joined. Thing 3, alone in its mask everywhere, is never joined."""
+
+    def views(merged: int, shown: int) -> list[dict[int, int]]:
+        return [{1: 10, 2: 10 if v < merged else 20, 3: 30} for v in range(shown)]
+
+    assert joined_things(views(2, 5)) == set()
+    assert joined_things(views(3, 5)) == {1, 2}
+    assert joined_things(views(2, 4)) == {1, 2}
+    assert joined_things(views(2, 5) + [{1: 5}, {2: 5}]) == set()  # views of one alone say nothing
+
+
+def _write_instance_masks(scene: Scene, merge: tuple[int, int] | None = None) -> None:
+    """Training views' 2D instance masks := the true instance ids (``merge`` (a, b): b's pixels in a's mask)."""
+    for name in scene.train_frames:
+        instance = scene.ground_truth(name).instance.copy()
+        if merge is not None:
+            instance[instance == merge[1]] = merge[0]
+        write_image(scene.root / "m2f_instance" / f"{name}.png", instance.astype(np.uint8))
+
+
+def test_things_told_apart_by_the_scenes_own_masks_and_two_joined_by_a_merged_mask(scene_copy):
+    """With the true instances as the 2D masks every tested thing that a training view shows is told
+    apart; with two things that one training view shows together merged into one mask in every view,
+    those two are joined (no view keeps them apart)."""
+    _write_instance_masks(scene_copy)
+    result = told_apart(scene_copy)
+    assert result["things_joined"] == [] and result["things_told_apart"] > 0
+
+    def things(name: str) -> set[int]:
+        gt = scene_copy.ground_truth(name)
+        ids, counts = np.unique(gt.instance[gt.instance > 0], return_counts=True)
+        return {int(i) for i, c in zip(ids, counts, strict=True) if c >= 20}
+
+    tested = set().union(*(things(n) for n in scene_copy.test_frames))
+    pair = next(
+        (a, b) for n in scene_copy.train_frames for a in things(n) for b in things(n) if a < b and {a, b} <= tested
+    )  # fmt: skip
+    _write_instance_masks(scene_copy, pair)
+    merged = told_apart(scene_copy)
+    assert sorted(int(label.split("#")[1]) for label in merged["things_joined"]) == list(pair)
+    assert merged["things_told_apart"] == result["things_told_apart"] - 2
