@@ -146,7 +146,7 @@ def test_embedding_loss_separates_two_instances_and_is_zero_once_they_are():
     ids = torch.tensor([1] * 10 + [2] * 10)
     together = torch.zeros(20, 3, requires_grad=True)
     loss = compute_embedding_loss(together, ids, pull=0.5, push=1.5)
-    assert float(loss) >= 9.0 - 1e-4  # means 0 apart: (2 * 1.5)^2
+    assert float(loss.detach()) >= 9.0 - 1e-4  # means 0 apart: (2 * 1.5)^2
     loss.backward()  # the push has no gradient at exactly equal means; from a small offset it does
     offset = torch.zeros(20, 3)
     offset[10:, 0] = 0.1
