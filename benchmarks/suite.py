@@ -253,8 +253,8 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
     frames = splits.get("test") or splits.get("val")
     names = list(pred["per_class_iou"])
     extra = depth_and_confusion(scene, run / "render" / "test", frames, len(names))
-    ceiling = vote_ceiling(Scene(scene))
-    apart = told_apart(Scene(scene))
+    opened = Scene(scene)
+    ceiling, apart = vote_ceiling(opened), told_apart(opened)
     return dict(
         row,
         **extra,
