@@ -4,6 +4,8 @@ the loss clears a screen in front of the camera, and a training with it resumes 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,34 @@ def test_a_training_with_matched_depths_resumes_exactly(tiny_scene, tmp_path):
     for a, b in zip(want, got, strict=True):
         for key in ("rgb", "matched_depth", "total"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["step"], key)
+
+
+def test_the_box_fits_the_matched_depths_at_the_first_upsampling(tiny_scene, tmp_path):
+    from panolift.lift.batching import rays_for_pixels
+
+    config = tiny_config()
+    config.loss.matched_depth, config.train.rays_matched = 0.1, 64
+    train = config.train
+    train.iterations, train.upsample_steps, train.occupancy_steps, train.shrink_step = 30, (20,), (), -1
+    train.box_from_matches = 0.1
+    with TrainingRun(tiny_scene, tmp_path / "run", config) as run:
+        run.run(stop_at=19)
+        trainer = run.trainer
+        start = trainer.field.aabb.clone()
+        tight, box = trainer.matched_box(0.0), trainer.matched_box(0.1)
+        matched = trainer.matched_depths()
+        origins, dirs = rays_for_pixels(trainer.data, matched.frames, matched.pixels)
+        points = origins + dirs * matched.depth[:, None]
+        cameras = trainer.data.c2w[:, :3, 3]
+
+        def inside(p, b):
+            return ((p >= b[0] - 1e-6) & (p <= b[1] + 1e-6)).all(dim=-1)
+
+        assert len(matched) >= 50 and bool(inside(cameras, tight).all())
+        assert float(inside(points, tight).float().mean()) >= 0.9  # all but the quantiles' tails (99 points)
+        assert bool((box[0] <= tight[0]).all() and (box[1] >= tight[1]).all())  # the margin grows it
+        assert bool((box[0] >= start[0]).all() and (box[1] <= start[1]).all())  # never beyond the box
+        assert float((box[1] - box[0]).prod()) < 0.9 * float((start[1] - start[0]).prod())
+        run.run()  # the first upsampling moves the grids to the fitted box
+        assert torch.allclose(trainer.field.aabb, box)
+        assert trainer.step == 30 and all(math.isfinite(h["total"]) for h in trainer.history)

@@ -247,6 +247,23 @@ class Trainer:
             self.report_capture_sparsity()
         return self.matched
 
+    def matched_box(self, margin: float, quantile: float = 0.005) -> torch.Tensor:
+        """The box of the matched surface points (their ``quantile`` and 1 - ``quantile`` per axis) and the
+        cameras, grown by ``margin`` x its largest side on every side and clipped to the field's box (the
+        field's box itself with fewer than 50 matches)."""
+        aabb = self.field.aabb
+        matched = self.matched_depths()
+        if len(matched) < 50:
+            return aabb
+        origins, dirs = rays_for_pixels(self.data, matched.frames, matched.pixels)
+        points = origins + dirs * matched.depth[:, None]
+        q = torch.tensor([quantile, 1.0 - quantile], device=points.device, dtype=points.dtype)
+        low, high = torch.quantile(points, q, dim=0)
+        cameras = self.data.c2w[:, :3, 3].to(points)
+        low, high = torch.minimum(low, cameras.min(0).values), torch.maximum(high, cameras.max(0).values)
+        grow = margin * float((high - low).max())
+        return torch.stack([torch.maximum(low - grow, aabb[0]), torch.minimum(high + grow, aabb[1])])
+
     def report_capture_sparsity(self) -> float:
         """Log the share of the matched surface points that at most :data:`FEW_VIEWS` training cameras
         image, with a warning above :data:`SPARSE_CAPTURE_SHARE`: a sparse capture, whose novel views may
@@ -494,7 +511,16 @@ class Trainer:
                     "step %d: box shrunk to %s", step, [[round(v, 3) for v in r] for r in new_aabb.tolist()]
                 )
             elif event == "upsample":
-                self.field.resample(self.field.aabb, grid_resolution_at(step, self.config))
+                box = self.field.aabb
+                train = self.config.train
+                if train.box_from_matches > 0 and step == min(train.upsample_steps):
+                    box = self.matched_box(train.box_from_matches)
+                    log.info(
+                        "step %d: box fitted to the matched depths: %s",
+                        step,
+                        [[round(v, 3) for v in r] for r in box.tolist()],
+                    )
+                self.field.resample(box, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 log.info("step %d: grid upsampled to %s", step, self.field.resolution)
 

@@ -113,6 +113,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("train", "lr_decay"): _positive(),
     ("train", "lr_decay_geometry"): _at_least(0),
     ("train", "shrink_step"): _at_least(-1),
+    ("train", "box_from_matches"): _within(0, 4),
     ("train", "max_depth"): _positive(),
     ("train", "checkpoint_every"): _at_least(1),
     ("train", "log_every"): _at_least(1),
