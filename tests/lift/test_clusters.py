@@ -152,12 +152,12 @@ def test_embedding_loss_separates_two_instances_and_is_zero_once_they_are():
     offset[10:, 0] = 0.1
     moving = offset.clone().requires_grad_(True)
     optimizer = torch.optim.SGD([moving], lr=0.5)
-    first = float(compute_embedding_loss(moving, ids))
+    first = float(compute_embedding_loss(moving, ids).detach())
     for _ in range(50):
         optimizer.zero_grad()
         compute_embedding_loss(moving, ids).backward()
         optimizer.step()
-    assert float(compute_embedding_loss(moving, ids)) < 0.1 * first
+    assert float(compute_embedding_loss(moving, ids).detach()) < 0.1 * first
     apart = torch.zeros(20, 3)
     apart[10:, 0] = 4.0
     apart += 0.1 * torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
@@ -177,7 +177,7 @@ def test_bank_pushes_objects_of_other_classes_that_no_view_shows_together():
     probabilities[:, 3] = 0.1
     classes = instance_classes(probabilities, ids)
     assert classes.tolist() == [7]
-    assert float(compute_embedding_loss(television, ids, classes=classes)) < 0.01  # no bank: no push
+    assert float(compute_embedding_loss(television, ids, classes=classes).detach()) < 0.01  # no bank: no push
     optimizer = torch.optim.SGD([television], lr=0.2)
     for _ in range(60):
         optimizer.zero_grad()
@@ -393,6 +393,6 @@ def test_together_pulls_a_kept_mean_of_the_same_object_seen_by_another_view_only
     assert float(embedding.grad[:, 0].sum()) < 0  # towards it (+x)
     unknown = torch.tensor([[0.0, 0, 0, -1.0]])  # a mask without an opaque ray says nothing
     same = compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown, together=1.0)
-    assert float(same) == float(
-        compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown)
+    assert float(same.detach()) == float(
+        compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown).detach()
     )

@@ -75,12 +75,12 @@ def test_agreeing_consistency_leaves_a_disputed_segment_to_the_semantic_loss():
     labels = torch.tensor([[0.0, 0.0, 1.0]] * 4)
     loss = compute_consistency_loss(sem, segments, torch.ones(4), labels=labels, agreeing=True)
     expected = -torch.log(sem[3, 2]) / 4  # only segment 9, where model and labels agree, counts
-    assert abs(float(loss) - float(expected)) < 1e-6
+    assert abs(float(loss.detach()) - float(expected.detach())) < 1e-6
     loss.backward()
     assert float(sem.grad[:3].abs().sum()) == 0.0 and float(sem.grad[3, 2]) < 0
     # the authors' loss pulls segment 4 to the model's class 1 against its labels
     plain = compute_consistency_loss(sem, segments, torch.ones(4), labels=labels)
-    assert float(plain) > float(loss) + 0.1
+    assert float(plain.detach()) > float(loss.detach()) + 0.1
     with pytest.raises(ValueError, match="2D labels"):
         compute_consistency_loss(sem, segments, torch.ones(4), agreeing=True)
 
