@@ -436,10 +436,10 @@ class TrainConfig:
     """At the first grid upsampling, move the grids to the box of the depths matched between views (their
     points' 0.5% and 99.5% quantiles per axis, with the cameras), grown on every side by this share of its
     largest side and clipped to the box (0: the box of the cameras' frusta until ``shrink_step``, as the
-    authors). The frusta's box is about twice a room's size along the floor and four times its height, so
-    until the shrink the grids spend most voxels on space no camera sees; the walls must form first (in a
-    box fitted from the first step they formed 50-250 steps later, or not at all), which they have by the
-    first upsampling. `fast` with 0.25, against `fast`: PSNR up on all eight held-out rooms (+0.11 to
+    authors). The frusta's box is about twice a room's size along the floor and three to four times its
+    height, so until the shrink the grids spend most voxels on space no camera sees; the walls must form
+    first (in a box fitted from the first step they formed 25-250 steps later, or not at all), which they
+    have by the first upsampling. `fast` with 0.25, against `fast`: PSNR up on all eight held-out rooms (+0.11 to
     +0.71 dB, median +0.39) and four tuning rooms, the labels level (held out: median mIoU +0.01,
     PQ^scene -0.04), 6% more time (finer voxels before the shrink are finer steps): no preset uses it
     (benchmarks/SUITE.md, thirty-ninth round)."""
