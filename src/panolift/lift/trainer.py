@@ -247,16 +247,20 @@ class Trainer:
             self.report_capture_sparsity()
         return self.matched
 
+    def matched_points(self) -> torch.Tensor:
+        """The surface points (num_matched, 3) that the matched depths place along their pixels' rays."""
+        matched = self.matched_depths()
+        origins, dirs = rays_for_pixels(self.data, matched.frames, matched.pixels)
+        return origins + dirs * matched.depth[:, None]
+
     def matched_box(self, margin: float, quantile: float = 0.005) -> torch.Tensor:
         """The box of the matched surface points (their ``quantile`` and 1 - ``quantile`` per axis) and the
         cameras, grown by ``margin`` x its largest side on every side and clipped to the field's box (the
         field's box itself with fewer than 50 matches)."""
         aabb = self.field.aabb
-        matched = self.matched_depths()
-        if len(matched) < 50:
+        points = self.matched_points()
+        if points.shape[0] < 50:
             return aabb
-        origins, dirs = rays_for_pixels(self.data, matched.frames, matched.pixels)
-        points = origins + dirs * matched.depth[:, None]
         q = torch.tensor([quantile, 1.0 - quantile], device=points.device, dtype=points.dtype)
         low, high = torch.quantile(points, q, dim=0)
         cameras = self.data.c2w[:, :3, 3].to(points)
@@ -268,9 +272,7 @@ class Trainer:
         """Log the share of the matched surface points that at most :data:`FEW_VIEWS` training cameras
         image, with a warning above :data:`SPARSE_CAPTURE_SHARE`: a sparse capture, whose novel views may
         show parts of the room too few training views see to lift. Returns the share."""
-        matched = self.matched_depths()
-        origins, dirs = rays_for_pixels(self.data, matched.frames, matched.pixels)
-        points = origins + dirs * matched.depth[:, None]
+        points = self.matched_points()
         d = self.data
         share = sparsely_seen_share(points, d.c2w, d.K, d.width, d.height, self.config.render.near)
         if share > SPARSE_CAPTURE_SHARE:
@@ -280,7 +282,7 @@ class Trainer:
                 "room has too few views to lift, and may render worse than a 2D model's labels of that view",
                 100 * share, FEW_VIEWS, 100 * SPARSE_CAPTURE_SHARE,
             )  # fmt: skip
-        elif len(matched):
+        elif points.shape[0]:
             log.info(
                 "capture: %.1f%% of the matched surface points are imaged by at most %d training cameras",
                 100 * share, FEW_VIEWS,
