@@ -144,11 +144,14 @@ def test_a_training_with_matched_depths_resumes_exactly(tiny_scene, tmp_path):
 
 def test_the_box_fits_the_matched_depths_at_the_first_upsampling(tiny_scene, tmp_path):
     from panolift.lift.batching import rays_for_pixels
+    from panolift.lift.schedules import grid_resolution_at
+    from panolift.lift.trainer import voxel_edge
+    from panolift.render import sampling_domain
 
     config = tiny_config()
     config.loss.matched_depth, config.train.rays_matched = 0.1, 64
     train = config.train
-    train.iterations, train.upsample_steps, train.occupancy_steps, train.shrink_step = 30, (20,), (), -1
+    train.iterations, train.upsample_steps, train.occupancy_steps, train.shrink_step = 50, (20,), (), 40
     train.box_from_matches = 0.1
     with TrainingRun(tiny_scene, tmp_path / "run", config) as run:
         run.run(stop_at=19)
@@ -168,6 +171,22 @@ def test_the_box_fits_the_matched_depths_at_the_first_upsampling(tiny_scene, tmp
         assert bool((box[0] <= tight[0]).all() and (box[1] >= tight[1]).all())  # the margin grows it
         assert bool((box[0] >= start[0]).all() and (box[1] <= start[1]).all())  # never beyond the box
         assert float((box[1] - box[0]).prod()) < 0.9 * float((start[1] - start[0]).prod())
-        run.run()  # the first upsampling moves the grids to the fitted box
-        assert torch.allclose(trainer.field.aabb, box)
+        assert trainer.field.march_voxel_floor == 0.0
+        run.run(stop_at=30)  # the first upsampling moves the grids to the fitted box
+        field = trainer.field
+        assert torch.allclose(field.aabb, box)
+        # until the shrink the march keeps the step of the box it left: finer voxels, as many samples
+        floor = voxel_edge(start, grid_resolution_at(20, config))
+        assert field.march_voxel_floor == pytest.approx(floor)
+        assert floor > 1.2 * float(field.voxel_size.mean())
+        step = sampling_domain(field, config.render, field.aabb.device).step_size
+        assert step == pytest.approx(config.render.step_ratio * floor)
         assert trainer.step == 30 and all(math.isfinite(h["total"]) for h in trainer.history)
+    with TrainingRun(tiny_scene, tmp_path / "run", resume=True) as resumed:
+        trainer = resumed.trainer
+        assert trainer.field.march_voxel_floor == pytest.approx(floor)  # a resumed run keeps the step
+        assert torch.allclose(trainer.march_box, start)
+        resumed.run()  # the shrink at 40: the step follows the field's own voxels again
+        assert trainer.step == 50 and trainer.march_box is None and trainer.field.march_voxel_floor == 0.0
+        step = sampling_domain(trainer.field, config.render, start.device).step_size
+        assert step == pytest.approx(config.render.step_ratio * float(trainer.field.voxel_size.mean()))

@@ -53,6 +53,9 @@ def test_quick_is_fast_compressed_and_get_preset_reschedules():
         fast.field.label_votes == 0.4 and paper_config().field.label_votes == 0
     )  # the paper: the head alone
     assert get_preset("fast", 1500).train.shrink_step == fast.train.shrink_step // 2
+    # the room's box from the first upsampling in both; the paper keeps the frusta's box to its shrink
+    assert quick.train.box_from_matches == fast.train.box_from_matches == 0.25
+    assert paper_config().train.box_from_matches == 0
     paper = get_preset("paper", 20_000).train  # the authors' events stay where they are
     assert paper.iterations == 20_000 and paper.upsample_steps == paper_config().train.upsample_steps
     assert get_preset("quick", QUICK_ITERATIONS) == quick

@@ -82,6 +82,13 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
 
 
+def voxel_edge(aabb: torch.Tensor, voxels_per_side: int) -> float:
+    """Mean edge of a voxel of grids of about ``voxels_per_side``^3 voxels over box ``aabb`` (as
+    :attr:`PanopticField.voxel_size` would have it there)."""
+    res = torch.tensor(resolution_from_voxels(aabb, voxels_per_side), dtype=aabb.dtype, device=aabb.device)
+    return float(((aabb[1] - aabb[0]) / (res - 1)).mean())
+
+
 class Trainer:
     """Owns the field, optimizers, batch generator and schedule position of one lifting.
 
@@ -122,6 +129,8 @@ class Trainer:
         self.history: list[dict] = []
         self.step, self.elapsed = 0, 0.0
         self.shrink_pending = False
+        # with train.box_from_matches, until the shrink: the box whose voxels set the march's step
+        self.march_box: torch.Tensor | None = None
         self.matched: MatchedDepths | None = None  # found at the first step that needs them
         self.head_cache: HeadSampleCache | None = None  # a head phase's samples (train.head_cache)
         self.view_smoothing = SparseViewSmoothing(
@@ -171,6 +180,8 @@ class Trainer:
             "history": self.history,
             "elapsed": self.elapsed,
             "shrink_pending": self.shrink_pending,
+            "march_box": None if self.march_box is None else self.march_box.cpu().tolist(),
+            "march_voxel_floor": self.field.march_voxel_floor,
         }
         return meta, tensors
 
@@ -187,6 +198,11 @@ class Trainer:
         self.matched = None if matched is None else matched.to(self.device)
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.shrink_pending = bool(meta.get("shrink_pending", False))
+        box = meta.get("march_box")
+        self.march_box = (
+            None if box is None else torch.tensor(box, device=self.device, dtype=self.field.aabb.dtype)
+        )
+        self.field.march_voxel_floor = float(meta.get("march_voxel_floor", 0.0))
         self.elapsed = float(meta.get("elapsed", self.history[-1]["time"] if self.history else 0.0))
 
     # ----------------------------------------------------------------- optimisation
@@ -509,20 +525,25 @@ class Trainer:
                 self.field.resample(new_aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 self.shrink_pending = False
+                self.march_box, self.field.march_voxel_floor = None, 0.0
                 log.info(
                     "step %d: box shrunk to %s", step, [[round(v, 3) for v in r] for r in new_aabb.tolist()]
                 )
             elif event == "upsample":
                 box = self.field.aabb
                 train = self.config.train
+                voxels = grid_resolution_at(step, self.config)
                 if train.box_from_matches > 0 and step == min(train.upsample_steps):
+                    self.march_box = box.clone()  # until the shrink the march keeps this box's step
                     box = self.matched_box(train.box_from_matches)
                     log.info(
                         "step %d: box fitted to the matched depths: %s",
                         step,
                         [[round(v, 3) for v in r] for r in box.tolist()],
                     )
-                self.field.resample(box, grid_resolution_at(step, self.config))
+                self.field.resample(box, voxels)
+                if self.march_box is not None:
+                    self.field.march_voxel_floor = voxel_edge(self.march_box, voxels)
                 self._rebuild_grid_optimizer()
                 log.info("step %d: grid upsampled to %s", step, self.field.resolution)
 

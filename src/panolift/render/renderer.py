@@ -64,10 +64,11 @@ class SamplingDomain:
 
 
 def sampling_domain(field, config: RenderConfig, device: torch.device) -> SamplingDomain:
-    """The field's box, occupancy and step (``step_ratio`` x the voxel size; 1/128 of the unit box's side
-    for a field without voxels)."""
+    """The field's box, occupancy and step (``step_ratio`` x the voxel size, or x the field's
+    ``march_voxel_floor`` where that is longer; 1/128 of the unit box's side for a field without voxels)."""
     voxel = getattr(field, "voxel_size", None)
     voxel_size = float(voxel.mean()) if isinstance(voxel, torch.Tensor) else 2.0 / 128
+    voxel_size = max(voxel_size, float(getattr(field, "march_voxel_floor", 0.0)))
     occupancy = own_attribute(field, "occupancy") if config.skip_empty else None
     return SamplingDomain(box_of(field).to(device), occupancy, config.step_ratio * voxel_size)
 
