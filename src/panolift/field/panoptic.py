@@ -120,9 +120,8 @@ class PanopticField(nn.Module):
         self._baked_density: tuple | None = None  # (parameters, their state, node sums): baked_density()
         self.normalization = None  # SceneNormalization, set by the trainer / loader (not a tensor)
         self.render_config = None  # RenderConfig of the run, set by the trainer / loader
-        self.march_voxel_floor = (
-            0.0  # the march's step follows voxels at least this long (set by the trainer)
-        )
+        # the march's step follows voxels at least this long (set by the trainer until its shrink)
+        self.march_voxel_floor = 0.0
 
     # ----------------------------------------------------------------- geometry
     @property
