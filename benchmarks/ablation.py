@@ -37,6 +37,18 @@ def train_variant(scene_path: Path, run_dir: Path, switches: dict, device) -> fl
     return time.perf_counter() - start
 
 
+def check_full_run(run: Path) -> None:
+    """``--full-run`` must be a `fast` run: the other variants train `fast` (`make demo`'s run is `quick`)."""
+    from panolift.runs.folder import read_run_info
+
+    preset = read_run_info(run).config.preset
+    if preset != "fast":
+        raise SystemExit(
+            f"ablation: --full-run {run} was trained with the {preset!r} preset; the variants train `fast`: "
+            "give a `fast` run (`panolift demo OUT --train-preset fast` makes one) or leave --full-run out"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", type=Path, default=None, help="scene folder (default: synthesize `room`)")
@@ -46,6 +58,8 @@ def main() -> None:
     add_device_argument(parser)
     args = parser.parse_args()
     device = pick_device(args.device)
+    if args.full_run is not None:
+        check_full_run(args.full_run)
 
     import torch
 

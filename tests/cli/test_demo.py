@@ -43,3 +43,16 @@ def test_scene_error_exits_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture
         main(["info", str(tmp_path / "missing")])
     assert exc.value.code == 2
     assert "missing: scene folder does not exist" in capsys.readouterr().err
+
+
+def test_the_demo_trains_quick_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import inspect
+
+    from panolift.commands.demo import demo
+
+    # `make demo` runs `panolift demo demo_out`: `quick` (a third of `fast`'s time, the demo room's labels
+    # as `fast` lifts them); the tiny run above says which preset trained it and how to train `fast`
+    assert inspect.signature(demo).parameters["train_preset"].default == "quick"
+    out = tmp_path / "demo"
+    main(["demo", str(out), "--preset", "tiny", "--train-preset", "tiny", "--iterations", "30"])
+    assert "--train-preset fast" in capsys.readouterr().out
