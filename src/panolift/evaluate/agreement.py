@@ -18,6 +18,12 @@ harsh label noise a good run agrees little with its own labels: 42% on the suite
 80), 55-78% on five other good runs, 24% on seed 0's failed run (0.45 flagged seed 23 by mistake)."""
 MIN_PSNR = 20.0
 """Below this PSNR (dB) of the rendered colours against the training images a run is flagged."""
+FLAT_SPREAD = 0.05
+"""A flagged run whose rendered colours vary less than this fraction of the images' own variation within a
+frame (the standard deviation over its pixels, the median over the frames) renders one flat colour: its
+colour field died, not its geometry.
+Measured on `quick` trained at 1.5-2x its learning rates: 5 of 16 runs ended at 9.6-12.2 dB with their
+appearance grid shrunk to about zero and one colour everywhere (benchmarks/SUITE.md, forty-first round)."""
 LOST_RECALL = 0.25
 """A class is lost when at most this fraction of the pixels the 2D labels give it render as it..."""
 LOST_MIN_SHARE = 0.01
@@ -44,6 +50,7 @@ class InputAgreement:
     )  # class -> fraction of its 2D pixels rendered as it
     share: dict[str, float] = field(default_factory=dict)  # class -> share of the 2D-labelled pixels
     near_share: float | None = None  # share of opaque pixels rendered within NEAR_FACTOR x the near plane
+    color_spread: float | None = None  # a frame's rendered colour std over its image's (median of the frames)
     near_distance: float | None = None  # the near plane's distance (world units, metres for real scenes)
 
     @property
@@ -56,7 +63,14 @@ class InputAgreement:
     def warnings(self) -> list[str]:
         """Plain-language warnings (empty when the run agrees with its inputs)."""
         out = []
-        if self.psnr < MIN_PSNR:
+        if self.psnr < MIN_PSNR and self.color_spread is not None and self.color_spread < FLAT_SPREAD:
+            out.append(
+                f"the training views render at {self.psnr:.1f} dB PSNR (< {MIN_PSNR:.0f}) in nearly one flat "
+                f"colour ({100 * self.color_spread:.0f}% of the images' variation): the colour field has "
+                "collapsed, not the geometry; train again, with lower learning rates if you raised them "
+                "(--train.lr-grid, --train.lr-mlp)"
+            )
+        elif self.psnr < MIN_PSNR:
             out.append(
                 f"the training views render at {self.psnr:.1f} dB PSNR (< {MIN_PSNR:.0f}): the geometry "
                 "has probably not converged (fog); train longer or check the poses"
@@ -98,11 +112,16 @@ def agreement_with_inputs(
     (the renderer's near plane, in the depths' units) also how much of the views hugs the cameras."""
     num_classes = len(class_names)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    squared, count = 0.0, 0
+    squared, count, spreads = 0.0, 0, []
     for (sem, rgb), (labels, image) in zip(rendered, inputs, strict=True):
+        rgb, image = np.asarray(rgb, np.float64), np.asarray(image, np.float64)
         confusion += semantic_confusion(sem, labels, num_classes)
-        squared += float(np.sum((np.asarray(rgb, np.float64) - np.asarray(image, np.float64)) ** 2))
-        count += int(np.asarray(image).size)
+        squared += float(np.sum((rgb - image) ** 2))
+        count += int(image.size)
+        # within a frame: a per-frame exposure (a gain and offset a frame) shifts whole frames
+        variation = float(image.reshape(-1, 3).std(axis=0).mean())
+        if variation > 0:
+            spreads.append(float(rgb.reshape(-1, 3).std(axis=0).mean()) / variation)
     miou, _ = mean_iou(confusion)
     labelled = confusion.sum(axis=1)
     total = max(int(labelled.sum()), 1)
@@ -126,4 +145,5 @@ def agreement_with_inputs(
         share=share,
         near_share=near_share,
         near_distance=near_distance,
+        color_spread=float(np.median(spreads)) if spreads else None,
     )
