@@ -51,7 +51,7 @@ def test_the_demo_trains_quick_unless_told(tmp_path: Path, capsys: pytest.Captur
     from panolift.commands.demo import demo
 
     # `make demo` runs `panolift demo demo_out`: `quick` (a third of `fast`'s time, the demo room's labels
-    # as `fast` lifts them); the tiny run above says which preset trained it and how to train `fast`
+    # as `fast` lifts them); a demo of another preset ends by saying how to train `fast`
     assert inspect.signature(demo).parameters["train_preset"].default == "quick"
     out = tmp_path / "demo"
     main(["demo", str(out), "--preset", "tiny", "--train-preset", "tiny", "--iterations", "30"])
