@@ -6,8 +6,8 @@ Steps whose results already exist are skipped, so an interrupted demo picks up w
 
 The demo trains `quick` (`fast`'s schedule in 800 of its 3000 steps): on the demo room it lifts the labels
 as far as `fast` does (stop 60, one training each on the 2-core box: mIoU / PQ^scene / PSNR 93.7 / 93.5 /
-30.2 against 93.7 / 87.4 / 31.4) in a third of the time (the demo 117 s against 306 s), so that `make
-demo` takes about 2.5 minutes instead of 5.5. `--train-preset fast` trains `panolift train`'s default.
+30.2 against 93.7 / 87.4 / 31.4) in a third of the time (the demo 117 s against 306 s): `make demo`
+from `git clone` took 2 min 59 s, where it had taken 5 min 31 s with `fast`. `--train-preset fast` trains `panolift train`'s default.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def demo(
         out: folder for the demo: OUT/scene (the synthetic scene) and OUT/run (the trained run).
         preset: synthetic scene preset.
         seed: seed of the synthetic scene.
-        train_preset: training preset (quick: about 1.5 minutes on a 2-core CPU; fast, `panolift train`'s
+        train_preset: training preset (quick: 1.5-2 minutes of training on a 2-core CPU; fast, `panolift train`'s
             default: about 4.5, about 1 dB more PSNR and, on rooms other than the demo's, a median 1.8
             points more mIoU).
         iterations: train the training preset's schedule over this many iterations (0: the preset's).
