@@ -40,6 +40,19 @@ class FieldConfig:
     mIoU +0.3, PQ^scene +1.5, PSNR -0.11 dB (medians) and the depth did not move, on the held-out scenes
     +0.1, -0.2, -0.06 dB (benchmarks/SUITE.md, thirty-sixth round), so no preset uses it. The parameters
     are the same either way."""
+    color_logit_bound: float = 0.0
+    """Hold the colour MLP's logits within +-this bound (0: unbounded, as TensoRF and the authors): beyond it
+    the gradients that push a logit further out are dropped and those that pull it back pass at the
+    bound's slope (:class:`~panolift.field.tensorf.InwardClamp`). While the density is still a faint fog
+    the colour loss pushes every logit the same way (each ray's rendered colour is mostly the background)
+    and Adam takes full-size steps on that tiny, consistent gradient: with `quick`'s rates every held-out
+    room had its mean logit at -10 to -12.6 around step 50 (one colour everywhere) and came back only once
+    the walls formed (steps 70-80); 1.5x the grid's rate or 2x the MLP's took it past -17, where the
+    sigmoid's slope is under Adam's epsilon and the colour stays black for good (5 of 16 such runs).
+    `fast` and `quick` use 11, about as deep as the healthy runs already go: it brought all five dead
+    runs back and left the held-out rooms level; 6 brought them back too but changed the healthy runs'
+    first steps and cost up to 7 mIoU on a room (benchmarks/SUITE.md, forty-second round). Any bound >= 6
+    leaves the colours within 1/400 of black and white."""
     density_shift: float = -10.0
     """sigma = softplus(feature + density_shift) * distance_scale."""
     distance_scale: float = 25.0
@@ -625,6 +638,7 @@ def fast_config() -> LiftConfig:
             appearance_components=12,
             appearance_features=16,
             color_mlp_width=64,
+            color_logit_bound=11.0,  # a colour pushed to black by the early fog comes back (SUITE.md, forty-second round)
             semantic_width=96,
             semantic_layers=3,
             instance_width=96,

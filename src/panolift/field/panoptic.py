@@ -81,6 +81,7 @@ class PanopticField(nn.Module):
             config.color_pe_features,
             config.color_pe_view,
             config.color_view,
+            config.color_logit_bound,
         )
         head_resolution = head_resolution or resolution_from_voxels(aabb, config.head_grid_resolution)
         comps = config.head_grid_components

@@ -204,12 +204,36 @@ def encode_positions(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
     return torch.cat([torch.sin(scaled), torch.cos(scaled)], dim=-1)
 
 
+class InwardClamp(torch.autograd.Function):
+    """``x.clamp(-bound, bound)`` whose backward passes, beyond the bound, only the gradient that pulls a
+    value back inside (a descent step that would push it further out gets zero; one that pulls it back
+    gets the full gradient). A logit that has drifted out stays trainable at the bound's slope, where a
+    plain clamp would give it no gradient at all and an unbounded sigmoid a vanishing one."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp(-bound, bound)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        (x,) = ctx.saved_tensors
+        # descent moves x by -grad: above the bound keep grad > 0 (x falls), below keep grad < 0 (x rises)
+        outward = ((x > ctx.bound) & (grad < 0)) | ((x < -ctx.bound) & (grad > 0))
+        return grad.masked_fill(outward, 0.0), None
+
+
 class ColorMLP(nn.Module):
     """c = sigmoid(MLP([f, d, PE(f), PE(d)])): TensoRF's MLPRender_Fea (two hidden layers)."""
 
-    def __init__(self, num_features: int, width: int, pe_features: int, pe_view: int, view: bool = True):
+    def __init__(
+        self, num_features: int, width: int, pe_features: int, pe_view: int, view: bool = True,
+        logit_bound: float = 0.0,
+    ):  # fmt: skip
         super().__init__()
         self.pe_features, self.pe_view, self.view = pe_features, pe_view, view
+        self.logit_bound = logit_bound  # FieldConfig.color_logit_bound (0: none)
         in_dim = num_features + 3 + 2 * pe_features * num_features + 2 * pe_view * 3
         self.net = nn.Sequential(
             nn.Linear(in_dim, width), nn.ReLU(inplace=True), nn.Linear(width, width), nn.ReLU(inplace=True),
@@ -231,4 +255,7 @@ class ColorMLP(nn.Module):
             ],
             dim=-1,
         )
-        return torch.sigmoid(run_mlp(self.net, x))
+        logits = run_mlp(self.net, x)
+        if self.logit_bound > 0:
+            logits = InwardClamp.apply(logits, self.logit_bound)
+        return torch.sigmoid(logits)

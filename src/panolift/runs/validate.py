@@ -82,6 +82,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("loss", "embedding_touching"): _at_least(0),
     ("loss", "embedding_together"): _at_least(0),
     ("field", "distance_scale"): _positive(),
+    ("field", "color_logit_bound"): _at_least(0),
     ("render", "step_ratio"): (lambda v: v >= 0.01, "at least 0.01"),
     ("render", "near"): _at_least(0),
     ("render", "occupancy_resolution"): _within(2, 4096),
