@@ -67,7 +67,7 @@ class InputAgreement:
             out.append(
                 f"the training views render at {self.psnr:.1f} dB PSNR (< {MIN_PSNR:.0f}) in nearly one flat "
                 f"colour ({100 * self.color_spread:.0f}% of the images' variation): the colour field has "
-                "collapsed, not the geometry; train again, with --field.color-logit-bound 6 if it was 0 "
+                "collapsed, not the geometry; train again, with --field.color-logit-bound 11 if it was 0 "
                 "(`fast` and `quick` have it) or with lower learning rates if you raised them "
                 "(--train.lr-grid, --train.lr-mlp)"
             )
