@@ -54,7 +54,13 @@ class FieldConfig:
     first steps and cost up to 7 mIoU on a room (benchmarks/SUITE.md, forty-second round). Any bound >= 6
     leaves the colours within 1/400 of black and white."""
     density_shift: float = -10.0
-    """sigma = softplus(feature + density_shift) * distance_scale."""
+    """sigma = softplus(feature + density_shift) * distance_scale; the grids start near 0, so this is
+    where the density starts. At -10 (TensoRF, the authors, every preset) no training ray is opaque until
+    step ~45 (Adam has to grow the grids first) and the colour is pushed towards one colour meanwhile (see
+    ``color_logit_bound``); at -5 the walls form by step ~20 and `quick` gained a median +0.1 mIoU, +0.5
+    PQ^scene and +0.2 dB on the eight held-out rooms, but lost 4.4-5.9 mIoU on the independent room in
+    each of three training seeds (a shift that starts at -5 and comes back to -10 over 100 steps: 1.0-8.3),
+    so no preset uses it (benchmarks/SUITE.md, forty-third round)."""
     distance_scale: float = 25.0
     """Scale of density in the authors' code: alpha = 1 - exp(-sigma * delta * distance_scale)."""
     init_scale: float = 0.1
