@@ -16,6 +16,7 @@ from panolift.lift.batching import rays_for_pixels
 from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
 from panolift.runs import TrainingRun, load_run
+from panolift.runs.rendering import render_run, unlabelled_pixels
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
 
@@ -54,6 +55,17 @@ def test_splatted_votes_read_back_at_their_nodes_and_mix_by_mass_between():
     # halfway: the trilinear mean of the vote sums, 3 : 1
     torch.testing.assert_close(votes[2], torch.tensor([0.0, 0.75, 0.25, 0.0, 0.0]), atol=1e-3, rtol=0)
     assert voted.tolist() == [True, True, True, False]  # no voted node around the last point
+
+
+def test_unlabelled_pixels_are_the_opaque_ones_whose_surface_has_no_voted_node_near():
+    field, shape = _field(), (5, 5, 5)
+    assert unlabelled_pixels(field, {}) is None  # no votes: nothing to tell
+    _votes_on(field, shape, torch.tensor([[0.0, 0.0, 0.0]]), torch.eye(NUM_CLASSES)[1:2])
+    points = torch.tensor([[0.1, 0.1, 0.1], [0.9, 0.9, 0.9], [0.9, -0.9, 0.9], [0.2, 0.0, 0.0]])
+    rendering = {"points": points.reshape(2, 2, 3), "opacity": torch.tensor([[1.0, 1.0], [0.9, 0.1]])}
+    # the first point has the voted node among its corners; the second and third do not; the last is
+    # a ray that leaves the room (not opaque), whatever its point
+    assert unlabelled_pixels(field, rendering) == (2, 3)
 
 
 def test_semantics_blend_head_and_votes_where_voted_and_are_the_head_elsewhere():
@@ -114,7 +126,7 @@ def _small_config(share: float):
 
 
 def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_steps(
-    tiny_scene, tmp_path, capsys
+    tiny_scene, tmp_path, capsys, caplog, monkeypatch
 ):
     run = tmp_path / "run"
     with TrainingRun(tiny_scene, run, _small_config(0.4)) as training:
@@ -157,6 +169,15 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
         assert int(opaque.sum()) > 100
         share = out["semantics"][opaque, k] / out["opacity"][opaque]
         assert float(share.min()) >= 0.4 - 1e-3
+    # rendering the test views tells how much of them no training ray labelled: little, views of the
+    # same room; above the threshold it warns
+    with caplog.at_level("INFO", logger="panolift.runs.rendering"):
+        render_run(run, out=tmp_path / "render")
+        monkeypatch.setattr("panolift.runs.rendering.UNLABELLED_WARN_SHARE", -1.0)
+        render_run(run, out=tmp_path / "render")
+    shares = [r for r in caplog.records if "no training view labelled" in r.getMessage()]
+    assert [r.levelname for r in shares] == ["INFO", "WARNING"] and "guesses" in shares[1].getMessage()
+    assert 0.0 <= float(shares[0].getMessage().split("%")[0]) < 5.0
     loaded = load_run(run).field  # the checkpoint at the end keeps the votes of training's end
     assert torch.equal(loaded.label_vote_nodes, ended[0]) and torch.equal(loaded.label_vote_classes, ended[1])
     main(["info", str(run)])

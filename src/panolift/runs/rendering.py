@@ -120,6 +120,24 @@ def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
     return [c for c in range(1, len(class_pixels)) if 0 < class_pixels[c] < min_pixels]
 
 
+UNLABELLED_WARN_SHARE = 0.05
+"""Share of a rendered split's surface pixels on surfaces that no training ray labelled above which
+`panolift render` warns: 0.4-2.0% of the test views' pixels in twelve suite rooms, 1.3% in the independent
+room, 10.3% in sparse room 109, which lifts below its labels (benchmarks/SUITE.md, forty-fourth round)."""
+
+
+def unlabelled_pixels(field, rendering: dict[str, torch.Tensor]) -> tuple[int, int] | None:
+    """(pixels whose surface no training ray labelled, opaque pixels) of a rendering: a pixel's surface
+    point (where its ray ends) has no node of the field's label votes among its lattice corners, so the
+    training views told nothing about it and its labels are the heads' guess. None when the field keeps no
+    label votes (the `paper` preset)."""
+    if not getattr(field, "has_label_votes", False) or "points" not in rendering:
+        return None
+    opaque = rendering["opacity"].reshape(-1) > 0.5
+    _, voted = field.label_votes_at(rendering["points"].reshape(-1, 3)[opaque])
+    return int((~voted).sum()), int(opaque.sum())
+
+
 def drop_stray_classes(
     out: Path,
     names: list[str],
@@ -260,6 +278,7 @@ def render_run(
     video = []
     class_pixels = np.zeros(loaded.class_set.num_classes, dtype=np.int64)
     shown = []  # each frame's classes
+    unlabelled = np.zeros(2, dtype=np.int64)  # pixels on surfaces no training ray labelled, opaque pixels
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
@@ -279,6 +298,8 @@ def render_run(
         counts = np.bincount(semantics.ravel(), minlength=len(class_pixels))
         class_pixels += counts
         shown.append(counts > 0)
+        if not edited:  # an edited run's moved objects stand where no vote was cast
+            unlabelled += unlabelled_pixels(unwrap_field(field), rendering) or (0, 0)
         if edited:
             before = render_image(
                 unwrap_field(field),
@@ -306,6 +327,16 @@ def render_run(
             share * w * h,
             len(names),
             changed,
+        )
+    if unlabelled[1]:
+        share_unlabelled = unlabelled[0] / unlabelled[1]
+        log.log(
+            logging.WARNING if share_unlabelled > UNLABELLED_WARN_SHARE else logging.INFO,
+            "%.1f%% of the rendered surface pixels show surfaces that no training view labelled%s",
+            100.0 * share_unlabelled,
+            ": these views look where the capture saw little or nothing, and their labels there are guesses"
+            if share_unlabelled > UNLABELLED_WARN_SHARE
+            else "",
         )
     if trajectory is not None:
         write_video(out / "video.mp4", video)
