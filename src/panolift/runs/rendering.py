@@ -122,7 +122,7 @@ def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
 
 UNLABELLED_WARN_SHARE = 0.05
 """Share of a rendered split's surface pixels on surfaces that no training ray labelled above which
-`panolift render` warns: 0.4-2.0% of the test views' pixels in twelve suite rooms, 1.3% in the independent
+`panolift render` warns: 0.0-2.0% of the test views' pixels in sixteen suite rooms, 1.3% in the independent
 room, 10.3% in sparse room 109, which lifts below its labels (benchmarks/SUITE.md, forty-fourth round)."""
 
 
