@@ -298,9 +298,9 @@ def render_run(
         counts = np.bincount(semantics.ravel(), minlength=len(class_pixels))
         class_pixels += counts
         shown.append(counts > 0)
-        if not edited:  # an edited run's moved objects stand where no vote was cast
+        if not edited:  # (an edited run's moved objects stand where no vote was cast)
             unlabelled += unlabelled_pixels(unwrap_field(field), rendering) or (0, 0)
-        if edited:
+        else:
             before = render_image(
                 unwrap_field(field),
                 K,
@@ -329,15 +329,12 @@ def render_run(
             changed,
         )
     if unlabelled[1]:
-        share_unlabelled = unlabelled[0] / unlabelled[1]
-        log.log(
-            logging.WARNING if share_unlabelled > UNLABELLED_WARN_SHARE else logging.INFO,
-            "%.1f%% of the rendered surface pixels show surfaces that no training view labelled%s",
-            100.0 * share_unlabelled,
-            ": these views look where the capture saw little or nothing, and their labels there are guesses"
-            if share_unlabelled > UNLABELLED_WARN_SHARE
-            else "",
-        )
+        percent = 100.0 * unlabelled[0] / unlabelled[1]
+        message = "%.1f%% of the rendered surface pixels show surfaces that no training view labelled"
+        if percent > 100.0 * UNLABELLED_WARN_SHARE:
+            log.warning(message + ": these views look where the capture saw little or nothing", percent)
+        else:
+            log.info(message, percent)
     if trajectory is not None:
         write_video(out / "video.mp4", video)
     log.info("rendered %d frames of %s to %s", len(names), run_dir, out)
