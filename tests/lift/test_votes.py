@@ -176,7 +176,9 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
         monkeypatch.setattr("panolift.runs.rendering.UNLABELLED_WARN_SHARE", -1.0)
         render_run(run, out=tmp_path / "render")
     shares = [r for r in caplog.records if "no training view labelled" in r.getMessage()]
-    assert [r.levelname for r in shares] == ["INFO", "WARNING"] and "saw little or nothing" in shares[1].getMessage()
+    assert [r.levelname for r in shares] == ["INFO", "WARNING"] and "saw little or nothing" in shares[
+        1
+    ].getMessage()
     assert 0.0 <= float(shares[0].getMessage().split("%")[0]) < 5.0
     loaded = load_run(run).field  # the checkpoint at the end keeps the votes of training's end
     assert torch.equal(loaded.label_vote_nodes, ended[0]) and torch.equal(loaded.label_vote_classes, ended[1])
