@@ -104,6 +104,16 @@ def test_a_leap_skips_only_empty_steps_and_keeps_the_others_in_place():
         assert not bool(lookup(rays[before], t[before]).any())
     reached = lookup(torch.arange(300), leapt)
     assert float(skipped.mean()) > 20 and float(reached.float().mean()) < 1  # most of the way, not all
+    # each ray leaps as it would alone (the jumps after the first read only the rays still moving);
+    # rays that start past their exit or on a wall do not move
+    t_far_mixed = torch.where(torch.arange(300) % 7 == 0, t_near, t_far)
+    together = lookup.leap(t_near, t_far_mixed, step)
+    alone = torch.cat(
+        [grid.along_rays(origins[i : i + 1], dirs[i : i + 1]).leap(t_near[i : i + 1], t_far_mixed[i : i + 1], step)
+         for i in range(300)]
+    )  # fmt: skip
+    torch.testing.assert_close(together, alone, rtol=0, atol=0)
+    assert bool((together[::7] == t_near[::7]).all()) and bool((together != t_near).any())
 
 
 def test_the_grid_object_and_its_clearance_are_kept_while_the_mask_is():

@@ -21,6 +21,21 @@ def test_each_setting_picks_its_dtype():
         mlp_dtype("half", cpu)
 
 
+def test_a_cpu_is_native_in_bfloat16_with_amx_tiles_or_avx512_bf16(monkeypatch):
+    import panolift.field.precision as precision
+
+    cpu, real_flags = torch.device("cpu"), precision.cpu_flags
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert native_bfloat16(cpu) and mlp_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "avx2"}))
+    assert not native_bfloat16(cpu) and mlp_dtype("auto", cpu) == torch.float32  # emulated: slower
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bfloat16(cpu)
+    real_flags.cache_clear()  # the real file: a set of flags, empty where /proc/cpuinfo is absent
+    assert isinstance(real_flags(), frozenset)
+
+
 def test_run_mlp_is_float32_with_gradients_and_bfloat16_inside_a_render():
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 8))

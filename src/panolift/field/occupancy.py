@@ -118,9 +118,13 @@ class RayOccupancy:
         from outside enters the box."""
         clearance = self.grid.clearance().to(t_near)[None, None]
         skipped = torch.zeros_like(t_near)  # whole steps, so that t stays on the ray's lattice
+        # the rays still jumping: one that did not move reads the same clearance again and never moves,
+        # so each jump reads only the rays that moved in the one before (most stop after a jump or two)
+        rays = torch.arange(t_near.shape[0], device=t_near.device)
+        origins, dirs, near, far = self.origins, self.dirs, t_near, t_far
         for _ in range(MAX_LEAPS):
-            t = t_near + skipped * step
-            coords = torch.addcmul(self.origins, t[:, None], self.dirs)
+            t = near + skipped.index_select(0, rays) * step
+            coords = torch.addcmul(origins, t[:, None], dirs)
             # a ray from outside starts on the box's face, maybe a rounding error outside it: read the
             # voxel on the face (farther out, nothing is read: no jump)
             on_face = (coords.abs() <= 1.0 + 1e-5).all(dim=-1, keepdim=True)
@@ -128,10 +132,14 @@ class RayOccupancy:
             room = grid_sample_points(
                 clearance, coords, mode="nearest", padding_mode="zeros", align_corners=False
             )[0]
-            steps = torch.where(t < t_far, torch.floor(room / step), torch.zeros_like(room))
-            if not bool((steps > 0).any()):
+            steps = torch.where(t < far, torch.floor(room / step), torch.zeros_like(room))
+            moved = (steps > 0).nonzero().squeeze(1)
+            if moved.numel() == 0:
                 break
-            skipped = skipped + steps
+            rays = rays.index_select(0, moved)
+            skipped.index_add_(0, rays, steps.index_select(0, moved))
+            origins, dirs = origins.index_select(0, moved), dirs.index_select(0, moved)
+            near, far = near.index_select(0, moved), far.index_select(0, moved)
         return t_near + skipped * step
 
 
