@@ -1,7 +1,7 @@
 """Lifting from the poses a user's capture gets: structure from motion instead of the synth's exact cameras.
 
     .venv/bin/python benchmarks/capture_path.py --seeds heldout [--preset fast] [--threads 1]
-        [--cache /tmp/suite-cache] [--out /tmp/panolift-capture] [--camera-model PINHOLE] [--reuse]
+        [--cache /tmp/suite-cache] [--out /tmp/panolift-capture] [--camera-model SIMPLE_PINHOLE] [--reuse]
         [--scenes DIR,DIR (scene folders with ground truth instead of --seeds)]
 
 Every room of the suite is rendered from exact cameras, but a user's photos come with no poses at all:
@@ -10,7 +10,8 @@ their errors, their own scale and a focal length of their own. For each scene (s
 `benchmarks/suite.py` takes them, synthesized into the same cache):
 
 1. its colour frames alone, as files in a folder, go through `panolift import images` (``--camera-model``:
-   PINHOLE by default, the synth's camera, so that no frame is resampled and the pixels stay the synth's);
+   SIMPLE_PINHOLE by default, the synth's camera: one focal length, square pixels, no distortion, so that
+   no frame is resampled and the pixels stay the synth's);
 2. the scene's 2D labels, confidences, ground truth and split are carried over to the registered frames
    by name (the colour files too, so that the poses and the focal length are the only difference), the
    depth scaled into the SfM world;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -47,18 +49,22 @@ CARRIED_FILES = ("segmentation_data.json", "segmentation_data.pkl")
 
 
 def pose_errors(true_c2w: np.ndarray, sfm_c2w: np.ndarray) -> dict:
-    """Errors of SfM cameras (N, 4, 4) against the true ones after the best similarity
-    (:func:`panolift.capture.poses.compare_trajectories`), the camera centres' also in the true world's
-    units (the suite's rooms are in metres); and the similarity's scale (true units per SfM unit)."""
-    from panolift.capture.poses import compare_trajectories
+    """Errors of SfM cameras (N, 4, 4, in the frames' order) against the true ones: camera centres after
+    the best similarity (:func:`~panolift.capture.poses.compare_trajectories`), in the true world's units
+    (the suite's rooms are in metres); orientations after the best rotation and between consecutive frames
+    (:func:`~panolift.capture.poses.rotation_errors_deg`); and the similarity's scale (true units per SfM
+    unit)."""
+    from panolift.capture.poses import compare_trajectories, rotation_errors_deg
 
     errors = compare_trajectories(sfm_c2w, true_c2w)
+    rotation = rotation_errors_deg(sfm_c2w[:, :3, :3], true_c2w[:, :3, :3])
     centres = true_c2w[:, :3, 3]
     extent = float(np.linalg.norm(centres - centres.mean(0), axis=-1).max())
     return {
         "scale": errors["scale"],
-        "rotation_median_deg": errors["rotation_error_deg_median"],
-        "rotation_max_deg": errors["rotation_error_deg_max"],
+        "rotation_median_deg": rotation["aligned_median"],
+        "rotation_max_deg": rotation["aligned_max"],
+        "step_rotation_max_deg": rotation["step_max"],
         "centre_median_m": errors["translation_error_rel_median"] * extent,
         "centre_max_m": errors["translation_error_rel_max"] * extent,
     }
@@ -130,7 +136,10 @@ def import_scene(info: dict, args: argparse.Namespace, work: Path) -> dict:
     imported = work / "sfm"
     summary_path = work / "import.json"
     if args.reuse and summary_path.exists() and (imported / "splits.json").exists():
-        return json.loads(summary_path.read_text())
+        summary = json.loads(summary_path.read_text())
+        if summary["status"] == "ok":  # measured again: cheap, and the measures may be newer than the run
+            summary.update(measure_import(source, imported))
+        return summary
     shutil.rmtree(work, ignore_errors=True)
     images = work / "images"
     images.mkdir(parents=True)
@@ -138,30 +147,45 @@ def import_scene(info: dict, args: argparse.Namespace, work: Path) -> dict:
         shutil.copyfile(path, images / path.name)
     cmd = [*panolift_command(), "import", "images", str(images), str(imported)]
     cmd += ["--camera-model", args.camera_model, "--threads", "1"]
+    if args.known_fov:  # the camera's field of view, as a user who knows it would give it
+        truth = Scene(source)
+        fov = 2.0 * math.degrees(math.atan(0.5 * truth.native_size[0] / float(truth.intrinsics[0, 0])))
+        cmd += ["--fov", repr(fov)]
     print(f"[{info['key']}] structure from motion on {len(list(images.iterdir()))} frames", flush=True)
     rc, seconds = run_logged(cmd, work / "import.log", 1)
     if rc != 0:
         summary = {"status": f"import failed ({rc}): see {work / 'import.log'}", "import_seconds": seconds}
         summary_path.write_text(json.dumps(summary))
         return summary
+    measured = measure_import(source, imported)
+    origins = frame_origins(imported)
+    carry_over(source, imported, origins, 1.0 / measured["scale"])
+    summary = {
+        "status": "ok",
+        "import_seconds": seconds,
+        "registered_names": sorted(origins.values()),
+        **measured,
+    }
+    summary_path.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def measure_import(source: Path, imported: Path) -> dict:
+    """Frames registered, the SfM poses' errors (:func:`pose_errors`) and the focal length's, of the
+    scene imported from ``source``'s frames."""
+    from panolift.scene import Scene
+
     origins = frame_origins(imported)
     truth, estimated = Scene(source), Scene(imported)
     true_poses = np.stack([truth.pose(origins[name]) for name in estimated.frame_names])
     sfm_poses = np.stack([estimated.pose(name) for name in estimated.frame_names])
-    errors = pose_errors(true_poses, sfm_poses)
-    carry_over(source, imported, origins, 1.0 / errors["scale"])
     focal_true, focal_sfm = float(truth.intrinsics[0, 0]), float(estimated.intrinsics[0, 0])
-    summary = {
-        "status": "ok",
+    return {
         "frames": len(truth.frame_names),
         "registered": len(origins),
-        "registered_names": sorted(origins.values()),
         "focal_error": focal_sfm / focal_true - 1.0,
-        "import_seconds": seconds,
-        **errors,
+        **pose_errors(true_poses, sfm_poses),
     }
-    summary_path.write_text(json.dumps(summary, indent=1))
-    return summary
 
 
 def fmt_scores(row: dict) -> str:
@@ -181,8 +205,18 @@ def main() -> None:
     parser.add_argument("--extra-train-args", default="", help="more `panolift train` arguments")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/suite-cache"), help="synthesized scenes")
     parser.add_argument("--out", type=Path, default=Path("/tmp/panolift-capture"), help="work folder")
-    parser.add_argument("--camera-model", default="PINHOLE", help="COLMAP camera model of the import")
-    parser.add_argument("--only", choices=("both", "sfm", "exact"), default="both", help="trainings to run")
+    parser.add_argument("--camera-model", default="SIMPLE_PINHOLE", help="COLMAP camera model of the import")
+    parser.add_argument(
+        "--known-fov",
+        action="store_true",
+        help="give the import the true field of view (`--fov`): a fixed focal",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("both", "sfm", "exact", "import"),
+        default="both",
+        help="trainings to run (import: none)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep finished imports and scored runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
@@ -214,14 +248,15 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     print(
-        "\n| scene | room | registered | SfM rotation median / max (deg) | centre median / max (cm) | focal |"
+        "\n| scene | room | registered | SfM rotation median / max (deg) | step max (deg) | centre median / max (cm) |"
+        " focal |"
         " 2D labels mIoU / PQ^scene | exact poses: mIoU / PQ^scene / PSNR | SfM poses | SfM - exact |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     deltas = []
     for row in rows:
         if row["status"] != "ok":
-            print(f"| {row['key']} | {row['descriptor']} | {row['status']} | | | | | | | |")
+            print(f"| {row['key']} | {row['descriptor']} | {row['status']} | | | | | | | | |")
             continue
         exact, sfm = row.get("exact", {}), row.get("sfm", {})
         labels = next((r for r in (exact, sfm) if r.get("status") == "ok"), None)
@@ -238,7 +273,7 @@ def print_table(rows: list[dict]) -> None:
         cm = 100.0  # the suite's rooms are in metres
         print(
             f"| {row['key']} | {row['descriptor']} | {row['registered']} / {row['frames']} | "
-            f"{row['rotation_median_deg']:.2f} / {row['rotation_max_deg']:.2f} | "
+            f"{row['rotation_median_deg']:.2f} / {row['rotation_max_deg']:.2f} | {row['step_rotation_max_deg']:.2f} | "
             f"{cm * row['centre_median_m']:.1f} / {cm * row['centre_max_m']:.1f} | {100 * row['focal_error']:+.2f}% | "
             f"{label_cell} | {fmt_scores(exact) if exact else '-'} | {fmt_scores(sfm) if sfm else '-'} | {delta} |"
         )

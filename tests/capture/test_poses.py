@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
@@ -101,3 +102,20 @@ def test_compare_trajectories_is_zero_for_a_similar_copy_and_sees_an_error():
         abs(rotation_angle_deg(np.eye(3), Rotation.from_rotvec([0.3, 0, 0]).as_matrix()) - np.degrees(0.3))
         < 1e-9
     )
+
+
+def test_rotation_errors_are_free_of_a_global_rotation_and_catch_a_fold():
+    from scipy.spatial.transform import Rotation
+
+    from panolift.capture.poses import rotation_errors_deg
+
+    reference = Rotation.from_euler("z", np.linspace(0, 90, 12)[:, None], degrees=True).as_matrix()
+    turn = Rotation.from_euler("xyz", [30, -20, 75], degrees=True).as_matrix()
+    estimated = turn @ reference  # the same cameras in another world frame
+    errors = rotation_errors_deg(estimated, reference)
+    assert errors["aligned_max"] < 1e-6 and errors["step_max"] < 1e-6
+    folded = estimated.copy()
+    folded[6:] = Rotation.from_euler("x", 10, degrees=True).as_matrix() @ folded[6:]  # a 10 degree break
+    errors = rotation_errors_deg(folded, reference)
+    assert errors["step_max"] == pytest.approx(10.0, abs=1e-6) and errors["step_median"] < 1e-6
+    assert 3.0 < errors["aligned_max"] < 10.0  # the best rotation splits the break between the halves

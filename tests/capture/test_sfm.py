@@ -98,3 +98,35 @@ def test_check_registration_threshold():
         check_registration(7, 16, 0.5, "x")
     with pytest.raises(SceneError, match="need at least 3"):
         check_registration(2, 3, 0.5, "x")
+
+
+def test_a_known_field_of_view_fixes_the_focal_length(sfm_room, tmp_path):
+    reference = Scene(sfm_room)
+    width = reference.native_size[0]
+    fov = 2.0 * np.degrees(np.arctan(0.5 * width / reference.intrinsics[0, 0]))
+    out = tmp_path / "imported"
+    main(["import", "images", str(sfm_room / "color"), str(out), "--camera-model", "SIMPLE_PINHOLE"]
+         + ["--fov", repr(float(fov))])  # fmt: skip
+    scene = Scene(out)
+    # exactly the given focal length (estimated, it lands within a few percent), the centre as COLMAP's
+    assert scene.intrinsics[0, 0] == pytest.approx(reference.intrinsics[0, 0], rel=1e-6)
+    assert scene.intrinsics[:2, 2] == pytest.approx([0.5 * width, 0.5 * reference.native_size[1]])
+    record = json.loads((out / "capture.json").read_text())
+    sources = [Path(record["origins"][Path(p).name]).stem for p in record["frames"].values()]
+    errors = compare_trajectories(scene.poses, np.stack([reference.pose(s) for s in sources]))
+    assert errors["translation_error_rel_median"] < 0.05
+
+
+def test_a_field_of_view_is_checked_before_any_work(tmp_path):
+    from panolift.capture import import_images
+    from panolift.errors import OptionError
+
+    for fov, model, message in (
+        (200.0, "SIMPLE_PINHOLE", "--fov must lie between 0 and 180 degrees"),
+        (60.0, "FULL_OPENCV", "--fov with --camera-model FULL_OPENCV: choose one of SIMPLE_PINHOLE"),
+    ):
+        with pytest.raises(OptionError, match=message):
+            import_images(
+                tmp_path / "nothing", tmp_path / "out", config=SfmConfig(camera_model=model, fov_deg=fov)
+            )
+    assert not (tmp_path / "out").exists()  # refused before a frame was written

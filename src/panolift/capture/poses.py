@@ -121,6 +121,32 @@ def rotation_angle_deg(R_a: np.ndarray, R_b: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(sin, cos)))
 
 
+def rotation_errors_deg(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How far estimated camera orientations (N, 3, 3) are from reference ones, free of any alignment of
+    the camera centres (which leaves the rotation about a straight walk's line undetermined):
+
+    - ``aligned``: angle(G R_est_i, R_ref_i) after the one rotation G that best maps the estimated
+      orientations onto the reference ones (the chordal mean: G = U diag(1, 1, det) V^T from the SVD of
+      sum_i R_ref_i R_est_i^T), median and max;
+    - ``step``: between consecutive cameras, the angle between the estimated and the reference relative
+      rotations R_{i}^T R_{i+1}, median and max (a reconstruction that breaks or folds shows here).
+    """
+    estimated, reference = np.asarray(estimated, np.float64), np.asarray(reference, np.float64)
+    U, _, Vt = np.linalg.svd(np.einsum("nij,nkj->ik", reference, estimated))
+    G = U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0]) @ Vt
+    aligned = np.array([rotation_angle_deg(G @ e, r) for e, r in zip(estimated, reference, strict=True)])
+    step = np.array(
+        [rotation_angle_deg(estimated[i].T @ estimated[i + 1], reference[i].T @ reference[i + 1])
+         for i in range(len(estimated) - 1)]
+    ) if len(estimated) > 1 else np.zeros(1)  # fmt: skip
+    return {
+        "aligned_median": float(np.median(aligned)),
+        "aligned_max": float(aligned.max()),
+        "step_median": float(np.median(step)),
+        "step_max": float(step.max()),
+    }
+
+
 def compare_trajectories(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """Errors of estimated camera-to-world poses (N,4,4) against reference ones after similarity alignment.
 

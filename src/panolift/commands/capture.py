@@ -29,6 +29,9 @@ class Images:
     """fail when structure from motion registers fewer than this fraction of the frames"""
     threads: int = 1
     """CPU threads for COLMAP (1 gives repeatable results)"""
+    fov: float = 0.0
+    """the camera's horizontal field of view in degrees, if known: its focal length is then fixed instead
+    of estimated (0: estimated; give it for video frames or small images, where self-calibration can fail)"""
     scene_depth: float = 3.5
     """SfM has no scale: rescale the world so that 95% of the 3D points lie within this depth of the
     cameras that see them (a room, in metres); 0 keeps COLMAP's scale"""
@@ -95,6 +98,7 @@ def import_capture(source: Annotated[Source, tyro.conf.OmitArgPrefixes]) -> None
             camera_model=source.camera_model,
             min_registered_fraction=source.min_registered,
             num_threads=source.threads,
+            fov_deg=source.fov,
         )
         scene = capture.import_images(
             source.source, source.out, every=source.every, max_size=source.max_size,
