@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,11 @@ def sfm_room(tmp_path_factory) -> Path:
     return root
 
 
-def test_structure_from_motion_recovers_the_trajectory(sfm_room, tmp_path):
+def test_structure_from_motion_recovers_the_trajectory(sfm_room, tmp_path, caplog):
     out = tmp_path / "imported"
+    caplog.set_level(logging.INFO, logger="panolift.capture.colmap_sfm")
     main(["import", "images", str(sfm_room / "color"), str(out), "--test-every", "4"])
+    assert "estimated a horizontal field of view of" in caplog.text  # for the user to check against theirs
     scene = Scene(out)
     reference = Scene(sfm_room)
     record = json.loads((out / "capture.json").read_text())

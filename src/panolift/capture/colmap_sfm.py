@@ -225,6 +225,14 @@ def import_images(
     written = extract_frames(source, image_dir, every=every, max_size=max_size)
     model_dir = run_structure_from_motion(image_dir, out / "colmap", config, source=source)
     frames, scale = frames_from_colmap(model_dir, image_dir, scene_depth)
+    camera = frames[0].camera
+    fov = 2.0 * math.degrees(math.atan(0.5 * camera.width / camera.fx))
+    if not (config and config.fov_deg):  # a sanity check for the user: phones' main cameras see 65-80 degrees
+        log.info(
+            "structure from motion estimated a horizontal field of view of %.1f degrees (focal %.1f px at "
+            "%dx%d); if the camera's is known and differs, import again with --fov",
+            fov, camera.fx, camera.width, camera.height,
+        )  # fmt: skip
     registered = {f.image_path.name for f in frames}
     dropped = [origin for path, origin in written if path.name not in registered]
     if dropped:
