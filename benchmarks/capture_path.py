@@ -135,7 +135,7 @@ def import_scene(info: dict, args: argparse.Namespace, work: Path) -> dict:
     source = info["scene"]
     imported = work / "sfm"
     summary_path = work / "import.json"
-    if args.reuse and summary_path.exists() and (imported / "splits.json").exists():
+    if args.reuse and summary_path.exists():  # a failed import too: SfM would fail the same way again
         summary = json.loads(summary_path.read_text())
         if summary["status"] == "ok":  # measured again: cheap, and the measures may be newer than the run
             summary.update(measure_import(source, imported))
