@@ -11,7 +11,8 @@ their errors, their own scale and a focal length of their own. For each scene (s
 
 1. its colour frames alone, as files in a folder, go through `panolift import images` (``--camera-model``:
    SIMPLE_PINHOLE by default, the synth's camera: one focal length, square pixels, no distortion, so that
-   no frame is resampled and the pixels stay the synth's);
+   no frame is resampled and the pixels stay the synth's; with a distortion model the import's undistorted
+   frames are replaced by the originals too, which ignores SfM's small distortion estimate);
 2. the scene's 2D labels, confidences, ground truth and split are carried over to the registered frames
    by name (the colour files too, so that the poses and the focal length are the only difference), the
    depth scaled into the SfM world;

@@ -55,8 +55,9 @@ class SfmConfig:
     """The camera's horizontal field of view in degrees, when known: the focal length it gives is fixed
     through the reconstruction instead of estimated (0: estimated from a guess of 1.2 x the image width,
     or the images' EXIF focal length). Self-calibration can settle on a wrong focal length, and then on a
-    folded trajectory, where the views' baselines are short and the images small (a suite room of 160x90
-    frames: +9% focal, cameras 20 degrees off; with the true field of view 0.9 degrees)."""
+    folded trajectory, where the views' baselines are short and the images small (held-out suite room 2,
+    160x90 frames, SIMPLE_PINHOLE: focal +10%, cameras 22 degrees off; with the true field of view 0.8
+    degrees; benchmarks/SUITE.md, forty-fifth round)."""
 
 
 FOV_MODELS = {
