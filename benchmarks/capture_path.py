@@ -82,13 +82,15 @@ def carry_over(source: Path, imported: Path, origins: dict[str, str], depth_scal
     multiplied by ``depth_scale`` (true units -> the SfM world's)."""
     from PIL import Image
 
+    # the import's own frames go (re-encoded, or undistorted with an `invalid/` mask for their uncovered
+    # borders): the synth's pixels take their place, with the synth's mask if it has one
+    shutil.rmtree(imported / "invalid", ignore_errors=True)
+    for old in (imported / "color").iterdir():
+        old.unlink()
     for folder in (*CARRIED, "color"):
         if not (source / folder).is_dir():
             continue
         (imported / folder).mkdir(exist_ok=True)
-        if folder == "color":
-            for old in (imported / "color").iterdir():
-                old.unlink()  # the import's re-encoded copies: the synth's own files take their place
         for name, origin in origins.items():
             for path in (source / folder).glob(f"{origin}.*"):
                 shutil.copyfile(path, imported / folder / f"{name}{path.suffix}")

@@ -18,7 +18,7 @@ from panolift.scene import Scene
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from capture_path import pose_errors  # noqa: E402
+from capture_path import carry_over, pose_errors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,20 @@ def test_a_room_goes_through_structure_from_motion_and_both_trainings(textured_r
     assert {origin[n] for n in imported.train_frames} == set(source.train_frames) & set(origin.values())
     exact = Scene(out / "room" / "exact")  # the exact poses' copy: the same registered frames
     assert set(exact.test_frames) == {origin[n] for n in imported.test_frames}
+
+
+def test_carrying_over_replaces_the_import_s_frames_and_masks_by_the_source_s(tmp_path):
+    source, imported = tmp_path / "source", tmp_path / "imported"
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    for folder, array in (("color", pixels), ("m2f_semantics", pixels[..., 0])):
+        (source / folder).mkdir(parents=True)
+        Image.fromarray(array).save(source / folder / "a.png")
+    (source / "splits.json").write_text(json.dumps({"train": [], "test": ["a"]}))
+    for folder in ("color", "invalid"):  # an undistorted import: re-encoded frame, uncovered border
+        (imported / folder).mkdir(parents=True)
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(imported / folder / "0.jpg")
+    carry_over(source, imported, {"0": "a"}, depth_scale=1.0)
+    assert sorted(p.name for p in (imported / "color").iterdir()) == ["0.png"]
+    assert np.array_equal(np.asarray(Image.open(imported / "color" / "0.png")), pixels)
+    assert not (imported / "invalid").exists()  # the source has no mask: none of the import's stays
+    assert json.loads((imported / "splits.json").read_text()) == {"train": [], "test": ["0"]}
