@@ -191,6 +191,27 @@ def measure_import(source: Path, imported: Path) -> dict:
     }
 
 
+def refined_errors(source: Path, imported: Path, run: Path) -> dict | None:
+    """The training cameras' errors (:func:`pose_errors`) as SfM gave them and as the run refined them
+    (``--train.refine-cameras``), against the true cameras; None for a run that did not refine them."""
+    from panolift.runs import load_run
+    from panolift.scene import Scene
+
+    loaded = load_run(run)
+    cameras = loaded.frame_cameras
+    if cameras is None:
+        return None
+    origins = frame_origins(imported)
+    truth, estimated = Scene(source), Scene(imported)
+    names = list(estimated.train_frames)
+    true_poses = np.stack([truth.pose(origins[name]) for name in names])
+    given = np.stack([estimated.pose(name) for name in names])
+    refined = np.stack(
+        [cameras.refine_world_pose(pose, i, loaded.normalization) for i, pose in enumerate(given)]
+    )
+    return {"given": pose_errors(true_poses, given), "refined": pose_errors(true_poses, refined)}
+
+
 def fmt_scores(row: dict) -> str:
     if row.get("status") != "ok":
         return row.get("status", "-")
@@ -243,6 +264,8 @@ def main() -> None:
             for name, what in (("exact", exact_info), ("sfm", sfm_info)):
                 if args.only in ("both", name):
                     row[name] = lift_scene(what, args, work / f"runs-{name}")
+            if row.get("sfm", {}).get("status") == "ok":
+                row["sfm"]["cameras"] = refined_errors(info["scene"], work / "sfm", work / "runs-sfm" / "sfm")
         rows.append(row)
         print_table(rows)
     if args.json:
@@ -287,6 +310,18 @@ def print_table(rows: list[dict]) -> None:
             f"\nSfM - exact over {len(deltas)} scenes: median {med[0]:+.1f} mIoU / {med[1]:+.1f} PQ^scene / "
             f"{med[2]:+.2f} dB; worst {worst[0]:+.1f} / {worst[1]:+.1f} / {worst[2]:+.2f}"
         )
+    refined = [row for row in rows if (row.get("sfm") or {}).get("cameras")]
+    if refined:
+        print(
+            "\n| scene | training cameras from SfM: rotation median / max (deg), centre median (cm) | refined |"
+        )
+        print("|---|---|---|")
+        for row in refined:
+            cells = [
+                f"{e['rotation_median_deg']:.2f} / {e['rotation_max_deg']:.2f}, {100 * e['centre_median_m']:.1f}"
+                for e in (row["sfm"]["cameras"]["given"], row["sfm"]["cameras"]["refined"])
+            ]
+            print(f"| {row['key']} | {cells[0]} | {cells[1]} |")
     sys.stdout.flush()
 
 

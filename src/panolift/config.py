@@ -432,6 +432,19 @@ class TrainConfig:
     `fast` and `quick` since stop 54 (``--train.no-frame-exposure`` turns it off)."""
     lr_exposure: float = 5e-3
     """Adam learning rate of the per-frame gains and offsets (``frame_exposure``)."""
+    refine_cameras: bool = False
+    """Learn a small rotation and shift of each training camera from the colour loss
+    (:mod:`panolift.lift.cameras`): for poses from structure from motion, whose errors of a fraction of
+    a degree blur the field. The label votes and instance clusters use the refined cameras; test views
+    are rendered from the scene's poses. Off in every preset: exact cameras (the synth's) gain nothing."""
+    lr_cameras: float = 1e-4
+    """Adam learning rate of the cameras' rotations (``refine_cameras``; radians), decaying with the
+    geometry's."""
+    lr_camera_shift: float = 1e-5
+    """Adam learning rate of the cameras' shifts (``refine_cameras``; normalised units)."""
+    cameras_start: float = 0.1
+    """Fraction of the iterations before the cameras move (``refine_cameras``): the walls form first, a
+    fog has no edges to align."""
     lr_grid: float = 1e-2
     """Adam learning rate of the TensoRF planes and lines."""
     lr_mlp: float = 5e-4

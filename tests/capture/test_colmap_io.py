@@ -123,7 +123,7 @@ def test_distorted_cameras_are_undistorted_into_one_pinhole(tmp_path):
             i, np.array([1.0, 0, 0, 0]), np.array([0.0, 0, i]), cam.camera_id, f"{i}.jpg"
         )
     write_colmap_model(tmp_path / "sparse", model)
-    scene = import_colmap(tmp_path / "sparse", images, tmp_path / "scene", max_size=64)
+    scene = import_colmap(tmp_path / "sparse", images, tmp_path / "scene", max_size=64, orient=False)
     assert scene.native_size == (64, 48)
     np.testing.assert_allclose(scene.intrinsics, [[56.0, 0, 32.0], [0, 56.0, 24.0], [0, 0, 1]], atol=1e-9)
     # pincushion distortion (k1 > 0) pulls the corners out of the source image: they are marked invalid

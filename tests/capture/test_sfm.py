@@ -57,6 +57,15 @@ def test_structure_from_motion_recovers_the_trajectory(sfm_room, tmp_path, caplo
     assert (out / "colmap" / "sparse").is_dir() and record["source"] == "images"
     # the world was rescaled to room size: measured 0.95-1.01 x metres (the synthetic room is metric)
     assert record["world_scale"] != 1.0 and 0.6 < errors["scale"] < 1.6
+    # and turned upright with its walls along x and y, as the synth's box room is (up to quarter turns)
+    source_of = {n: Path(record["origins"][Path(p).name]).stem for n, p in record["frames"].items()}
+    turn = sum(reference.pose(source_of[n])[:3, :3] @ scene.pose(n)[:3, :3].T for n in source_of)
+    u, _, vt = np.linalg.svd(turn)
+    turn = u @ vt  # the imported world -> the synth's, a rotation about z by a multiple of 90 degrees
+    tilt, yaw = np.degrees(np.arccos(min(1.0, turn[2, 2]))), np.degrees(np.arctan2(turn[1, 0], turn[0, 0]))
+    print(f"imported world: {tilt:.2f} deg from upright, walls {(yaw + 45) % 90 - 45:+.2f} deg off the axes")
+    assert tilt < 2.0 and abs((yaw + 45) % 90 - 45) < 3.0
+    assert np.asarray(record["world_rotation"]).shape == (3, 3)
     scene.validate()
     check_points_against_pycolmap(Path(record["colmap_model"]), tmp_path / "as_text")
 

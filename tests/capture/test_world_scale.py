@@ -67,15 +67,21 @@ def test_colmap_import_rescales_unless_told_not_to(hand_made_scene, tmp_path):
         for r, p in enumerate(xyz)
     ]
     (tmp_path / "sparse" / "points3D.txt").write_text("\n".join(lines) + "\n")
-    kept = import_colmap(tmp_path / "sparse", hand_made_scene / "color", tmp_path / "kept", scene_depth=0.0)
+    colour = hand_made_scene / "color"
+    kept = import_colmap(tmp_path / "sparse", colour, tmp_path / "kept", scene_depth=0.0, orient=False)
     np.testing.assert_allclose(kept.poses, scene.poses, atol=1e-6)
-    scaled = import_colmap(
-        tmp_path / "sparse", hand_made_scene / "color", tmp_path / "scaled", scene_depth=3.5
-    )
+    scaled = import_colmap(tmp_path / "sparse", colour, tmp_path / "scaled", scene_depth=3.5, orient=False)
     s = json.loads((tmp_path / "scaled" / "capture.json").read_text())["world_scale"]
     assert s != 1.0
     np.testing.assert_allclose(scaled.poses[:, :3, 3], s * scene.poses[:, :3, 3], atol=1e-6)
     np.testing.assert_allclose(scaled.poses[:, :3, :3], scene.poses[:, :3, :3], atol=1e-6)
+    # by default the world is also turned (upright, walls along x and y): capture.json says how
+    turned = import_colmap(tmp_path / "sparse", colour, tmp_path / "turned", scene_depth=3.5)
+    record = json.loads((tmp_path / "turned" / "capture.json").read_text())
+    rotation = np.asarray(record["world_rotation"])
+    assert record["world_scale"] == s and np.allclose(rotation @ rotation.T, np.eye(3))
+    np.testing.assert_allclose(turned.poses[:, :3, 3], s * scene.poses[:, :3, 3] @ rotation.T, atol=1e-6)
+    np.testing.assert_allclose(turned.poses[:, :3, :3], rotation @ scene.poses[:, :3, :3], atol=1e-6)
 
 
 def test_nerfstudio_scale(hand_made_scene, tmp_path):

@@ -196,14 +196,17 @@ def import_images(
     test_every: int = 8,
     config: SfmConfig | None = None,
     scene_depth: float = ROOM_DEPTH,
+    orient: bool = True,
     **kwargs,
 ):
     """Frames from a folder or video -> structure from motion -> undistorted scene folder; returns the Scene.
 
     SfM has no scale: the world is rescaled so that 95 % of the depths of its 3D points lie within
-    ``scene_depth`` units (a room in metres; 0 keeps COLMAP's scale). The frames and the COLMAP model stay
-    in ``out/colmap/`` (images/, database.db, sparse/<k>/) so that
-    the poses can be inspected or refined with COLMAP's own tools.
+    ``scene_depth`` units (a room in metres; 0 keeps COLMAP's scale). Nor has it an orientation: with
+    ``orient`` the world is turned upright with its walls along x and y (:mod:`panolift.capture.world_frame`).
+    The frames and the COLMAP model stay in ``out/colmap/`` (images/, database.db, sparse/<k>/) so that
+    the poses can be inspected or refined with COLMAP's own tools; ``capture.json`` records the scale
+    and the rotation that take COLMAP's world to the scene's (x_scene = R (s x_colmap)).
     """
     check_import_options(test_every, max_size, scene_depth)
     if every < 1:
@@ -225,7 +228,7 @@ def import_images(
             stale.unlink()
     written = extract_frames(source, image_dir, every=every, max_size=max_size)
     model_dir = run_structure_from_motion(image_dir, out / "colmap", config, source=source)
-    frames, scale = frames_from_colmap(model_dir, image_dir, scene_depth)
+    frames, scale, rotation = frames_from_colmap(model_dir, image_dir, scene_depth, orient)
     camera = frames[0].camera
     fov = 2.0 * math.degrees(math.atan(0.5 * camera.width / camera.fx))
     if not (config and config.fov_deg):  # a sanity check for the user: phones' main cameras see 65-80 degrees
@@ -245,5 +248,6 @@ def import_images(
         "origins": {path.name: origin for path, origin in written},
         "unregistered": dropped,
         "world_scale": scale,
+        "world_rotation": None if rotation is None else rotation.tolist(),
     }
     return write_capture_scene(frames, out, test_every=test_every, metadata=metadata, **kwargs)

@@ -64,6 +64,9 @@ def run_info(path: Path, device: str = "auto") -> None:
     if loaded.frame_exposure is not None:
         exposure = loaded.frame_exposure
         print(f"exposure     {exposure.summary()} over {exposure.num_frames} training frames")
+    if loaded.frame_cameras is not None:
+        cameras = loaded.frame_cameras
+        print(f"cameras      refined: {cameras.summary(loaded.normalization.scale)}")
     settings = resolve_region_settings(loaded, device=device)
     rows = describe_instances(loaded, settings, device=device)
     print(

@@ -7,6 +7,7 @@ that state to a run folder, and resuming from one, is :mod:`panolift.runs.traini
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask
 from panolift.scene import Scene, SceneNormalization
 
 from .batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
+from .cameras import FrameCameras
 from .clusters import cluster_instances
 from .exposure import FrameExposure
 from .head_cache import HeadSampleCache, head_cache_bytes, head_samples_per_ray
@@ -143,6 +145,10 @@ class Trainer:
         self.exposure = (
             FrameExposure(self.data.num_frames).to(self.device) if config.train.frame_exposure else None
         )
+        # per-frame camera corrections (train.refine_cameras); None: the poses as given
+        self.cameras = (
+            FrameCameras(self.data.num_frames).to(self.device) if config.train.refine_cameras else None
+        )
         with torch.random.fork_rng(devices=[]):  # seeded, without touching the global RNG
             torch.manual_seed(config.train.seed)
             field = PanopticField(config.field, scene.class_set.num_classes, bounded=config.loss.bounded)
@@ -165,6 +171,8 @@ class Trainer:
             tensors.update(self.matched.tensors())
         if self.exposure is not None:
             tensors.update(self.exposure.tensors())
+        if self.cameras is not None:
+            tensors.update(self.cameras.tensors())
         optimizers = {}
         for name, optimizer in self.optimizers.items():
             opt_tensors, optimizers[name] = optimizer_to_tensors(name, optimizer)
@@ -189,6 +197,8 @@ class Trainer:
         """Field, optimizers, batch generator, step and history exactly as in a :meth:`state`."""
         if self.exposure is not None:
             self.exposure.load(tensors)
+        if self.cameras is not None:
+            self.cameras.load(tensors)
         self._attach(field_from_tensors(meta, tensors, self.scene.class_set.num_classes))
         for name, optimizer in self.optimizers.items():
             load_optimizer(name, optimizer, meta, tensors)
@@ -220,6 +230,15 @@ class Trainer:
                 [{"params": list(self.exposure.parameters()), "decay": decay}], train.lr_exposure
             )
             self._base_lr["exposure"] = train.lr_exposure
+        if self.cameras is not None:  # so do the cameras' (they wait for the walls: train_step)
+            decay = train.lr_decay_geometry or train.lr_decay
+            self.optimizers["cameras"] = make_adam(
+                [{"params": [self.cameras.rotation], "decay": decay}], train.lr_cameras
+            )
+            self.optimizers["camera_shift"] = make_adam(
+                [{"params": [self.cameras.shift], "decay": decay}], train.lr_camera_shift
+            )
+            self._base_lr["cameras"], self._base_lr["camera_shift"] = train.lr_cameras, train.lr_camera_shift
 
     def _split_groups(self, geometry: list, heads: list) -> list[dict]:
         """Parameter groups, each with the ``decay`` of its learning rate: one group, or two (density and
@@ -312,8 +331,32 @@ class Trainer:
         if len(matched) == 0:
             return None
         pick = torch.randint(len(matched), (num_rays,), generator=self.generator, device=self.device)
-        origins, dirs = rays_for_pixels(self.data, matched.frames[pick], matched.pixels[pick])
-        return {"origins": origins, "dirs": dirs, "depth": matched.depth[pick]}
+        frames = matched.frames[pick]
+        origins, dirs = rays_for_pixels(self.data, frames, matched.pixels[pick])
+        return {"origins": origins, "dirs": dirs, "depth": matched.depth[pick], "frame": frames}
+
+    def refine_rays(self, batch: dict[str, torch.Tensor] | None, frames: torch.Tensor | None = None) -> None:
+        """Replace ``batch``'s origins and dirs by those of its frames' refined cameras
+        (``train.refine_cameras``; nothing without it). ``frames``: each ray's frame (default
+        ``batch["frame"]``)."""
+        if self.cameras is None or batch is None:
+            return
+        frames = batch["frame"] if frames is None else frames
+        batch["origins"], batch["dirs"] = self.cameras(batch["origins"], batch["dirs"], frames)
+
+    @contextlib.contextmanager
+    def refined_poses(self):
+        """Within: the training data's poses are the refined cameras' (the label votes and the instance
+        clusters made at the end of a training see the frames where the colour put them)."""
+        if self.cameras is None:
+            yield
+            return
+        given = self.data.c2w
+        self.data.c2w = self.cameras.refine_poses(given)
+        try:
+            yield
+        finally:
+            self.data.c2w = given
 
     def heads_cache(self) -> HeadSampleCache | None:
         """The head phase's :class:`HeadSampleCache` (made on first use), or None where it cannot be used:
@@ -367,6 +410,13 @@ class Trainer:
             if weights["planarity"] > 0 and colour and cfg.train.rays_planar > 0 and not self.data.streaming
             else None
         )
+        self.refine_rays(scene_batch)
+        self.refine_rays(matched)
+        if planar is not None:
+            self.refine_rays(planar, planar["frames"].repeat_interleave(3))
+        if image_batch is not None:
+            with torch.no_grad():  # the labels' rays: nothing of them moves a camera
+                self.refine_rays(image_batch)
         origins, dirs = scene_batch["origins"], scene_batch["dirs"]
         num_scene = scene_batch["origins"].shape[0]
         num_matched = 0 if matched is None else matched["origins"].shape[0]
@@ -480,6 +530,13 @@ class Trainer:
             for group in optimizer.param_groups:
                 factor = learning_rate_factor_at(self.step, self.config, group.get("decay"))
                 group["lr"] = self._base_lr[name] * factor
+        if (
+            self.cameras is not None
+            and self.step <= self.config.train.cameras_start * self.config.train.iterations
+        ):
+            for name in ("cameras", "camera_shift"):  # the walls form first
+                for group in self.optimizers[name].param_groups:
+                    group["lr"] = 0.0
         phase, within, length = phase_at(self.step, self.config)
         if phase == "heads" and within == 1:
             log.info("step %d: geometry fixed; the labels' heads alone for %d steps", self.step, length)
@@ -652,10 +709,13 @@ class Trainer:
                     progress(self.step, train.iterations, metrics)
             if self.step == train.iterations and self.exposure is not None:
                 log.info("per-frame exposure: %s", self.exposure.summary())
-            if self.step == train.iterations and self.config.field.label_votes > 0:
-                self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
-            if self.step == train.iterations and self.config.field.instance_embedding:
-                self.find_instance_clusters()
+            if self.step == train.iterations and self.cameras is not None:
+                log.info("camera refinement: %s", self.cameras.summary(self.normalization.scale))
+            with self.refined_poses():
+                if self.step == train.iterations and self.config.field.label_votes > 0:
+                    self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
+                if self.step == train.iterations and self.config.field.instance_embedding:
+                    self.find_instance_clusters()
             self.elapsed = time.perf_counter() - start
             if checkpoint is not None and (self.step % train.checkpoint_every == 0 or self.step == end):
                 checkpoint(self)

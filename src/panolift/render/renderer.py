@@ -419,6 +419,8 @@ def render_rays(
             origins.index_select(0, head_rows), t[head_rows, head_cols, None], dirs.index_select(0, head_rows)
         )
     )
+    if gradient_blocking:  # nor to the rays' cameras when they are learnt (panolift.lift.cameras)
+        head_points = head_points.detach()
     thing_only = (
         instance_classes is not None
         and "instance" in heads

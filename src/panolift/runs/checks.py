@@ -15,7 +15,8 @@ from .loaded import LoadedRun
 def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96) -> InputAgreement:
     """Render up to ``max_frames`` evenly spaced training views at ``width`` pixels and compare them with
     the 2D labels and images they were trained on (:mod:`panolift.evaluate.agreement`); a run that learnt
-    each frame's exposure (``train.frame_exposure``) is compared in that frame's exposure."""
+    each frame's exposure (``train.frame_exposure``) is compared in that frame's exposure, and one that
+    refined its cameras (``train.refine_cameras``) from the refined cameras."""
     native = loaded.open_scene()
     size = fit_size(native.native_size, width=min(width, native.native_size[0]))
     scene = loaded.open_scene(size)
@@ -24,9 +25,15 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 8, width: int = 96
     K = scene.intrinsics
     tta = loaded.config.loss.use_tta
     rendered, inputs, depths = [], [], []
+    cameras = loaded.frame_cameras
+    if cameras is not None and cameras.num_frames != len(frames):
+        cameras = None
     for name in picks:
+        pose = scene.pose(name)
+        if cameras is not None:  # where the training put the frame's camera
+            pose = cameras.refine_world_pose(pose, frames.index(name), loaded.normalization)
         out = render_image(
-            loaded.field, K, scene.pose(name), *size, normalization=loaded.normalization, parallel_chunks=True
+            loaded.field, K, pose, *size, normalization=loaded.normalization, parallel_chunks=True
         )
         semantics, _ = panoptic_from_rendering(out, loaded.class_set)
         rgb = out["rgb"]

@@ -14,6 +14,7 @@ from torch import nn
 from panolift.config import LiftConfig
 from panolift.edit import EDITS_FILE
 from panolift.lift import field_from_tensors
+from panolift.lift.cameras import FrameCameras
 from panolift.lift.exposure import FrameExposure
 from panolift.render import thing_mask_of
 from panolift.scene import ClassSet, Scene, SceneError, SceneNormalization, generate_rays, scale_intrinsics
@@ -40,6 +41,7 @@ class LoadedRun:
     run_file: Path | None = None  # the run.json the scene path comes from (the trained run's)
     fingerprint: dict = dataclasses.field(default_factory=dict)  # of the scene it was trained on
     frame_exposure: FrameExposure | None = None  # the training frames' gains (``train.frame_exposure``)
+    frame_cameras: FrameCameras | None = None  # the training cameras' corrections (``train.refine_cameras``)
 
     @property
     def thing_mask(self) -> torch.Tensor:
@@ -100,6 +102,11 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
             exposure = FrameExposure(tensors["exposure.log_gain"].shape[0])
             exposure.load(tensors)
             exposure.requires_grad_(False)
+        cameras = None
+        if "cameras.rotation" in tensors:
+            cameras = FrameCameras(tensors["cameras.rotation"].shape[0])
+            cameras.load(tensors)
+            cameras.requires_grad_(False)
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
         raise SceneError(
             f"{path}: checkpoint tensors do not fit its configuration ({type(exc).__name__}: {exc})"
@@ -117,7 +124,7 @@ def load_trained_run(run_dir: str | Path, device: torch.device | str | None = No
         run_dir=run_dir, field=field.to(device or "cpu").eval(), config=config, scene_path=info.scene_path,
         class_set=info.class_set, normalization=info.normalization, step=int(meta["step"]),
         image_size=info.image_size, run_file=run_dir / RUN_FILE, fingerprint=info.fingerprint,
-        frame_exposure=exposure,
+        frame_exposure=exposure, frame_cameras=cameras,
     )  # fmt: skip
 
 

@@ -1,0 +1,120 @@
+"""The imported world's orientation (:mod:`panolift.capture.world_frame`): upright, walls along x and y."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from panolift.capture.world_frame import (
+    UP,
+    manhattan_angle,
+    rotate_poses,
+    rotation_between,
+    up_direction,
+    world_rotation,
+)
+
+from .conftest import look_at
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def room_points(rng: np.random.Generator, size=(6.0, 4.0, 2.7), clutter: int = 400) -> np.ndarray:
+    """Points on the floor, ceiling and four walls of an axis-aligned box room (z up, corner at the
+    origin), with some clutter inside, a few mm of noise."""
+    w, d, h = size
+    n = 600
+    walls = [
+        np.c_[rng.uniform(0, w, n), np.zeros(n), rng.uniform(0, h, n)],
+        np.c_[rng.uniform(0, w, n), np.full(n, d), rng.uniform(0, h, n)],
+        np.c_[np.zeros(n), rng.uniform(0, d, n), rng.uniform(0, h, n)],
+        np.c_[np.full(n, w), rng.uniform(0, d, n), rng.uniform(0, h, n)],
+        np.c_[rng.uniform(0, w, n), rng.uniform(0, d, n), np.zeros(n)],
+        np.c_[rng.uniform(0, w, n), rng.uniform(0, d, n), np.full(n, h)],
+        rng.uniform((0.5, 0.5, 0.0), (w - 0.5, d - 0.5, 1.2), size=(clutter, 3)),
+    ]
+    points = np.concatenate(walls)
+    return points + rng.normal(scale=0.005, size=points.shape)
+
+
+def room_cameras(rng: np.random.Generator, num: int = 30, roll_deg: float = 2.0) -> np.ndarray:
+    """Cameras inside the room looking at its walls at pitches of -20 to 15 degrees, rolled a little."""
+    poses = []
+    for i in range(num):
+        yaw = 2 * math.pi * i / num
+        pitch = math.radians(rng.uniform(-20, 15))
+        centre = np.array([3.0, 2.0, 1.5]) + rng.normal(scale=0.3, size=3)
+        forward = np.array(
+            [math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)]
+        )
+        pose = look_at(centre, centre + forward)
+        roll = math.radians(rng.normal(scale=roll_deg))
+        c, s = math.cos(roll), math.sin(roll)
+        pose[:3, :3] = pose[:3, :3] @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+        poses.append(pose)
+    return np.stack(poses)
+
+
+def test_rotation_between_turns_one_unit_vector_onto_another():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 3)))
+        r = rotation_between(a, b)
+        assert (
+            np.allclose(r @ a, b) and np.allclose(r @ r.T, np.eye(3)) and np.linalg.det(r) == pytest.approx(1)
+        )
+    for a in (UP, np.array([1.0, 0.0, 0.0])):
+        r = rotation_between(a, -a)  # opposite vectors: half a turn
+        assert np.allclose(r @ a, -a) and np.linalg.det(r) == pytest.approx(1)
+    assert np.allclose(rotation_between(UP, UP), np.eye(3))
+
+
+def test_the_world_of_a_turned_capture_comes_back_upright_and_wall_aligned():
+    """A room's cameras and points in a world turned any which way (as SfM leaves it): the rotation
+    found makes it upright to about a degree and its walls along x and y (up to quarter turns)."""
+    rng = np.random.default_rng(1)
+    cameras, points = room_cameras(rng), room_points(rng)
+    for trial in range(5):
+        turn = random_rotation(rng)
+        turned_cameras = rotate_poses(cameras, turn)
+        rotation = world_rotation(turned_cameras, points @ turn.T)
+        back = rotation @ turn  # the true world -> the found one: a quarter turn about z at best
+        tilt = math.degrees(math.acos(np.clip(back[2, 2], -1, 1)))
+        yaw = math.degrees(math.atan2(back[1, 0], back[0, 0]))
+        assert tilt < 1.5, (trial, tilt)  # cameras rolled 2 degrees (std): 0.13-1.06 over 5 rooms
+        assert abs((yaw + 45) % 90 - 45) < 1.0, (trial, yaw)
+        rotated = rotate_poses(turned_cameras, rotation)
+        assert np.allclose(rotated[:, :3, :3] @ rotated[:, :3, :3].transpose(0, 2, 1), np.eye(3))
+        # only a rotation: distances between cameras are kept
+        assert np.allclose(
+            np.linalg.norm(rotated[1:, :3, 3] - rotated[:-1, :3, 3], axis=1),
+            np.linalg.norm(cameras[1:, :3, 3] - cameras[:-1, :3, 3], axis=1),
+        )
+
+
+def test_up_falls_back_to_the_cameras_mean_up_when_they_all_look_one_way():
+    """A forward walk: every camera's x axis is the same, so any vector perpendicular to it fits; the
+    cameras' mean up is taken instead, and a model without points is only made upright."""
+    poses = np.stack(
+        [look_at(np.array([0.0, 0.1 * i, 1.5]), np.array([0.0, 0.1 * i + 5.0, 1.2])) for i in range(10)]
+    )
+    up = up_direction(poses)
+    assert float(up @ UP) > 0.95  # the cameras pitch down a little: their mean up leans with them
+    rotation = world_rotation(poses)
+    assert np.allclose(rotation @ up, UP)
+
+
+def test_manhattan_angle_finds_the_walls_turn():
+    rng = np.random.default_rng(2)
+    points = room_points(rng)[:, :2]
+    for degrees in (0.0, 12.5, 37.0, 61.0, 89.0):
+        a = math.radians(degrees)
+        turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        found = math.degrees(manhattan_angle(points @ turn.T))
+        assert abs(((found + degrees) + 45) % 90 - 45) < 1.0, (degrees, found)
