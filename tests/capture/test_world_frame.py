@@ -10,6 +10,7 @@ import pytest
 from panolift.capture.world_frame import (
     UP,
     manhattan_angle,
+    orientation_offsets,
     rotate_poses,
     rotation_between,
     up_direction,
@@ -110,6 +111,17 @@ def test_up_falls_back_to_the_cameras_mean_up_when_they_all_look_one_way():
     assert np.allclose(rotation @ up, UP)
 
 
+def test_orientation_offsets_measure_a_worlds_tilt_and_turn():
+    rng = np.random.default_rng(4)
+    cameras, points = room_cameras(rng, roll_deg=0.0), room_points(rng)
+    tilt, turn = orientation_offsets(cameras, points)
+    assert tilt < 0.5 and turn < 0.5, (tilt, turn)
+    turned = rotate_about(np.array([0.0, 0.0, 1.0]), 20.0) @ rotate_about(np.array([1.0, 0.0, 0.0]), 8.0)
+    tilt, turn = orientation_offsets(rotate_poses(cameras, turned), points @ turned.T)
+    assert tilt == pytest.approx(8.0, abs=0.5) and turn == pytest.approx(20.0, abs=1.5), (tilt, turn)
+    assert orientation_offsets(cameras)[1] is None  # no points: the tilt only
+
+
 def test_manhattan_angle_finds_the_walls_turn():
     rng = np.random.default_rng(2)
     points = room_points(rng)[:, :2]
@@ -118,3 +130,36 @@ def test_manhattan_angle_finds_the_walls_turn():
         turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
         found = math.degrees(manhattan_angle(points @ turn.T))
         assert abs(((found + degrees) + 45) % 90 - 45) < 1.0, (degrees, found)
+
+
+def test_a_training_warns_of_a_room_turned_in_its_world(tiny_scene, tmp_path, caplog):
+    """The tiny room as the synth made it (upright, walls along the axes) passes quietly; turned by 37
+    degrees about a tilted axis, as a scene imported without orientation may stand, it draws a warning."""
+    import logging
+    import shutil
+
+    from panolift.config import tiny_config
+    from panolift.lift.trainer import Trainer
+    from panolift.scene import Scene
+
+    config = tiny_config()
+    scene = Scene(tiny_scene)
+    caplog.set_level(logging.WARNING, logger="panolift.lift.trainer")
+    tilt, turn = Trainer(scene, scene.normalization(), config).report_orientation()
+    assert tilt < 1.0 and (turn is None or turn < 1.0), (tilt, turn)  # the tiny room matches few points
+    assert "degrees off upright" not in caplog.text
+    turned = tmp_path / "turned"
+    shutil.copytree(tiny_scene, turned)
+    axis = np.array([0.3, 0.8, 0.5]) / np.linalg.norm([0.3, 0.8, 0.5])
+    rotation = rotate_about(axis, 37.0)
+    for name in scene.frame_names:
+        np.savetxt(turned / "pose" / f"{name}.txt", rotate_poses(scene.pose(name)[None], rotation)[0])
+    scene = Scene(turned)
+    tilt, turn = Trainer(scene, scene.normalization(), config).report_orientation()
+    assert tilt > 10.0 and "degrees off upright" in caplog.text and "panolift import" in caplog.text
+
+
+def rotate_about(axis: np.ndarray, degrees: float) -> np.ndarray:
+    a = math.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k

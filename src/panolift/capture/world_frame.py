@@ -108,3 +108,17 @@ def rotate_poses(c2w: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     out[:, :3, :3] = rotation @ out[:, :3, :3]
     out[:, :3, 3] = out[:, :3, 3] @ rotation.T
     return out
+
+
+def orientation_offsets(c2w: np.ndarray, points: np.ndarray | None = None) -> tuple[float, float | None]:
+    """How far a world is from upright and wall-aligned: (degrees between its z axis and the cameras' up,
+    degrees by which its walls are turned off x and y, in [0, 45]; None without 100 ``points``)."""
+    up = up_direction(c2w)
+    tilt = math.degrees(math.acos(min(1.0, abs(float(up @ UP)))))
+    if points is None or len(points) < 100:
+        return tilt, None
+    if len(points) > MAX_POINTS:
+        points = points[np.random.default_rng(0).choice(len(points), MAX_POINTS, replace=False)]
+    level = points @ rotation_between(up if float(up @ UP) >= 0 else -up, UP).T
+    turn = math.degrees(manhattan_angle(level[:, :2]))
+    return tilt, min(turn, 90.0 - turn)
