@@ -697,6 +697,19 @@ class Trainer:
         self.field.set_occupancy(grid.aabb, grid.mask)
         log.debug("occupancy: %.1f%% of %s voxels", 100 * float(grid.mask.float().mean()), resolution)
 
+    def finish(self) -> None:
+        """The last step's work: log the per-frame corrections, then fuse the label votes and find the
+        instance clusters (from the refined cameras, ``train.refine_cameras``)."""
+        if self.exposure is not None:
+            log.info("per-frame exposure: %s", self.exposure.summary())
+        if self.cameras is not None:
+            log.info("camera refinement: %s", self.cameras.summary(self.normalization.scale))
+        with self.refined_poses():
+            if self.config.field.label_votes > 0:
+                self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
+            if self.config.field.instance_embedding:
+                self.find_instance_clusters()
+
     def run(
         self,
         progress: ProgressFn | None = None,
@@ -728,15 +741,8 @@ class Trainer:
                 self.history.append(metrics)
                 if progress is not None:
                     progress(self.step, train.iterations, metrics)
-            if self.step == train.iterations and self.exposure is not None:
-                log.info("per-frame exposure: %s", self.exposure.summary())
-            if self.step == train.iterations and self.cameras is not None:
-                log.info("camera refinement: %s", self.cameras.summary(self.normalization.scale))
-            with self.refined_poses():
-                if self.step == train.iterations and self.config.field.label_votes > 0:
-                    self.fuse_label_votes()  # before the clusters: their thing rays are chosen by class
-                if self.step == train.iterations and self.config.field.instance_embedding:
-                    self.find_instance_clusters()
+            if self.step == train.iterations:
+                self.finish()
             self.elapsed = time.perf_counter() - start
             if checkpoint is not None and (self.step % train.checkpoint_every == 0 or self.step == end):
                 checkpoint(self)
