@@ -4,8 +4,8 @@ SfM puts its world wherever its first pair of cameras happened to be: the room s
 in it. The field does not see the room the same way whatever its orientation: TensoRF factorises density
 and colour into planes and lines along the world's axes, and the box around the room is axis-aligned, so
 a room whose walls and floor lie along the axes is represented with fewer components and fewer empty
-voxels. (Measured on a suite room: its exact cameras turned by 37 degrees about a tilted axis cost
-~1 dB of test-view colour.) An import therefore turns the model's world, as ScanNet's and the
+voxels. (Measured on tuning room 0: its exact cameras turned by 37 degrees about a tilted axis cost
+1.3 dB of test-view colour; benchmarks/SUITE.md, forty-sixth round.) An import therefore turns the model's world, as ScanNet's and the
 authors' scenes are oriented:
 
 1. upright: the up direction is the one most nearly perpendicular to every camera's x axis (people hold
