@@ -5,8 +5,8 @@ in it. The field does not see the room the same way whatever its orientation: Te
 and colour into planes and lines along the world's axes, and the box around the room is axis-aligned, so
 a room whose walls and floor lie along the axes is represented with fewer components and fewer empty
 voxels. (Measured on tuning room 0: its exact cameras turned by 37 degrees about a tilted axis cost
-1.3 dB of test-view colour; benchmarks/SUITE.md, forty-sixth round.) An import therefore turns the model's world, as ScanNet's and the
-authors' scenes are oriented:
+1.3 dB of test-view colour; benchmarks/SUITE.md, forty-sixth round.) An import therefore turns the
+model's world, as ScanNet's and the authors' scenes are oriented:
 
 1. upright: the up direction is the one most nearly perpendicular to every camera's x axis (people hold
    cameras level: little roll), signed against the cameras' mean "down" (OpenCV y). With cameras that all
@@ -81,6 +81,13 @@ def manhattan_angle(points_xy: np.ndarray, step_deg: float = 0.5, bins: int = 25
     return best
 
 
+def at_most(points: np.ndarray, count: int) -> np.ndarray:
+    """``points``, or a fixed random ``count`` of them when there are more (plenty for histograms)."""
+    if len(points) <= count:
+        return points
+    return points[np.random.default_rng(0).choice(len(points), count, replace=False)]
+
+
 def sharpness(values: np.ndarray, radius: float, bins: int = 256) -> float:
     """How sharply ``values`` pile up: the sum of squares of their histogram over [-radius, radius]."""
     counts, _ = np.histogram(values, bins=bins, range=(-radius, radius))
@@ -93,8 +100,7 @@ def world_rotation(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndar
     upright = rotation_between(up_direction(c2w), UP)
     if points is None or len(points) < 100:
         return upright
-    if len(points) > MAX_POINTS:  # plenty for histograms, and a second or so
-        points = points[np.random.default_rng(0).choice(len(points), MAX_POINTS, replace=False)]
+    points = at_most(points, MAX_POINTS)
     level = points @ upright.T
     a = manhattan_angle(level[:, :2])
     c, s = math.cos(a), math.sin(a)
@@ -117,8 +123,7 @@ def orientation_offsets(c2w: np.ndarray, points: np.ndarray | None = None) -> tu
     tilt = math.degrees(math.acos(min(1.0, abs(float(up @ UP)))))
     if points is None or len(points) < 100:
         return tilt, None
-    if len(points) > MAX_POINTS:
-        points = points[np.random.default_rng(0).choice(len(points), MAX_POINTS, replace=False)]
+    points = at_most(points, MAX_POINTS)
     level = points @ rotation_between(up if float(up @ UP) >= 0 else -up, UP).T
     turn = math.degrees(manhattan_angle(level[:, :2]))
     return tilt, min(turn, 90.0 - turn)
