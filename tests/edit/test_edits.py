@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -108,6 +109,27 @@ def test_world_translation_is_scaled_into_field_units(box_field, thing_mask, cam
         edit(box_field, thing_mask, Edit("duplicate", CHAIR, (0.125, -0.25, 0.0)), world_scale=2.0), *camera
     )
     assert torch.equal(in_field["instance"], in_world["instance"])
+
+
+def test_a_world_turned_from_the_field_turns_translation_and_up_into_it(
+    box_field, thing_mask, camera, render_fn
+):
+    """A run whose trainer turned the room onto the field's axes (``train.orient_world``): edits are
+    written in the scene's world, so a translation and the yaw's up axis turn with the normalisation."""
+    a = math.radians(30.0)
+    turn = np.array([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
+    t, up = np.array([0.25, -0.5, 0.0]), np.array([0.0, 0.0, 1.0])
+    edits = [Edit("move", SOFA, tuple(t), 90.0), Edit("duplicate", CHAIR, tuple(t))]
+    in_field = render_fn(
+        apply_edits(box_field, EditList("s", edits, region=SETTINGS), thing_mask, 1.0), *camera
+    )
+    world = [Edit(e.op, e.instance, tuple(turn @ t), e.yaw_degrees) for e in edits]
+    edit_list = EditList("s", world, region=SETTINGS, up=tuple(turn @ up))
+    turned = apply_edits(box_field, edit_list, thing_mask, 1.0, world_rotation=turn.T)
+    in_world = render_fn(turned, *camera)
+    assert (in_world["instance"] == box_field.num_slots + 1).sum() > 50
+    assert (in_field["instance"] == in_world["instance"]).float().mean() > 0.999
+    assert torch.allclose(in_field["depth"], in_world["depth"], atol=1e-4)
 
 
 def test_unknown_instance_is_a_clear_error(box_field, thing_mask):

@@ -20,6 +20,11 @@ model's world, as ScanNet's and the authors' scenes are oriented:
 
 Only rotations: the scale (:mod:`panolift.capture.world_scale`) and the camera centres' positions
 relative to each other are unchanged.
+
+The trainer uses the same estimate for scenes that stand turned whatever their source (a nerfstudio
+import, ScanNet's raw poses), from the depths it matched between views instead of SfM points, and puts
+the turn into the field's normalisation rather than into the scene (:func:`nearest_axes`,
+:meth:`panolift.lift.trainer.Trainer.orient_world`).
 """
 
 from __future__ import annotations
@@ -106,6 +111,36 @@ def world_rotation(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndar
     c, s = math.cos(a), math.sin(a)
     turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     return turn @ upright
+
+
+def _axis_turns() -> np.ndarray:
+    """The 24 rotations (24, 3, 3) that carry the axes onto the axes (signed permutation matrices)."""
+    turns = []
+    for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        for signs in np.ndindex(2, 2, 2):
+            m = np.zeros((3, 3))
+            m[[0, 1, 2], order] = [1.0 - 2.0 * s for s in signs]
+            if np.linalg.det(m) > 0:
+                turns.append(m)
+    return np.stack(turns)
+
+
+AXIS_TURNS = _axis_turns()
+
+
+def nearest_axes(rotation: np.ndarray) -> np.ndarray:
+    """The smallest rotation (3, 3) that lines a world up as ``rotation`` does, up to which axis is which:
+    ``P @ rotation`` for the axis turn P (:data:`AXIS_TURNS`) that leaves the least angle. An axis-aligned
+    box and grid do not care whether the room's up is z or y, only that its floor and walls lie along
+    axes: a world that is already so (y up, say) needs no turn (the identity, or nearly)."""
+    candidates = AXIS_TURNS @ np.asarray(rotation, dtype=np.float64)
+    return candidates[int(np.argmax(np.trace(candidates, axis1=1, axis2=2)))]
+
+
+def turn_degrees(rotation: np.ndarray) -> float:
+    """The angle (degrees) of a rotation (3, 3)."""
+    cosine = (float(np.trace(rotation)) - 1.0) / 2.0
+    return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
 
 
 def rotate_poses(c2w: np.ndarray, rotation: np.ndarray) -> np.ndarray:

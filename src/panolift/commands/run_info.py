@@ -31,6 +31,7 @@ def class_counts(rows: list[dict]) -> str:
 def run_info(path: Path, device: str = "auto") -> None:
     """Print a run's scene, step and edits, then its 3D instances (id, class, voxel count, bounding box
     in world units), found on a voxel grid over the field's box."""
+    from panolift.capture.world_frame import turn_degrees
     from panolift.commands.common import pick_device
     from panolift.runs import (
         describe_instances,
@@ -46,6 +47,11 @@ def run_info(path: Path, device: str = "auto") -> None:
     print(f"scene        {loaded.scene_path}")
     print(f"step         {loaded.step}")
     print(f"classes      {loaded.class_set.num_classes} (incl. void)")
+    if loaded.normalization.turned:
+        degrees = turn_degrees(loaded.normalization.rotation)
+        print(
+            f"field axes   turned {degrees:.1f} deg from the scene's world onto the room (train.orient_world)"
+        )
     if is_edited_run(path):
         edit_list = read_edit_list(path)
         print(f"edited from  {edit_list.source_run}")

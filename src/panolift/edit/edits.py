@@ -1,8 +1,9 @@
 """The edit list of an edited run (``edits.json``): its format, and its composition into a field wrapper.
 
 Edits are stored in WORLD units (the scene's metres), so they stay meaningful for the user; they are
-converted to field (normalised) coordinates when applied: x_n = (x_w - center) * scale, so a world
-translation t becomes t * scale and rotations are unchanged. A copy is rotated by ``yaw`` degrees about
+converted to field (normalised) coordinates when applied: x_n = R (x_w - center) * scale, so a world
+translation t becomes R t * scale and the ``up`` axis R up (R: the normalisation's rotation, the identity
+unless the trainer turned the room onto the field's axes). A copy is rotated by ``yaw`` degrees about
 the ``up`` axis through the centre of the instance's bounding box, then translated by ``t``:
 T(x) = R_up(yaw) (x - c) + c + t. Edits apply in order; each one sees the scene as edited so far (its
 regions are found on that scene), so e.g. a copy made by an earlier edit can be deleted or moved.
@@ -287,10 +288,12 @@ def apply_edits(
     world_scale: float,
     device=None,
     rays: Rays | None = None,
+    world_rotation: np.ndarray | None = None,
 ) -> nn.Module:
     """Wrap ``field`` with every edit of ``edit_list`` in order (see the module docstring).
 
-    ``world_scale`` is the normalisation's scale (field units per world unit); ``rays`` the training
+    ``world_scale`` is the normalisation's scale (field units per world unit), ``world_rotation`` its
+    rotation (world -> field axes; None: the identity); ``rays`` the training
     views' rays for the regions' visibility (see :func:`find_regions`).
 
     The 3D instances are found once, on ``field`` (or taken from it when an earlier call edited it), and
@@ -298,7 +301,8 @@ def apply_edits(
     is added under its new id. The result carries them (:func:`edited_regions`), so an instance keeps
     its id through every edit, and renders of the edited scene use them (its instance table).
     """
-    up = torch.tensor(edit_list.up, dtype=torch.float32)
+    turn = np.eye(3) if world_rotation is None else np.asarray(world_rotation, dtype=np.float64)
+    up = torch.tensor(turn @ np.asarray(edit_list.up, dtype=np.float64), dtype=torch.float32)
     regions = edited_regions(field)
     if regions is None:
         _, regions = find_regions(field, thing_mask, edit_list.region, device=device, rays=rays)
@@ -315,7 +319,8 @@ def apply_edits(
             del regions[edit.instance]
             regions = _with_slot_sharing(regions)
             continue
-        translation = torch.tensor(edit.translation, dtype=torch.float32) * world_scale
+        translation = torch.tensor(turn @ np.asarray(edit.translation, dtype=np.float64), dtype=torch.float32)
+        translation = translation * world_scale
         transform = RigidTransform.from_yaw(translation, math.radians(edit.yaw_degrees), up, region.center())
         scene = DeleteInstance(field, region, thing_mask, for_move=True) if edit.op == "move" else field
         # A move keeps the instance's id; a duplicate's copy gets the next free slot.

@@ -122,8 +122,8 @@ def extract_labelled_surface(
     instances=None,
 ) -> LabelledSurface:
     """Marching cubes at density ``level`` over the field's box (``resolution`` voxels along its longest
-    side); labels per vertex; world units when ``normalization`` is given (x_w = x_n / scale + center),
-    else field coordinates. ``instances`` (a :class:`panolift.edit.InstanceTable`): vertex ids are the
+    side); labels per vertex; world units when ``normalization`` is given (vertices and normals,
+    :meth:`~panolift.scene.SceneNormalization.points_to_world`), else field coordinates. ``instances`` (a :class:`panolift.edit.InstanceTable`): vertex ids are the
     pieces' ids, as in renders (default: slot ids)."""
     device = device if device is not None else field_device(field)
     aabb = box_of(field)
@@ -141,7 +141,8 @@ def extract_labelled_surface(
     if instances is not None:
         ids = instances.ids_at(pts.cpu(), torch.as_tensor(ids)).numpy()
     if normalization is not None:
-        verts = verts / normalization.scale + normalization.center
+        verts = normalization.points_to_world(verts)
+        normals = normalization.directions_to_world(normals)
     return LabelledSurface(
         vertices=verts.astype(np.float32),
         faces=faces.astype(np.int64),

@@ -88,10 +88,10 @@ class FrameCameras(nn.Module):
         """The refined camera-to-world matrix (4, 4), in the scene's world coordinates, of training frame
         ``frame`` whose pose as given is ``c2w`` (world coordinates; ``normalization``: the run's)."""
         rotation, shift = (v[frame].double().cpu().numpy() for v in self.centred())
-        refined = np.array(c2w, dtype=np.float64, copy=True)
+        refined = normalization.apply_to_poses(c2w)  # corrected in the field's axes, as in training
         refined[:3, :3] = so3_exp(torch.as_tensor(rotation)).numpy() @ refined[:3, :3]
-        refined[:3, 3] = refined[:3, 3] + shift / normalization.scale
-        return refined
+        refined[:3, 3] = refined[:3, 3] + shift
+        return normalization.poses_to_world(refined)
 
     @torch.no_grad()
     def summary(self, scale: float = 1.0) -> str:

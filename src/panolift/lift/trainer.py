@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from panolift.capture.world_frame import orientation_offsets
+from panolift.capture.world_frame import nearest_axes, orientation_offsets, turn_degrees, world_rotation
 from panolift.config import LiftConfig
 from panolift.field import PanopticField, compute_occupancy, occupied_aabb, resolution_from_voxels
 from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask_of
@@ -284,7 +284,8 @@ class Trainer:
                 )
             self.matched = matched.to(self.device)
             self.report_capture_sparsity()
-            self.report_orientation()
+            if not self.config.train.orient_world:
+                self.report_orientation()
         return self.matched
 
     def matched_points(self) -> torch.Tensor:
@@ -329,18 +330,54 @@ class Trainer:
             )  # fmt: skip
         return share
 
+    def orient_world(self) -> float:
+        """Turn the field's axes onto the room (``train.orient_world``; before the first step of a new
+        training): when the room stands more than :data:`TURNED_DEGREES` off them, the normalisation gets
+        the rotation that stands it upright with its walls along the axes (cameras' up and the matched
+        surface points' walls, :func:`~panolift.capture.world_frame.world_rotation`; the least such turn
+        whichever axis is up, :func:`~panolift.capture.world_frame.nearest_axes`), and the training
+        cameras and matched depths follow. Renders, exports and edits stay in the scene's world
+        (:class:`~panolift.scene.SceneNormalization`). Returns the degrees turned (0: not turned)."""
+        if self.step > 0 or self.normalization.turned:
+            raise RuntimeError("orient_world turns a new training's world, before its first step")
+        points = self.matched_points().detach().cpu().double().numpy()
+        c2w = self.data.c2w.cpu().double().numpy()  # normalised, but not turned: the world's axes
+        turn = nearest_axes(world_rotation(c2w, points if len(points) >= 100 else None))
+        degrees = turn_degrees(turn)
+        if degrees <= TURNED_DEGREES:
+            log.info("the room stands within %.1f degrees of the field's axes: not turned", degrees)
+            return 0.0
+        old = self.normalization
+        new = self.scene.normalization(self.config.train.max_depth, rotation=turn)
+        poses = np.stack([self.scene.pose(name) for name in self.data.frame_names])
+        self.data.c2w = torch.as_tensor(new.apply_to_poses(poses), dtype=torch.float32, device=self.device)
+        self.normalization = self.field.normalization = new
+        matched = self.matched
+        self.matched = MatchedDepths(
+            matched.frames, matched.pixels, matched.depth * (new.scale / old.scale), matched.score
+        )
+        d = self.data
+        self.view_smoothing = SparseViewSmoothing(d.c2w, d.K, d.width, d.height, self.config.render.near)
+        log.info(
+            "the room stood %.0f degrees off the field's axes: turned upright with its walls along them "
+            "(renders, exports and edits stay in the scene's world)", degrees,
+        )  # fmt: skip
+        return degrees
+
     def report_orientation(self) -> tuple[float, float | None]:
         """Warn when the room stands tilted or turned in its world by more than :data:`TURNED_DEGREES`
         (cameras' up against z; the matched surface points' walls against x and y,
         :func:`~panolift.capture.world_frame.orientation_offsets`): the field's grids are axis-aligned, and
-        a room turned 37 degrees lost 1.3 dB of colour. Returns (tilt, turn) in degrees."""
+        a room turned 37 degrees lost 1.3 dB of colour (trainings with ``train.orient_world`` turn it
+        instead, :meth:`orient_world`). Returns (tilt, turn) in degrees."""
         points = self.matched_points().detach().cpu().double().numpy()
         tilt, turn = orientation_offsets(self.data.c2w.cpu().double().numpy(), points)
         if tilt > TURNED_DEGREES or (turn is not None and turn > TURNED_DEGREES):
             log.warning(
                 "the room stands %.0f degrees off upright%s in its world; the field's grids are axis-aligned "
                 "and fit an upright room with its walls along x and y best (a room turned 37 degrees lost "
-                "1.3 dB): import the capture again with `panolift import images|colmap` (which orients it)",
+                "1.3 dB): train with --train.orient-world (as `fast` and `quick` do), or import the capture "
+                "again with `panolift import images|colmap` (which orients it)",
                 tilt, "" if turn is None else f" and its walls {turn:.0f} degrees off the axes",
             )  # fmt: skip
         return tilt, turn

@@ -84,8 +84,9 @@ def wrap_with_edits(loaded: LoadedRun, edit_list: EditList, device=None) -> torc
     """The loaded (trained) run's field wrapped by ``edit_list``."""
     rays = visibility_rays_of_run(loaded, edit_list.region, device)
     field = apply_edits(
-        loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays
-    )
+        loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays,
+        world_rotation=loaded.normalization.rotation,
+    )  # fmt: skip
     return field.eval()
 
 
@@ -99,8 +100,9 @@ def load_edited_run(run_dir: str | Path, device: torch.device | str | None = Non
     rays = visibility_rays_of_run(loaded, edit_list.region, device)
     try:
         field = apply_edits(
-            loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays
-        )
+            loaded.field, edit_list, loaded.thing_mask, loaded.normalization.scale, device=device, rays=rays,
+            world_rotation=loaded.normalization.rotation,
+        )  # fmt: skip
     except SceneError as exc:  # an instance id the source run does not have
         raise SceneError(f"{run_dir / EDITS_FILE}: {exc}") from None
     return loaded.with_field(field.eval(), run_dir=run_dir)

@@ -112,6 +112,18 @@ def _class_set(value) -> ClassSet:
     return ClassSet(names=tuple(names), thing_ids=tuple(things))
 
 
+def is_matrix(value, rows: int, cols: int) -> bool:
+    """Whether ``value`` is a list of ``rows`` lists of ``cols`` finite numbers."""
+    return (
+        isinstance(value, list)
+        and len(value) == rows
+        and all(
+            isinstance(row, list) and len(row) == cols and all(is_number(v) and math.isfinite(v) for v in row)
+            for row in value
+        )
+    )
+
+
 def _normalization(value) -> SceneNormalization:
     if not isinstance(value, dict):
         raise ValueError(f"normalization is {type(value).__name__}, not an object")
@@ -124,7 +136,15 @@ def _normalization(value) -> SceneNormalization:
         raise ValueError(f"normalization center {center!r} is not a finite 3-vector")
     if not (is_number(scale) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"normalization scale {scale!r} is not a positive number")
-    return SceneNormalization(center=np.asarray(center, dtype=np.float64), scale=float(scale))
+    rotation = value.get("rotation")
+    if rotation is not None:
+        r = np.asarray(rotation, dtype=np.float64) if is_matrix(rotation, 3, 3) else None
+        if r is None or not np.allclose(r @ r.T, np.eye(3), atol=1e-6) or np.linalg.det(r) < 0:
+            raise ValueError(f"normalization rotation {rotation!r} is not a 3x3 rotation matrix")
+        rotation = r
+    return SceneNormalization(
+        center=np.asarray(center, dtype=np.float64), scale=float(scale), rotation=rotation
+    )
 
 
 def _fingerprint(value) -> dict:

@@ -100,7 +100,7 @@ def instance_rows(loaded: LoadedRun, regions: dict[int, InstanceRegion]) -> list
     norm = loaded.normalization
     rows = []
     for instance_id, region in sorted(regions.items()):
-        bounds = region.bounds().numpy() / norm.scale + norm.center  # (2, 3) world
+        bounds = norm.box_to_world(region.bounds().numpy())  # (2, 3) world
         rows.append(
             {
                 "id": instance_id,

@@ -142,13 +142,15 @@ class TrainingRun:
             scene = Scene(self.scene_path, size=size)
             normalization = scene.normalization(config.train.max_depth)
             trainer = Trainer(scene, normalization, config, device)
+            if config.train.orient_world:
+                trainer.orient_world()
             write_run_info(
                 self.run_dir,
                 RunInfo(
                     self.scene_path,
                     config,
                     scene.class_set,
-                    normalization,
+                    trainer.normalization,
                     scene.size,
                     scene_fingerprint(native),
                 ),

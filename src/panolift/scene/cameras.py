@@ -77,23 +77,77 @@ def fit_size(native: tuple[int, int], width: int = 0, max_side: int = 0) -> tupl
 
 @dataclass(frozen=True)
 class SceneNormalization:
-    """World -> normalised coordinates: x_n = (x_w - center) * scale. Cameras' frusta fit the unit sphere."""
+    """World -> normalised (field) coordinates: x_n = R (x_w - center) * scale, with R = ``rotation``
+    (identity unless the trainer turned a room that stood off the field's axes, see
+    :meth:`panolift.lift.trainer.Trainer.orient_world`). Cameras' frusta fit the unit sphere."""
 
-    center: np.ndarray  # (3,)
-    scale: float
+    center: np.ndarray  # (3,) world
+    scale: float  # normalised units per world unit
+    rotation: np.ndarray | None = None  # (3, 3) world -> normalised axes; None: the identity
+
+    @property
+    def turned(self) -> bool:
+        return self.rotation is not None
+
+    def _r(self) -> np.ndarray:
+        return np.eye(3) if self.rotation is None else np.asarray(self.rotation, dtype=np.float64)
 
     def apply_to_poses(self, c2w: np.ndarray) -> np.ndarray:
-        """Map (..., 4, 4) camera-to-world poses into normalised coordinates (rotation unchanged)."""
+        """Map (..., 4, 4) camera-to-world poses into normalised coordinates."""
         out = np.array(c2w, dtype=np.float64, copy=True)
-        out[..., :3, 3] = (out[..., :3, 3] - self.center) * self.scale
+        r = self._r()
+        out[..., :3, :3] = np.einsum("ij,...jk->...ik", r, out[..., :3, :3])
+        out[..., :3, 3] = (out[..., :3, 3] - self.center) @ r.T * self.scale
         return out
 
+    def poses_to_world(self, c2w: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`apply_to_poses`."""
+        out = np.array(c2w, dtype=np.float64, copy=True)
+        r = self._r()
+        out[..., :3, :3] = np.einsum("ji,...jk->...ik", r, out[..., :3, :3])
+        out[..., :3, 3] = self.points_to_world(out[..., :3, 3])
+        return out
+
+    def points_to_field(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) in normalised coordinates."""
+        return (np.asarray(points, dtype=np.float64) - self.center) @ self._r().T * self.scale
+
+    def points_to_world(self, points: np.ndarray) -> np.ndarray:
+        """Normalised points (..., 3) in world coordinates."""
+        return np.asarray(points, dtype=np.float64) / self.scale @ self._r() + self.center
+
+    def directions_to_field(self, vectors: np.ndarray) -> np.ndarray:
+        """World directions (..., 3) turned into the normalised axes (lengths kept: not scaled)."""
+        return np.asarray(vectors, dtype=np.float64) @ self._r().T
+
+    def directions_to_world(self, vectors: np.ndarray) -> np.ndarray:
+        """Normalised directions (..., 3) turned into the world's axes (lengths kept)."""
+        return np.asarray(vectors, dtype=np.float64) @ self._r()
+
+    def box_to_world(self, box: np.ndarray) -> np.ndarray:
+        """A normalised axis-aligned box (2, 3) as the world box (2, 3) that holds it (its eight corners'
+        bounds: the box itself when the world is not turned)."""
+        box = np.asarray(box, dtype=np.float64)
+        corners = np.array(
+            [[box[i, 0], box[j, 1], box[k, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+        )
+        world = self.points_to_world(corners)
+        return np.stack([world.min(axis=0), world.max(axis=0)])
+
     def to_dict(self) -> dict:
-        return {"center": [float(v) for v in self.center], "scale": float(self.scale)}
+        out = {"center": [float(v) for v in self.center], "scale": float(self.scale)}
+        if self.rotation is not None:
+            out["rotation"] = [[float(v) for v in row] for row in np.asarray(self.rotation)]
+        return out
 
     @staticmethod
     def from_dict(d: dict) -> SceneNormalization:
-        return SceneNormalization(center=np.asarray(d["center"], dtype=np.float64), scale=float(d["scale"]))
+        rotation = d.get("rotation")
+        return SceneNormalization(
+            center=np.asarray(d["center"], dtype=np.float64),
+            scale=float(d["scale"]),
+            rotation=None if rotation is None else np.asarray(rotation, dtype=np.float64),
+        )
 
 
 def frustum_corners(K: np.ndarray, c2w: np.ndarray, width: int, height: int, depth: float) -> np.ndarray:
@@ -107,13 +161,26 @@ def frustum_corners(K: np.ndarray, c2w: np.ndarray, width: int, height: int, dep
 
 
 def compute_scene_normalization(
-    K: np.ndarray, c2w: np.ndarray, width: int, height: int, max_depth: float = 5.0, margin: float = 1.0
+    K: np.ndarray,
+    c2w: np.ndarray,
+    width: int,
+    height: int,
+    max_depth: float = 5.0,
+    margin: float = 1.0,
+    rotation: np.ndarray | None = None,
 ) -> SceneNormalization:
     """Fit all camera frusta (to ``max_depth``) into the unit sphere, as the authors' code does.
 
-    center = centre of the frusta's bounding box; scale = margin / max_i ||p_i - center||.
+    center = centre of the frusta's bounding box (in the axes turned by ``rotation``, when given);
+    scale = margin / max_i ||p_i - center||.
     """
     pts = np.concatenate([frustum_corners(K, c, width, height, max_depth) for c in c2w], axis=0)
-    center = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    r = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64)
+    turned = pts @ r.T
+    center = 0.5 * (turned.min(axis=0) + turned.max(axis=0)) @ r  # back in world axes
     radius = float(np.linalg.norm(pts - center, axis=-1).max())
-    return SceneNormalization(center=center, scale=margin / max(radius, 1e-9))
+    return SceneNormalization(
+        center=center,
+        scale=margin / max(radius, 1e-9),
+        rotation=None if rotation is None else r,
+    )

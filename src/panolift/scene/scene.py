@@ -221,9 +221,13 @@ class Scene:
         """(num_frames, 4, 4) camera-to-world poses in frame_names order."""
         return self._poses.copy()
 
-    def normalization(self, max_depth: float = 5.0) -> SceneNormalization:
+    def normalization(self, max_depth: float = 5.0, rotation: np.ndarray | None = None) -> SceneNormalization:
+        """World -> field coordinates: every camera's frustum (to ``max_depth``) inside the unit sphere,
+        the axes turned by ``rotation`` (3, 3) when given."""
         self.check_camera_layout()
-        return compute_scene_normalization(self.intrinsics, self._poses, self.width, self.height, max_depth)
+        return compute_scene_normalization(
+            self.intrinsics, self._poses, self.width, self.height, max_depth, rotation=rotation
+        )
 
     # ----------------------------------------------------------------- per-frame data
     def _path(self, folder: str, name: str, suffix: str) -> Path:

@@ -99,8 +99,8 @@ def world_ray_to_field(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A world ray (origin, any-length direction) in field coordinates: (origin - center) * scale and
     the unit direction (a uniform scale keeps directions). Returns float64 (3,) arrays."""
-    d = np.asarray(direction, dtype=np.float64)
-    o = (np.asarray(origin, dtype=np.float64) - normalization.center) * normalization.scale
+    d = normalization.directions_to_field(direction)
+    o = normalization.points_to_field(origin)
     return o, d / max(float(np.linalg.norm(d)), 1e-12)
 
 

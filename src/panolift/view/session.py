@@ -164,8 +164,9 @@ class ViewerSession:
             return field
         edit_list = dataclasses.replace(self.edit_list, edits=list(edits))
         return apply_edits(
-            field, edit_list, self.thing_mask, self.normalization.scale, device=self.device, rays=self._rays
-        ).eval()
+            field, edit_list, self.thing_mask, self.normalization.scale, device=self.device, rays=self._rays,
+            world_rotation=self.normalization.rotation,
+        ).eval()  # fmt: skip
 
     def _show(self) -> None:
         """Recompute the shown field (hidden instances deleted on top of the edited one)."""
