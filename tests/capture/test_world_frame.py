@@ -111,6 +111,29 @@ def test_up_falls_back_to_the_cameras_mean_up_when_they_all_look_one_way():
     assert np.allclose(rotation @ up, UP)
 
 
+def test_a_straight_walk_pitched_down_is_levelled_by_the_rooms_heights():
+    """Cameras on a straight line, all looking down the room 15 degrees below level: their mean up leans
+    15 degrees; the room's points (floor, ceiling, clutter) give the level within a degree, in any world."""
+    rng = np.random.default_rng(5)
+    pitch = math.radians(-15.0)
+    poses = np.stack(
+        [
+            look_at(c, c + np.array([0.0, math.cos(pitch), math.sin(pitch)]))
+            for c in (np.array([3.0, 0.4 + 0.1 * i, 1.5]) for i in range(30))
+        ]
+    )
+    points = room_points(rng)
+    mean_up_tilt = math.degrees(math.acos(float(up_direction(poses) @ UP)))
+    assert mean_up_tilt > 10.0  # without the points: the mean up, leaning with the pitch
+    for trial in range(3):
+        turn = random_rotation(rng)
+        up = up_direction(rotate_poses(poses, turn), points @ turn.T)
+        assert math.degrees(math.acos(min(1.0, float(up @ (turn @ UP))))) < 1.0, trial
+        rotation = world_rotation(rotate_poses(poses, turn), points @ turn.T)
+        back = rotation @ turn
+        assert math.degrees(math.acos(np.clip(back[2, 2], -1, 1))) < 1.0, trial
+
+
 def test_orientation_offsets_measure_a_worlds_tilt_and_turn():
     rng = np.random.default_rng(4)
     cameras, points = room_cameras(rng, roll_deg=0.0), room_points(rng)

@@ -10,7 +10,9 @@ model's world, as ScanNet's and the authors' scenes are oriented:
 
 1. upright: the up direction is the one most nearly perpendicular to every camera's x axis (people hold
    cameras level: little roll), signed against the cameras' mean "down" (OpenCV y). With cameras that all
-   point one way (a single forward walk) that is ill-posed, and the cameras' mean up is used instead.
+   point one way (a single straight walk) that is ill-posed: up is then the direction perpendicular to
+   their x axis, within 30 degrees of their mean up (which leans with their mean pitch), along which the
+   3D points' heights pile up most sharply (floor, ceiling), or the cameras' mean up without points.
    (Levelling further by the points, the tilt under which they pile up most sharply along z, made three
    of four suite rooms' SfM worlds less level: 0.04-0.53 degrees off -> 0.12-1.16.);
 2. turned about that up axis so that the walls are along x and y: among rotations of 0-90 degrees (0.5
@@ -55,8 +57,9 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + k + k @ k / (1.0 + c)
 
 
-def up_direction(c2w: np.ndarray) -> np.ndarray:
-    """The world's up direction (3,) from camera-to-world poses (N, 4, 4, OpenCV: y down)."""
+def up_direction(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+    """The world's up direction (3,) from camera-to-world poses (N, 4, 4, OpenCV: y down); where the
+    cameras all look one way, from the room's 3D ``points`` (M, 3) too when there are at least 100."""
     mean_up = -c2w[:, :3, 1].mean(axis=0)
     mean_up /= max(float(np.linalg.norm(mean_up)), 1e-12)
     right = c2w[:, :3, 0]
@@ -64,9 +67,33 @@ def up_direction(c2w: np.ndarray) -> np.ndarray:
         return mean_up
     _, s, vt = np.linalg.svd(right, full_matrices=False)
     if s[1] < WELL_POSED * s[0]:
-        return mean_up
+        if points is None or len(points) < 100:
+            return mean_up
+        return level_by_heights(at_most(points, MAX_POINTS), vt[0], mean_up)
     up = vt[-1]
     return up if float(up @ mean_up) >= 0 else -up
+
+
+def level_by_heights(
+    points: np.ndarray, right: np.ndarray, guess: np.ndarray, span_deg: float = 30.0
+) -> np.ndarray:
+    """Up for cameras that all look one way (a straight walk): perpendicular to their common x axis
+    ``right``, and within ``span_deg`` of their mean up ``guess`` (which leans with their mean pitch),
+    the direction along which the points' heights pile up most sharply (floor, ceiling, table tops)."""
+    right = right / np.linalg.norm(right)
+    g = guess - (guess @ right) * right
+    g /= max(float(np.linalg.norm(g)), 1e-12)
+    h = np.cross(right, g)
+    centred = points - np.median(points, axis=0)
+    radius = float(np.quantile(np.linalg.norm(centred, axis=1), 0.98)) or 1.0
+    best, best_score = g, -1.0
+    for angle in np.arange(-span_deg, span_deg + 1e-9, 0.25):
+        a = math.radians(angle)
+        u = math.cos(a) * g + math.sin(a) * h
+        score = sharpness(centred @ u, radius, 512)
+        if score > best_score:
+            best, best_score = u, score
+    return best
 
 
 def manhattan_angle(points_xy: np.ndarray, step_deg: float = 0.5, bins: int = 256) -> float:
@@ -102,7 +129,7 @@ def sharpness(values: np.ndarray, radius: float, bins: int = 256) -> float:
 def world_rotation(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
     """The rotation (3, 3) that makes the world of ``c2w`` (N, 4, 4) upright (z up) and, with its 3D
     ``points`` (M, 3; at least 100), wall-aligned."""
-    upright = rotation_between(up_direction(c2w), UP)
+    upright = rotation_between(up_direction(c2w, points), UP)
     if points is None or len(points) < 100:
         return upright
     points = at_most(points, MAX_POINTS)
@@ -154,7 +181,7 @@ def rotate_poses(c2w: np.ndarray, rotation: np.ndarray) -> np.ndarray:
 def orientation_offsets(c2w: np.ndarray, points: np.ndarray | None = None) -> tuple[float, float | None]:
     """How far a world is from upright and wall-aligned: (degrees between its z axis and the cameras' up,
     degrees by which its walls are turned off x and y, in [0, 45]; None without 100 ``points``)."""
-    up = up_direction(c2w)
+    up = up_direction(c2w, points)
     tilt = math.degrees(math.acos(min(1.0, abs(float(up @ UP)))))
     if points is None or len(points) < 100:
         return tilt, None
