@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import shutil
 import statistics
 import sys
@@ -149,7 +150,7 @@ def import_scene(info: dict, args: argparse.Namespace, work: Path) -> dict:
     for path in sorted((source / "color").iterdir()):
         shutil.copyfile(path, images / path.name)
     cmd = [*panolift_command(), "import", "images", str(images), str(imported)]
-    cmd += ["--camera-model", args.camera_model, "--threads", "1"]
+    cmd += ["--camera-model", args.camera_model, "--threads", "1", *shlex.split(args.extra_import_args)]
     if args.known_fov:  # the camera's field of view, as a user who knows it would give it
         truth = Scene(source)
         fov = 2.0 * math.degrees(math.atan(0.5 * truth.native_size[0] / float(truth.intrinsics[0, 0])))
@@ -227,6 +228,11 @@ def main() -> None:
     parser.add_argument("--preset", default="fast", help="training preset for both trainings")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training (0: default)")
     parser.add_argument("--extra-train-args", default="", help="more `panolift train` arguments")
+    parser.add_argument(
+        "--extra-import-args",
+        default="",
+        help='more `panolift import images` arguments, e.g. --extra-import-args="--no-orient"',
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/suite-cache"), help="synthesized scenes")
     parser.add_argument("--out", type=Path, default=Path("/tmp/panolift-capture"), help="work folder")
     parser.add_argument("--camera-model", default="SIMPLE_PINHOLE", help="COLMAP camera model of the import")
