@@ -123,8 +123,9 @@ def extract_labelled_surface(
 ) -> LabelledSurface:
     """Marching cubes at density ``level`` over the field's box (``resolution`` voxels along its longest
     side); labels per vertex; world units when ``normalization`` is given (vertices and normals,
-    :meth:`~panolift.scene.SceneNormalization.points_to_world`), else field coordinates. ``instances`` (a :class:`panolift.edit.InstanceTable`): vertex ids are the
-    pieces' ids, as in renders (default: slot ids)."""
+    :meth:`~panolift.scene.SceneNormalization.points_to_world`), else field coordinates. ``instances``
+    (a :class:`panolift.edit.InstanceTable`): vertex ids are the pieces' ids, as in renders (default: slot
+    ids)."""
     device = device if device is not None else field_device(field)
     aabb = box_of(field)
     grid, origin, step = sample_density_grid(field, aabb, resolution, device=device)

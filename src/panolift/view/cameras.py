@@ -7,7 +7,7 @@ Both sides use the OpenCV camera axes (x right, y down, z forward) and both plac
 - viser: ``wxyz`` (the unit quaternion of R, scalar first) and ``position`` (t), plus ``fov`` (VERTICAL
   field of view, radians) and the canvas size; pixels are square and the principal point is the centre.
 
-The field itself works in normalised coordinates ``x_field = (x_world - center) * scale``
+The field itself works in normalised coordinates ``x_field = R (x_world - center) * scale``
 (:class:`~panolift.scene.SceneNormalization`): ``render_image`` normalises world poses itself, and rays
 picked in the browser go through :func:`world_ray_to_field`. viser's world is +z up by default; the viewer
 sets it to the scene's up axis (estimated from the training cameras) so that orbiting keeps the floor level.
@@ -97,8 +97,8 @@ def up_direction_of(c2w: np.ndarray) -> np.ndarray:
 def world_ray_to_field(
     origin: np.ndarray, direction: np.ndarray, normalization: SceneNormalization
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A world ray (origin, any-length direction) in field coordinates: (origin - center) * scale and
-    the unit direction (a uniform scale keeps directions). Returns float64 (3,) arrays."""
+    """A world ray (origin, any-length direction) in field coordinates: R (origin - center) * scale and
+    the unit direction R d / |d| (a uniform scale keeps directions). Returns float64 (3,) arrays."""
     d = normalization.directions_to_field(direction)
     o = normalization.points_to_field(origin)
     return o, d / max(float(np.linalg.norm(d)), 1e-12)
