@@ -132,6 +132,38 @@ def test_a_world_turned_from_the_field_turns_translation_and_up_into_it(
     assert torch.allclose(in_field["depth"], in_world["depth"], atol=1e-4)
 
 
+def test_the_up_axis_is_the_cameras_level_not_their_mean_pitch():
+    """Cameras looking over half a room 20 degrees below level: their mean up leans 13 degrees towards
+    where they look, the direction perpendicular to their x axes does not. Near an axis it snaps to it; in a
+    world turned 40 degrees it stays the room's up."""
+    from panolift.capture.world_frame import rotate_poses
+    from panolift.edit import estimate_up_axis
+
+    pitch = math.radians(-20.0)
+    poses = []
+    for i in range(12):
+        yaw = math.pi * i / 11
+        forward = np.array(
+            [math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)]
+        )
+        z = forward
+        x = np.cross(z, [0.0, 0.0, 1.0])
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        pose = np.eye(4)
+        pose[:3, :3] = np.stack([x, y, z], axis=1)
+        poses.append(pose)
+    poses = np.stack(poses)
+    assert np.allclose(estimate_up_axis(poses), [0.0, 0.0, 1.0])
+    a = math.radians(40.0)
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(a), -math.sin(a)], [0.0, math.sin(a), math.cos(a)]])
+    turned = rotate_poses(poses, turn)
+    up = estimate_up_axis(turned)
+    assert float(up @ (turn @ np.array([0.0, 0.0, 1.0]))) > math.cos(math.radians(1.0))
+    # one camera: its own up
+    assert np.allclose(estimate_up_axis(turned[:1]), -turned[0, :3, 1] / np.linalg.norm(turned[0, :3, 1]))
+
+
 def test_unknown_instance_is_a_clear_error(box_field, thing_mask):
     with pytest.raises(SceneError, match="no 3D instance 3"):
         edit(box_field, thing_mask, Edit("delete", 3))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from panolift.capture.world_frame import up_direction
 from panolift.config import RegionConfig
 from panolift.field import voxel_centers
 from panolift.render import box_of, compute_visibility, evaluate_density, field_device, unwrap_field
@@ -195,10 +196,11 @@ def edit_list_from_dict(data, path: str | Path) -> EditList:
 
 
 def estimate_up_axis(poses: np.ndarray, snap_degrees: float = 30.0) -> np.ndarray:
-    """World up from camera-to-world poses (OpenCV, y down): u = -mean_i R_i[:, 1], normalised,
-    snapped to the nearest signed world axis when within ``snap_degrees`` of it."""
-    up = -np.asarray(poses)[:, :3, 1].mean(axis=0)
-    up = up / max(float(np.linalg.norm(up)), 1e-9)
+    """World up from camera-to-world poses (N, 4, 4; OpenCV, y down): the direction most nearly
+    perpendicular to every camera's x axis (:func:`panolift.capture.world_frame.up_direction`; not their
+    mean up, which leans with their mean pitch), snapped to the nearest signed world axis when within
+    ``snap_degrees`` of it."""
+    up = up_direction(np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4))
     axis = int(np.abs(up).argmax())
     if abs(up[axis]) >= math.cos(math.radians(snap_degrees)):
         snapped = np.zeros(3)
