@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -30,17 +29,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite import lift_scene, parse_seeds, synthesize  # noqa: E402
 
-from panolift.capture.world_frame import nearest_axes, turn_degrees  # noqa: E402
+from panolift.capture.world_frame import nearest_axes, rotation_about, turn_degrees  # noqa: E402
 
 SHIFT = np.array([1.0, -2.0, 0.5])
 VARIANTS = ("room", "turned", "oriented")
-
-
-def rotation_about(axis, degrees: float) -> np.ndarray:
-    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    a = math.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k
 
 
 TURNS = {

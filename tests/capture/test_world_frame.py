@@ -12,6 +12,7 @@ from panolift.capture.world_frame import (
     manhattan_angle,
     orientation_offsets,
     rotate_poses,
+    rotation_about,
     rotation_between,
     up_direction,
     world_rotation,
@@ -139,7 +140,7 @@ def test_orientation_offsets_measure_a_worlds_tilt_and_turn():
     cameras, points = room_cameras(rng, roll_deg=0.0), room_points(rng)
     tilt, turn = orientation_offsets(cameras, points)
     assert tilt < 0.5 and turn < 0.5, (tilt, turn)
-    turned = rotate_about(np.array([0.0, 0.0, 1.0]), 20.0) @ rotate_about(np.array([1.0, 0.0, 0.0]), 8.0)
+    turned = rotation_about(np.array([0.0, 0.0, 1.0]), 20.0) @ rotation_about(np.array([1.0, 0.0, 0.0]), 8.0)
     tilt, turn = orientation_offsets(rotate_poses(cameras, turned), points @ turned.T)
     assert tilt == pytest.approx(8.0, abs=0.5) and turn == pytest.approx(20.0, abs=1.5), (tilt, turn)
     assert orientation_offsets(cameras)[1] is None  # no points: the tilt only
@@ -174,15 +175,9 @@ def test_a_training_warns_of_a_room_turned_in_its_world(tiny_scene, tmp_path, ca
     turned = tmp_path / "turned"
     shutil.copytree(tiny_scene, turned)
     axis = np.array([0.3, 0.8, 0.5]) / np.linalg.norm([0.3, 0.8, 0.5])
-    rotation = rotate_about(axis, 37.0)
+    rotation = rotation_about(axis, 37.0)
     for name in scene.frame_names:
         np.savetxt(turned / "pose" / f"{name}.txt", rotate_poses(scene.pose(name)[None], rotation)[0])
     scene = Scene(turned)
     tilt, turn = Trainer(scene, scene.normalization(), config).report_orientation()
     assert tilt > 10.0 and "degrees off upright" in caplog.text and "panolift import" in caplog.text
-
-
-def rotate_about(axis: np.ndarray, degrees: float) -> np.ndarray:
-    a = math.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k

@@ -18,6 +18,7 @@ from panolift.capture.world_frame import (
     nearest_axes,
     orientation_offsets,
     rotate_poses,
+    rotation_about,
     turn_degrees,
     up_direction,
 )
@@ -32,15 +33,7 @@ from panolift.runs.training import TrainingRun
 from panolift.scene import Scene, SceneError, SceneNormalization
 from panolift.view.cameras import world_ray_to_field
 
-
-def rotate_about(axis, degrees: float) -> np.ndarray:
-    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    a = math.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k
-
-
-TURN = rotate_about([0.3, 0.8, 0.5], 37.0)
+TURN = rotation_about([0.3, 0.8, 0.5], 37.0)
 SHIFT = np.array([1.0, -2.0, 0.5])
 
 
@@ -95,7 +88,7 @@ def test_nearest_axes_leaves_a_room_alone_whichever_axis_is_up():
     assert len(AXIS_TURNS) == 24 and all(np.isclose(np.linalg.det(m), 1.0) for m in AXIS_TURNS)
     y_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # z up -> y up: a nerfstudio-style world
     assert turn_degrees(nearest_axes(y_up)) == pytest.approx(0.0, abs=1e-9)
-    turned = rotate_about([0.0, 0.0, 1.0], 20.0) @ y_up
+    turned = rotation_about([0.0, 0.0, 1.0], 20.0) @ y_up
     assert turn_degrees(nearest_axes(turned)) == pytest.approx(20.0, abs=1e-6)
     assert turn_degrees(nearest_axes(TURN)) <= 37.0 + 1e-6
 

@@ -57,6 +57,14 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + k + k @ k / (1.0 + c)
 
 
+def rotation_about(axis, degrees: float) -> np.ndarray:
+    """The rotation (3, 3) by ``degrees`` about ``axis`` (3,; any length), right-handed (Rodrigues)."""
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    a = math.radians(degrees)
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + math.sin(a) * k + (1.0 - math.cos(a)) * k @ k
+
+
 def up_direction(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
     """The world's up direction (3,) from camera-to-world poses (N, 4, 4, OpenCV: y down); where the
     cameras all look one way, from the room's 3D ``points`` (M, 3) too when there are at least 100."""
