@@ -97,26 +97,30 @@ def exposure_line(prediction: dict) -> str | None:
 
 
 def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: dict, count: int) -> None:
-    """rgb | ground truth | 2D labels | prediction for ``count`` evenly spaced test frames."""
+    """rgb | ground truth | 2D labels | prediction | its class errors for ``count`` test frames, from the
+    one whose classes are most wrong to the one least wrong (:func:`~panolift.evaluate.report.frames_by_error`)."""
     import numpy as np
 
-    from panolift.evaluate.report import write_report_png
+    from panolift.evaluate.report import error_panel, frames_by_error, write_report_png
     from panolift.render import colorize_panoptic
 
-    frames = scene.test_frames
-    picks = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, max(count, 0)).round().astype(int))]
-    if count <= 0:
-        picks = []
+    truths = {name: scene.ground_truth(name) for name in scene.test_frames}
+    shares = {name: wrong_class_share(truths[name].semantics, semantics[name]) for name in truths}
     c, things = scene.class_set.num_classes, scene.class_set.thing_ids
     rows = []
-    for name in picks:
-        gt = scene.ground_truth(name)
-        panels = {
-            "rgb": (scene.rgb(name) * 255 + 0.5).astype(np.uint8),
-            "ground truth": colorize_panoptic(gt.semantics, gt.instance, c, things),
-        }
+    for name in frames_by_error(shares, count):
+        gt = truths[name]
+        rgb = (scene.rgb(name) * 255 + 0.5).astype(np.uint8)
+        panels = {"rgb": rgb, "ground truth": colorize_panoptic(gt.semantics, gt.instance, c, things)}
         if scene.has_machine_labels:
             panels["2D labels"] = colorize_panoptic(*scene.machine_label_maps(name), c, things)
         panels["prediction"] = colorize_panoptic(semantics[name], instance[name], c, things)
+        panels[f"wrong class {100 * shares[name]:.1f}%"] = error_panel(rgb, gt.semantics, semantics[name])
         rows.append((name, panels))
     write_report_png(path, results, rows)
+
+
+def wrong_class_share(truth, predicted) -> float:
+    """The share of a frame's labelled pixels (ground truth not void, 0) whose predicted class is another."""
+    labelled = truth != 0
+    return float((predicted[labelled] != truth[labelled]).mean()) if labelled.any() else 0.0

@@ -163,6 +163,26 @@ def write_report_png(
     fig.savefig(path)
 
 
+def frames_by_error(shares: dict[str, float], count: int) -> list[str]:
+    """``count`` frames spread evenly from the most wrong to the least wrong by ``shares`` (frame name ->
+    share of its pixels wrong): the worst, the median and the best for 3 (ties in frame order)."""
+    ranked = sorted(shares, key=lambda name: -shares[name])
+    if count <= 0 or not ranked:
+        return []
+    picks = np.unique(np.linspace(0, len(ranked) - 1, count).round().astype(int))
+    return [ranked[i] for i in picks]
+
+
+def error_panel(rgb: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The frame in grey with the pixels of a wrong class in red (void ground truth darkened): (H, W, 3)
+    uint8."""
+    grey = rgb.astype(np.float32).mean(axis=2, keepdims=True) * 0.6 + 40.0
+    panel = np.repeat(grey, 3, axis=2)
+    panel[truth == 0] *= 0.3
+    panel[(truth != 0) & (predicted != truth)] = (230.0, 30.0, 30.0)
+    return panel.clip(0, 255).astype(np.uint8)
+
+
 def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 

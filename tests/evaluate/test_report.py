@@ -1,0 +1,29 @@
+"""The report figure's choice of frames and its error panel (panolift.evaluate.report)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from panolift.commands.evaluate import wrong_class_share
+from panolift.evaluate.report import error_panel, frames_by_error
+
+
+def test_the_figure_shows_the_worst_the_median_and_the_best_frame():
+    shares = {"a": 0.10, "b": 0.40, "c": 0.05, "d": 0.20, "e": 0.30}
+    assert frames_by_error(shares, 3) == ["b", "d", "c"]
+    assert frames_by_error(shares, 1) == ["b"]
+    assert frames_by_error(shares, 9) == ["b", "e", "d", "a", "c"]  # no frame twice
+    assert frames_by_error(shares, 0) == [] and frames_by_error({}, 3) == []
+
+
+def test_wrong_pixels_are_red_and_void_is_neither_wrong_nor_right():
+    truth = np.array([[0, 1], [2, 2]])
+    predicted = np.array([[3, 1], [2, 1]])
+    assert wrong_class_share(truth, predicted) == 1 / 3  # of the three labelled pixels, one wrong
+    assert wrong_class_share(np.zeros((2, 2), int), predicted) == 0.0
+    rgb = np.full((2, 2, 3), 200, np.uint8)
+    panel = error_panel(rgb, truth, predicted)
+    assert panel.dtype == np.uint8 and panel.shape == (2, 2, 3)
+    assert panel[1, 1].tolist() == [230, 30, 30]  # wrong
+    assert len(set(panel[0, 1].tolist())) == 1 and len(set(panel[1, 0].tolist())) == 1  # right: grey
+    assert panel[0, 0, 0] < panel[0, 1, 0]  # void: darker grey, not red
