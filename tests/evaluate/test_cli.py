@@ -16,7 +16,7 @@ from panolift.config import tiny_config
 from panolift.evaluate import score_labels, score_machine_labels
 from panolift.runs.folder import RunInfo, write_run_info
 from panolift.scene import ClassSet, Scene, SceneWriter
-from panolift.scene.io import write_image
+from panolift.scene.io import read_label, write_image
 
 SCHEMA = {
     "miou",
@@ -254,3 +254,36 @@ def test_eval_reproduces_the_machine_miou_that_synth_prints(tmp_path, capsys):
     data = json.loads((pred / "metrics.json").read_text())
     assert f"{100 * data['machine_labels']['miou']:.1f}" == printed.group(1)
     assert re.search(rf"2D labels\s+{re.escape(printed.group(1))}\s", table)
+
+
+def test_the_report_figure_shows_the_worst_frames_first_with_class_and_depth_errors(
+    hand_scene, tmp_path, monkeypatch
+):
+    scene_root = tmp_path / "scene"
+    shutil.copytree(hand_scene, scene_root)
+    writer = SceneWriter(scene_root)
+    scene = Scene(scene_root)
+    for name in scene.test_frames + scene.train_frames:
+        writer.write_frame(name, scene.rgb(name), scene.pose(name), depth=np.full((16, 24), 2.0))
+    pred = tmp_path / "pred"
+    _write_prediction(pred, scene_root, "rs")
+    worst = scene.test_frames[1]
+    sem = read_label(pred / "semantics" / f"{worst}.png")
+    sem[sem == 4] = 1  # the car of one frame lost to the ground
+    write_image(pred / "semantics" / f"{worst}.png", sem.astype(np.uint8))
+    (pred / "depth").mkdir()
+    for name in scene.test_frames:
+        mm = np.full((16, 24), 2000, np.uint16)
+        mm[:, :6] = 1000  # a sheet at half the distance on a quarter of every frame
+        write_image(pred / "depth" / f"{name}.png", mm)
+    figures = []
+    monkeypatch.setattr(
+        "panolift.evaluate.report.write_report_png", lambda path, results, rows: figures.append(rows)
+    )
+    main(["eval", str(pred), "--scene", str(scene_root), "--report-frames", "2"])
+    (rows,) = figures
+    assert [name for name, _ in rows] == [worst, scene.test_frames[-1]]  # most wrong first, then the least
+    titles = list(rows[0][1])
+    assert titles[:4] == ["rgb", "ground truth", "2D labels", "prediction"]
+    assert titles[4].startswith("wrong class ") and titles[5] == "depth: 25% nearer, 0% farther"
+    assert rows[1][1]["wrong class 0.0%"].shape == (16, 24, 3)

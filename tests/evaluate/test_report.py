@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from panolift.commands.evaluate import wrong_class_share
-from panolift.evaluate.report import error_panel, frames_by_error
+from panolift.evaluate.report import depth_panel, error_panel, frames_by_error
 
 
 def test_the_figure_shows_the_worst_the_median_and_the_best_frame():
@@ -27,3 +27,16 @@ def test_wrong_pixels_are_red_and_void_is_neither_wrong_nor_right():
     assert panel[1, 1].tolist() == [230, 30, 30]  # wrong
     assert len(set(panel[0, 1].tolist())) == 1 and len(set(panel[1, 0].tolist())) == 1  # right: grey
     assert panel[0, 0, 0] < panel[0, 1, 0]  # void: darker grey, not red
+
+
+def test_the_depth_panel_tells_a_sheet_before_the_surface_from_a_see_through_one():
+    truth = np.array([[2.0, 2.0, 2.0, 0.0]])
+    rendered = np.array([[2.02, 1.0, 4.0, 3.0]])  # right, nearer (fog), farther (see-through), unknown
+    panel, nearer, farther = depth_panel(truth, rendered)
+    assert panel.shape == (1, 4, 3) and panel.dtype == np.uint8
+    right, near, far, unknown = (panel[0, i].astype(int) for i in range(4))
+    assert right[1] > right[0] and right[1] > right[2]  # green
+    assert near[0] > 200 and near[0] > near[2]  # red
+    assert far[2] > 200 and far[2] > far[0]  # blue
+    assert unknown.tolist() == [0, 0, 0]
+    assert nearer == farther == 1 / 3  # of the three known pixels

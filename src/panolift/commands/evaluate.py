@@ -56,7 +56,7 @@ def evaluate(
     write_metrics_json(out_dir / "metrics.json", results)
     title = f"panolift eval: {the_scene.root.name} ({len(frames)} test frames)"
     (out_dir / "report.md").write_text(markdown_report(results, title))
-    _write_figure(out_dir / "report.png", results, the_scene, semantics, instance, report_frames)
+    _write_figure(out_dir / "report.png", results, the_scene, source.folder, semantics, instance, report_frames)
     print(
         f"protocol {protocol}, scene {the_scene.root}, {len(frames)} test frames at "
         f"{the_scene.width}x{the_scene.height}"
@@ -96,12 +96,16 @@ def exposure_line(prediction: dict) -> str | None:
     )
 
 
-def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: dict, count: int) -> None:
-    """rgb | ground truth | 2D labels | prediction | its class errors for ``count`` test frames, from the
-    one whose classes are most wrong to the one least wrong (:func:`~panolift.evaluate.report.frames_by_error`)."""
+def _write_figure(
+    path: Path, results: dict, scene, folder: Path, semantics: dict, instance: dict, count: int
+) -> None:
+    """rgb | ground truth | 2D labels | prediction | its class errors (| its depth against the true
+    depth, where the prediction has depth/ and the scene depth) for ``count`` test frames, from the one
+    whose classes are most wrong to the one least wrong (:func:`~panolift.evaluate.report.frames_by_error`)."""
     import numpy as np
 
-    from panolift.evaluate.report import error_panel, frames_by_error, write_report_png
+    from panolift.evaluate.prediction import read_depth
+    from panolift.evaluate.report import depth_panel, error_panel, frames_by_error, write_report_png
     from panolift.render import colorize_panoptic
 
     truths = {name: scene.ground_truth(name) for name in scene.test_frames}
@@ -116,6 +120,10 @@ def _write_figure(path: Path, results: dict, scene, semantics: dict, instance: d
             panels["2D labels"] = colorize_panoptic(*scene.machine_label_maps(name), c, things)
         panels["prediction"] = colorize_panoptic(semantics[name], instance[name], c, things)
         panels[f"wrong class {100 * shares[name]:.1f}%"] = error_panel(rgb, gt.semantics, semantics[name])
+        truth, rendered = scene.depth(name), read_depth(folder, scene, name)
+        if truth is not None and rendered is not None:
+            panel, nearer, farther = depth_panel(truth, rendered)
+            panels[f"depth: {100 * nearer:.0f}% nearer, {100 * farther:.0f}% farther"] = panel
         rows.append((name, panels))
     write_report_png(path, results, rows)
 

@@ -76,3 +76,12 @@ def read_prediction(
             image = _read(folder / "rgb" / f"{name}.png", scene.size, "rendered colour", label=False)
             rgb[name] = image.astype(np.float32) / 255.0
     return semantics, instance, rgb
+
+
+def read_depth(folder: str | Path, scene: Scene, name: str) -> np.ndarray | None:
+    """Frame ``name``'s rendered z-depth in metres from ``folder``/depth/ (uint16 millimetres, as
+    `panolift render` writes it), or None when the folder has none."""
+    path = Path(folder) / "depth" / f"{name}.png"
+    if not os.path.lexists(path):
+        return None
+    return _read(path, scene.size, "rendered depth").astype(np.float32) / 1000.0

@@ -183,6 +183,29 @@ def error_panel(rgb: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np
     return panel.clip(0, 255).astype(np.uint8)
 
 
+DEPTH_OFF = 1.2
+"""A rendered depth more than this factor nearer or farther than the true one is off (the depth panel)."""
+
+
+def depth_panel(truth: np.ndarray, rendered: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The rendered depth against the true one, (H, W, 3) uint8: green where they agree, shading to red
+    where the rendering is nearer (fog, a sheet before the surface) and to blue where it is farther
+    (see-through), full colour at :data:`DEPTH_OFF`; unknown true depth black. Also the shares of the
+    known pixels rendered more than DEPTH_OFF nearer and farther."""
+    known = truth > 0
+    ratio = np.where(known, rendered / np.where(known, truth, 1.0), 1.0)
+    off = np.clip(np.log(np.maximum(ratio, 1e-6)) / np.log(DEPTH_OFF), -1.0, 1.0)  # -1 nearer .. 1 farther
+    panel = np.empty(truth.shape + (3,), np.float32)
+    panel[..., 0] = 60 + 190 * np.maximum(-off, 0)
+    panel[..., 1] = 200 * (1 - np.abs(off)) + 40
+    panel[..., 2] = 60 + 190 * np.maximum(off, 0)
+    panel[~known] = 0
+    count = max(int(known.sum()), 1)
+    nearer = float((known & (ratio < 1 / DEPTH_OFF)).sum() / count)
+    farther = float((known & (ratio > DEPTH_OFF)).sum() / count)
+    return panel.clip(0, 255).astype(np.uint8), nearer, farther
+
+
 def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
