@@ -98,6 +98,7 @@ def test_eval_of_ground_truth_scores_one_and_writes_schema(hand_scene, tmp_path,
     assert things["things_found"] == things["things_true"] > 0  # the ground truth finds every thing
     assert things["things_merged"] + things["things_split"] + things["things_wrong_class"] == 0
     assert data["machine_labels"]["things_split"] > 0  # per-view ids cut every thing seen twice apart
+    assert "depth_abs_rel" not in data["prediction"]  # no depth/ in the prediction: no depth scores
     report = (pred / "report.md").read_text()
     assert report.startswith("# panolift eval") and "## 3D thing instances" in report
     assert (pred / "report.png").stat().st_size > 10_000
@@ -256,8 +257,8 @@ def test_eval_reproduces_the_machine_miou_that_synth_prints(tmp_path, capsys):
     assert re.search(rf"2D labels\s+{re.escape(printed.group(1))}\s", table)
 
 
-def test_the_report_figure_shows_the_worst_frames_first_with_class_and_depth_errors(
-    hand_scene, tmp_path, monkeypatch
+def test_the_report_shows_the_worst_frames_first_with_class_and_depth_errors(
+    hand_scene, tmp_path, monkeypatch, capsys
 ):
     scene_root = tmp_path / "scene"
     shutil.copytree(hand_scene, scene_root)
@@ -281,6 +282,11 @@ def test_the_report_figure_shows_the_worst_frames_first_with_class_and_depth_err
         "panolift.evaluate.report.write_report_png", lambda path, results, rows: figures.append(rows)
     )
     main(["eval", str(pred), "--scene", str(scene_root), "--report-frames", "2"])
+    assert "AbsRel 0.125; 25.0% of the pixels rendered over 1.2x nearer" in capsys.readouterr().out
+    scores = json.loads((pred / "metrics.json").read_text())["prediction"]
+    assert scores["depth_abs_rel"] == pytest.approx(0.125)  # half the depth on a quarter of the pixels
+    assert scores["depth_nearer"] == pytest.approx(0.25) and scores["depth_farther"] == 0.0
+    assert "AbsRel 0.125" in (pred / "report.md").read_text()
     (rows,) = figures
     assert [name for name, _ in rows] == [worst, scene.test_frames[-1]]  # most wrong first, then the least
     titles = list(rows[0][1])

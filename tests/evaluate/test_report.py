@@ -1,11 +1,13 @@
-"""The report figure's choice of frames and its error panel (panolift.evaluate.report)."""
+"""The report: its choice of frames, its error and depth panels, and the depth scores (panolift.evaluate)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from panolift.commands.evaluate import wrong_class_share
 from panolift.evaluate.report import depth_panel, error_panel, frames_by_error
+from panolift.evaluate.score import score_depth
 
 
 def test_the_figure_shows_the_worst_the_median_and_the_best_frame():
@@ -40,3 +42,24 @@ def test_the_depth_panel_tells_a_sheet_before_the_surface_from_a_see_through_one
     assert far[2] > 200 and far[2] > far[0]  # blue
     assert unknown.tolist() == [0, 0, 0]
     assert nearer == farther == 1 / 3  # of the three known pixels
+
+
+def test_depth_scores_leave_out_unknown_and_invalid_pixels_and_need_every_frame_s_depth():
+    class FakeScene:
+        test_frames = ["a", "b"]
+        truths = {"a": np.array([[2.0, 2.0, 0.0, 2.0]]), "b": np.array([[4.0, 4.0, 4.0, 4.0]])}
+
+        def depth(self, name):
+            return self.truths.get(name)
+
+        def invalid_mask(self, name):
+            return np.array([[False, False, False, name == "a"]])
+
+    rendered = {"a": np.array([[2.0, 1.0, 5.0, 9.0]]), "b": np.array([[4.0, 6.0, 4.0, 4.0]])}
+    scores = score_depth(FakeScene(), rendered)
+    # known and valid: a's first two (1, 0.5), b's four (1, 1.5, 1, 1)
+    assert scores["depth_abs_rel"] == pytest.approx((0.5 + 0.5) / 6)
+    assert scores["depth_nearer"] == pytest.approx(1 / 6) and scores["depth_farther"] == pytest.approx(1 / 6)
+    scene = FakeScene()
+    scene.truths = {"a": scene.truths["a"]}  # frame b without depth
+    assert score_depth(scene, rendered) is None

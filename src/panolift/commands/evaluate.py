@@ -29,8 +29,9 @@ def evaluate(
         report_frames: how many test frames the report PNG shows.
     """
     from panolift.evaluate import score_labels, score_machine_labels
-    from panolift.evaluate.prediction import open_scene_for, read_prediction
+    from panolift.evaluate.prediction import open_scene_for, read_depth, read_prediction
     from panolift.evaluate.report import format_table, markdown_report, write_metrics_json
+    from panolift.evaluate.score import score_depth
     from panolift.runs import resolve_prediction
     from panolift.scene import SceneError
 
@@ -40,6 +41,8 @@ def evaluate(
         raise SceneError(f"{the_scene.root}: no ground truth (rs_semantics/) to evaluate against")
     frames = the_scene.test_frames
     semantics, instance, rgb = read_prediction(source.folder, the_scene, frames)
+    depths = {name: read_depth(source.folder, the_scene, name) for name in frames}
+    depths = depths if all(d is not None for d in depths.values()) else None
     size = tuple(eval_size)
     results = {
         "protocol": protocol,
@@ -51,21 +54,24 @@ def evaluate(
             else None
         ),
     }
+    depth_scores = score_depth(the_scene, depths, frames) if depths is not None else None
+    if depth_scores is not None:
+        results["prediction"].update(depth_scores)
     out_dir = Path(out) if out is not None else source.folder
     out_dir.mkdir(parents=True, exist_ok=True)
     write_metrics_json(out_dir / "metrics.json", results)
     title = f"panolift eval: {the_scene.root.name} ({len(frames)} test frames)"
     (out_dir / "report.md").write_text(markdown_report(results, title))
-    _write_figure(out_dir / "report.png", results, the_scene, source.folder, semantics, instance, report_frames)
+    _write_figure(out_dir / "report.png", results, the_scene, depths, semantics, instance, report_frames)
     print(
         f"protocol {protocol}, scene {the_scene.root}, {len(frames)} test frames at "
         f"{the_scene.width}x{the_scene.height}"
         + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
     )
     print(format_table(results))
-    line = exposure_line(results["prediction"])
-    if line:
-        print(line)
+    for line in (exposure_line(results["prediction"]), depth_line(results["prediction"])):
+        if line:
+            print(line)
     from panolift.runs import check_against_inputs, is_edited_run, latest_checkpoint, load_run
 
     run_dir = source.run_dir
@@ -96,15 +102,28 @@ def exposure_line(prediction: dict) -> str | None:
     )
 
 
+def depth_line(prediction: dict) -> str | None:
+    """The rendered depth against the scene's (where both exist): AbsRel and the shares off by more than
+    :data:`~panolift.evaluate.metrics.DEPTH_OFF` either way."""
+    from panolift.evaluate.metrics import DEPTH_OFF
+
+    if "depth_abs_rel" not in prediction:
+        return None
+    return (
+        f"depth against the scene's: AbsRel {prediction['depth_abs_rel']:.3f}; "
+        f"{100 * prediction['depth_nearer']:.1f}% of the pixels rendered over {DEPTH_OFF:g}x nearer (fog, "
+        f"sheets), {100 * prediction['depth_farther']:.1f}% farther (see-through)"
+    )
+
+
 def _write_figure(
-    path: Path, results: dict, scene, folder: Path, semantics: dict, instance: dict, count: int
+    path: Path, results: dict, scene, depths: dict | None, semantics: dict, instance: dict, count: int
 ) -> None:
     """rgb | ground truth | 2D labels | prediction | its class errors (| its depth against the true
-    depth, where the prediction has depth/ and the scene depth) for ``count`` test frames, from the one
+    depth, where ``depths`` are given and the scene has depth) for ``count`` test frames, from the one
     whose classes are most wrong to the one least wrong (:func:`~panolift.evaluate.report.frames_by_error`)."""
     import numpy as np
 
-    from panolift.evaluate.prediction import read_depth
     from panolift.evaluate.report import depth_panel, error_panel, frames_by_error, write_report_png
     from panolift.render import colorize_panoptic
 
@@ -120,7 +139,7 @@ def _write_figure(
             panels["2D labels"] = colorize_panoptic(*scene.machine_label_maps(name), c, things)
         panels["prediction"] = colorize_panoptic(semantics[name], instance[name], c, things)
         panels[f"wrong class {100 * shares[name]:.1f}%"] = error_panel(rgb, gt.semantics, semantics[name])
-        truth, rendered = scene.depth(name), read_depth(folder, scene, name)
+        truth, rendered = scene.depth(name), None if depths is None else depths[name]
         if truth is not None and rendered is not None:
             panel, nearer, farther = depth_panel(truth, rendered)
             panels[f"depth: {100 * nearer:.0f}% nearer, {100 * farther:.0f}% farther"] = panel

@@ -46,6 +46,17 @@ def mean_iou(confusion: np.ndarray) -> tuple[float, np.ndarray]:
     return miou, iou
 
 
+DEPTH_OFF = 1.2
+"""A rendered depth more than this factor nearer or farther than the true one is off."""
+
+
+def depth_ratio(truth: np.ndarray, rendered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rendered / true depth, 1 where the true depth is unknown; the mask of known pixels, true depth > 0)."""
+    truth, rendered = np.asarray(truth, np.float64), np.asarray(rendered, np.float64)
+    known = truth > 0
+    return np.where(known, rendered / np.where(known, truth, 1.0), 1.0), known
+
+
 def psnr(pred: np.ndarray, gt: np.ndarray) -> float:
     """Peak signal-to-noise ratio of float images in [0, 1]: ``PSNR = -10 log10(mean((pred - gt)^2))``.
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from panolift.scene.io import write_json
 
+from .metrics import DEPTH_OFF, depth_ratio
+
 # (label, key in the metrics dict, scale): fractions print as percentages, PSNR in dB
 COLUMNS = (
     ("mIoU", "miou", 100.0),
@@ -66,6 +68,13 @@ def markdown_report(results: dict, title: str) -> str:
     if results.get("machine_labels"):
         md += ["", "The 2D labels' instance ids are per view: their PQ^scene is not a scene-level score."]
     md += thing_lines(results)
+    prediction = results.get("prediction") or {}
+    if "depth_abs_rel" in prediction:
+        md += [
+            "", f"Rendered depth against the scene's: AbsRel {prediction['depth_abs_rel']:.3f}; "
+            f"{100 * prediction['depth_nearer']:.1f}% of the pixels over {DEPTH_OFF:g}x nearer, "
+            f"{100 * prediction['depth_farther']:.1f}% farther.",
+        ]  # fmt: skip
     md += ["", "## Per-class IoU (%)", "", "| class | prediction | 2D labels |", "|---|---|---|"]
     pred = (results.get("prediction") or {}).get("per_class_iou", {})
     m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
@@ -183,19 +192,14 @@ def error_panel(rgb: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np
     return panel.clip(0, 255).astype(np.uint8)
 
 
-DEPTH_OFF = 1.2
-"""A rendered depth more than this factor nearer or farther than the true one is off (the depth panel)."""
-
-
 def depth_panel(truth: np.ndarray, rendered: np.ndarray) -> tuple[np.ndarray, float, float]:
     """The rendered depth against the true one, (H, W, 3) uint8: green where they agree, shading to red
     where the rendering is nearer (fog, a sheet before the surface) and to blue where it is farther
-    (see-through), full colour at :data:`DEPTH_OFF`; unknown true depth black. Also the shares of the
-    known pixels rendered more than DEPTH_OFF nearer and farther."""
-    known = truth > 0
-    ratio = np.where(known, rendered / np.where(known, truth, 1.0), 1.0)
+    (see-through), full colour at :data:`~panolift.evaluate.metrics.DEPTH_OFF`; unknown true depth black.
+    Also the shares of the known pixels rendered more than DEPTH_OFF nearer and farther."""
+    ratio, known = depth_ratio(truth, rendered)
     off = np.clip(np.log(np.maximum(ratio, 1e-6)) / np.log(DEPTH_OFF), -1.0, 1.0)  # -1 nearer .. 1 farther
-    panel = np.empty(truth.shape + (3,), np.float32)
+    panel = np.empty(known.shape + (3,), np.float32)
     panel[..., 0] = 60 + 190 * np.maximum(-off, 0)
     panel[..., 1] = 200 * (1 - np.abs(off)) + 40
     panel[..., 2] = 60 + 190 * np.maximum(off, 0)

@@ -18,7 +18,7 @@ import numpy as np
 from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, resize_nearest
 
-from .metrics import gain_aligned_psnr, mean_iou, psnr, semantic_confusion
+from .metrics import DEPTH_OFF, depth_ratio, gain_aligned_psnr, mean_iou, psnr, semantic_confusion
 from .protocols import MISSED_CAUSES, THING_COUNTS, check_protocol, evaluate_frames
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,29 @@ def _frame_psnr(scene, name: str, rgb: np.ndarray, aligned: bool = False) -> flo
     (``aligned``: after the frame's best per-channel gain, :func:`gain_aligned_psnr`)."""
     valid = ~scene.invalid_mask(name)
     return (gain_aligned_psnr if aligned else psnr)(rgb[valid], scene.rgb(name)[valid])
+
+
+def score_depth(scene, depths: dict[str, np.ndarray], frames: list[str] | None = None) -> dict | None:
+    """Rendered depths (metres, at ``scene.size``) against the scene's depth on ``frames`` (default: the
+    test frames), over the pixels whose true depth is known and that ``invalid/`` does not mask:
+    ``depth_abs_rel`` = mean |d - d*| / d*, and the shares ``depth_nearer`` / ``depth_farther`` rendered
+    more than :data:`~panolift.evaluate.metrics.DEPTH_OFF` x nearer (fog, a sheet before the surface) /
+    farther (see-through). None when a frame has no true depth."""
+    frames = list(scene.test_frames if frames is None else frames)
+    rel, nearer, farther, count = 0.0, 0, 0, 0
+    for name in frames:
+        truth = scene.depth(name)
+        if truth is None:
+            return None
+        ratio, known = depth_ratio(truth, depths[name])
+        ratio = ratio[known & ~scene.invalid_mask(name)]
+        rel += float(np.abs(ratio - 1.0).sum())
+        nearer += int((ratio < 1.0 / DEPTH_OFF).sum())
+        farther += int((ratio > DEPTH_OFF).sum())
+        count += ratio.size
+    if count == 0:
+        return None
+    return {"depth_abs_rel": rel / count, "depth_nearer": nearer / count, "depth_farther": farther / count}
 
 
 def score_machine_labels(
