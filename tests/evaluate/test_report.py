@@ -8,6 +8,8 @@ import pytest
 from panolift.commands.evaluate import wrong_class_share
 from panolift.evaluate.report import depth_panel, error_panel, frames_by_error
 from panolift.evaluate.score import score_depth
+from panolift.scene import ClassSet
+from panolift.scene.scene import GroundTruth
 
 
 def test_the_figure_shows_the_worst_the_median_and_the_best_frame():
@@ -48,6 +50,7 @@ def test_depth_scores_leave_out_unknown_and_invalid_pixels_and_need_every_frame_
     class FakeScene:
         test_frames = ["a", "b"]
         truths = {"a": np.array([[2.0, 2.0, 0.0, 2.0]]), "b": np.array([[4.0, 4.0, 4.0, 4.0]])}
+        class_set = ClassSet(names=("void", "wall", "bed"), thing_ids=(2,))
 
         def depth(self, name):
             return self.truths.get(name)
@@ -55,11 +58,17 @@ def test_depth_scores_leave_out_unknown_and_invalid_pixels_and_need_every_frame_
         def invalid_mask(self, name):
             return np.array([[False, False, False, name == "a"]])
 
+        def ground_truth(self, name):
+            return GroundTruth(np.array([[1, 2, 2, 2]]), np.zeros((1, 4), np.int64))
+
     rendered = {"a": np.array([[2.0, 1.0, 5.0, 9.0]]), "b": np.array([[4.0, 6.0, 4.0, 4.0]])}
     scores = score_depth(FakeScene(), rendered)
     # known and valid: a's first two (1, 0.5), b's four (1, 1.5, 1, 1)
     assert scores["depth_abs_rel"] == pytest.approx((0.5 + 0.5) / 6)
     assert scores["depth_nearer"] == pytest.approx(1 / 6) and scores["depth_farther"] == pytest.approx(1 / 6)
+    # per true class: the bed's counted pixels are a's second (nearer) and b's second to fourth
+    per_class = scores["per_class_depth_nearer"]
+    assert per_class["wall"] == 0.0 and per_class["bed"] == pytest.approx(1 / 4) and np.isnan(per_class["void"])
     scene = FakeScene()
     scene.truths = {"a": scene.truths["a"]}  # frame b without depth
     assert score_depth(scene, rendered) is None

@@ -75,14 +75,23 @@ def markdown_report(results: dict, title: str) -> str:
             f"{100 * prediction['depth_nearer']:.1f}% of the pixels over {DEPTH_OFF:g}x nearer, "
             f"{100 * prediction['depth_farther']:.1f}% farther.",
         ]  # fmt: skip
-    md += ["", "## Per-class IoU (%)", "", "| class | prediction | 2D labels |", "|---|---|---|"]
-    pred = (results.get("prediction") or {}).get("per_class_iou", {})
+    nearer = prediction.get("per_class_depth_nearer")
+    md += ["", "## Per-class IoU (%)", ""]
+    if nearer is None:
+        md += ["| class | prediction | 2D labels |", "|---|---|---|"]
+    else:
+        md += [
+            f"| class | prediction | 2D labels | rendered over {DEPTH_OFF:g}x nearer (% of its pixels) |",
+            "|---|---|---|---|",
+        ]
+    pred = prediction.get("per_class_iou", {})
     m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
     for name in pred:
         a, b = pred.get(name), m2f.get(name)
         if (a is None or math.isnan(a)) and (b is None or math.isnan(b)):
             continue
-        md.append(f"| {name} | {_cell(a, 100.0)} | {_cell(b, 100.0)} |")
+        depth = "" if nearer is None else f" {_cell(nearer.get(name), 100.0)} |"
+        md.append(f"| {name} | {_cell(a, 100.0)} | {_cell(b, 100.0)} |{depth}")
     return "\n".join(md) + "\n"
 
 

@@ -150,22 +150,38 @@ def score_depth(scene, depths: dict[str, np.ndarray], frames: list[str] | None =
     test frames), over the pixels whose true depth is known and that ``invalid/`` does not mask:
     ``depth_abs_rel`` = mean |d - d*| / d*, and the shares ``depth_nearer`` / ``depth_farther`` rendered
     more than :data:`~panolift.evaluate.metrics.DEPTH_OFF` x nearer (fog, a sheet before the surface) /
-    farther (see-through). None when a frame has no true depth."""
+    farther (see-through); ``per_class_depth_nearer``: that share of each true class's pixels (where the
+    scene has ground-truth classes; NaN for a class without such pixels). None when a frame has no true
+    depth."""
     frames = list(scene.test_frames if frames is None else frames)
+    num_classes = scene.class_set.num_classes
     rel, nearer, farther, count = 0.0, 0, 0, 0
+    class_nearer, class_count = np.zeros(num_classes), np.zeros(num_classes)
     for name in frames:
         truth = scene.depth(name)
         if truth is None:
             return None
         ratio, known = depth_ratio(truth, depths[name])
-        ratio = ratio[known & ~scene.invalid_mask(name)]
+        keep = known & ~scene.invalid_mask(name)
+        ratio, near = ratio[keep], ratio[keep] < 1.0 / DEPTH_OFF
         rel += float(np.abs(ratio - 1.0).sum())
-        nearer += int((ratio < 1.0 / DEPTH_OFF).sum())
+        nearer += int(near.sum())
         farther += int((ratio > DEPTH_OFF).sum())
         count += ratio.size
+        gt = scene.ground_truth(name)
+        if gt is not None:
+            classes = np.asarray(gt.semantics)[keep].astype(np.int64)
+            class_count += np.bincount(classes, minlength=num_classes)[:num_classes]
+            class_nearer += np.bincount(classes[near], minlength=num_classes)[:num_classes]
     if count == 0:
         return None
-    return {"depth_abs_rel": rel / count, "depth_nearer": nearer / count, "depth_farther": farther / count}
+    shares = np.where(class_count > 0, class_nearer / np.maximum(class_count, 1), np.nan)
+    return {
+        "depth_abs_rel": rel / count,
+        "depth_nearer": nearer / count,
+        "depth_farther": farther / count,
+        "per_class_depth_nearer": {n: float(v) for n, v in zip(scene.class_set.names, shares, strict=True)},
+    }
 
 
 def score_machine_labels(
