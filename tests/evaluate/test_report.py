@@ -68,7 +68,9 @@ def test_depth_scores_leave_out_unknown_and_invalid_pixels_and_need_every_frame_
     assert scores["depth_nearer"] == pytest.approx(1 / 6) and scores["depth_farther"] == pytest.approx(1 / 6)
     # per true class: the bed's counted pixels are a's second (nearer) and b's second to fourth
     per_class = scores["per_class_depth_nearer"]
-    assert per_class["wall"] == 0.0 and per_class["bed"] == pytest.approx(1 / 4) and np.isnan(per_class["void"])
+    assert (
+        per_class["wall"] == 0.0 and per_class["bed"] == pytest.approx(1 / 4) and np.isnan(per_class["void"])
+    )
     scene = FakeScene()
     scene.truths = {"a": scene.truths["a"]}  # frame b without depth
     assert score_depth(scene, rendered) is None
