@@ -15,12 +15,15 @@ import torch
 
 from panolift.capture.world_frame import (
     AXIS_TURNS,
+    heights_turn_degrees,
+    heights_up,
     nearest_axes,
     orientation_offsets,
     rotate_poses,
     rotation_about,
     turn_degrees,
     up_direction,
+    world_rotation,
 )
 from panolift.cli import main
 from panolift.config import tiny_config
@@ -148,6 +151,63 @@ def test_the_trainer_turns_a_turned_room_onto_its_axes(tiny_scene, turned_scene,
     assert orientation_offsets(c2w)[0] < 2.0
     with pytest.raises(RuntimeError, match="new training"):
         trainer.orient_world()
+
+
+def test_a_room_whose_cameras_lean_but_whose_floor_is_level_is_not_turned(tiny_scene, caplog, monkeypatch):
+    """A hand-held walk's roll can lean the cameras' up by more than the threshold in a room that stands
+    upright: the trainer turns only when the points' heights agree (here the cameras' up is made 8 degrees
+    off, and the matched points are a level floor and ceiling between walls along the axes)."""
+    import logging
+
+    import torch
+
+    from panolift.capture import world_frame
+    from panolift.lift import trainer as trainer_module
+
+    def leaning(c2w, points=None, up=None):
+        if up is None:
+            up = rotation_about([1.0, 0.0, 0.0], 8.0) @ up_direction(c2w, points)
+        return world_frame.world_rotation(c2w, points, up=up)
+
+    monkeypatch.setattr(trainer_module, "world_rotation", leaning)
+    monkeypatch.setattr(
+        Trainer, "matched_points", lambda self: torch.as_tensor(_level_room(), dtype=torch.float32)
+    )
+    config = tiny_config()
+    config.train.orient_world = True
+    caplog.set_level(logging.INFO, logger="panolift.lift.trainer")
+    scene = Scene(tiny_scene)
+    trainer = Trainer(scene, scene.normalization(), config)
+    assert trainer.orient_world() == 0.0 and not trainer.normalization.turned
+    assert "by its points' heights (8.0 by the cameras' up): not turned" in caplog.text
+
+
+def _level_room() -> np.ndarray:
+    """(4000, 3) points of an upright room in the unit box: floor, ceiling and two walls along the axes."""
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(-0.8, 0.8, (4000, 2))
+    level = np.r_[np.c_[uv[:1000], np.full(1000, -0.5)], np.c_[uv[1000:2000], np.full(1000, 0.5)]]
+    walls = np.r_[
+        np.c_[np.full(1000, 0.8), uv[2000:3000]], np.c_[uv[3000:, 0], np.full(1000, -0.8), uv[3000:, 1]]
+    ]
+    return np.r_[level, walls] + rng.normal(0, 0.003, (4000, 3))
+
+
+def test_heights_find_the_level_of_a_room_whose_cameras_lean():
+    points = _level_room()
+    guess = rotation_about([0.3, 1.0, 0.0], 4.5) @ np.array([0.0, 0.0, 1.0])
+    up = heights_up(points, guess)
+    assert math.degrees(math.acos(min(1.0, float(up @ [0.0, 0.0, 1.0])))) < 0.5
+    # cameras on a quarter turn, all rolled 8 degrees about their optical axes: their x axes lean their
+    # up; the heights do not
+    c2w = np.repeat(np.eye(4)[None], 12, axis=0)
+    level_camera = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # looks along +y, y down
+    for i, yaw in enumerate(np.linspace(0.0, 90.0, 12)):
+        c2w[i, :3, :3] = (
+            rotation_about([0.0, 0.0, 1.0], yaw) @ level_camera @ rotation_about([0.0, 0.0, 1.0], 8.0)
+        )
+    assert turn_degrees(nearest_axes(world_rotation(c2w, points))) > 5.0
+    assert heights_turn_degrees(c2w, points) < 1.0
 
 
 def test_a_turned_training_writes_its_turn_renders_in_the_world_and_resumes(turned_scene, tmp_path, capsys):

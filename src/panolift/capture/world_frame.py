@@ -134,10 +134,46 @@ def sharpness(values: np.ndarray, radius: float, bins: int = 256) -> float:
     return float((counts.astype(np.float64) ** 2).sum())
 
 
-def world_rotation(c2w: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
-    """The rotation (3, 3) that makes the world of ``c2w`` (N, 4, 4) upright (z up) and, with its 3D
-    ``points`` (M, 3; at least 100), wall-aligned."""
-    upright = rotation_between(up_direction(c2w, points), UP)
+def heights_up(
+    points: np.ndarray, guess: np.ndarray, span_deg: float = 6.0, step_deg: float = 0.25
+) -> np.ndarray:
+    """Up (3,) within ``span_deg`` of ``guess`` in any direction (a grid of ``step_deg``), along which the
+    3D ``points`` (M, 3) pile up most sharply in height (floor, ceiling, table tops): a second estimate of
+    up, independent of the cameras' roll."""
+    guess = guess / np.linalg.norm(guess)
+    a = np.cross(guess, [1.0, 0.0, 0.0] if abs(guess[0]) < 0.9 else [0.0, 1.0, 0.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(guess, a)
+    centred = at_most(points, MAX_POINTS)
+    centred = centred - np.median(centred, axis=0)
+    radius = float(np.quantile(np.linalg.norm(centred, axis=1), 0.98)) or 1.0
+    tilts = np.tan(np.radians(np.arange(-span_deg, span_deg + 1e-9, step_deg)))
+    best, best_score = guess, -1.0
+    for i in tilts:
+        for j in tilts:
+            u = guess + i * a + j * b
+            u /= np.linalg.norm(u)
+            score = sharpness(centred @ u, radius, 512)
+            if score > best_score:
+                best, best_score = u, score
+    return best
+
+
+def heights_turn_degrees(c2w: np.ndarray, points: np.ndarray) -> float:
+    """How far (degrees) the world of ``c2w`` (N, 4, 4) stands off the axes when up is taken from the 3D
+    ``points``' heights near the cameras' up (:func:`heights_up`) rather than from the cameras alone: the
+    second opinion the trainer asks before it turns a room
+    (:meth:`panolift.lift.trainer.Trainer.orient_world`)."""
+    up = heights_up(points, up_direction(c2w, points))
+    return turn_degrees(nearest_axes(world_rotation(c2w, points, up=up)))
+
+
+def world_rotation(
+    c2w: np.ndarray, points: np.ndarray | None = None, up: np.ndarray | None = None
+) -> np.ndarray:
+    """The rotation (3, 3) that makes the world of ``c2w`` (N, 4, 4) upright (z up; ``up`` when given,
+    else :func:`up_direction`'s) and, with its 3D ``points`` (M, 3; at least 100), wall-aligned."""
+    upright = rotation_between(up_direction(c2w, points) if up is None else up, UP)
     if points is None or len(points) < 100:
         return upright
     points = at_most(points, MAX_POINTS)

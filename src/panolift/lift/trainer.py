@@ -16,7 +16,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from panolift.capture.world_frame import nearest_axes, orientation_offsets, turn_degrees, world_rotation
+from panolift.capture.world_frame import (
+    heights_turn_degrees,
+    nearest_axes,
+    orientation_offsets,
+    turn_degrees,
+    world_rotation,
+)
 from panolift.config import LiftConfig
 from panolift.field import PanopticField, compute_occupancy, occupied_aabb, resolution_from_voxels
 from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask_of
@@ -51,7 +57,12 @@ from .view_smoothing import FEW_VIEWS, SPARSE_CAPTURE_SHARE, SparseViewSmoothing
 from .votes import fuse_label_votes
 
 TURNED_DEGREES = 5.0
-"""Degrees off upright, or walls off the axes, above which a training warns (:meth:`Trainer.report_orientation`)."""
+"""Degrees off upright, or walls off the axes, above which a training turns the field's axes onto the room
+(:meth:`Trainer.orient_world`: by both estimates of up) or, without ``train.orient_world``, warns
+(:meth:`Trainer.report_orientation`). Aligned rooms are found up to 4.3 degrees off by the cameras' up
+(fresh room 158, a hand-held walk whose roll leans the cameras' x axes) and up to 4.8 by the points'
+heights (tuning room 1), at most 2.5 by the smaller of the two (24 suite rooms; SUITE.md, forty-eighth
+round)."""
 
 log = logging.getLogger(__name__)
 
@@ -341,11 +352,18 @@ class Trainer:
         if self.step > 0 or self.normalization.turned:
             raise RuntimeError("orient_world turns a new training's world, before its first step")
         points = self.matched_points().detach().cpu().double().numpy()
+        points = points if len(points) >= 100 else None
         c2w = self.data.c2w.cpu().double().numpy()  # normalised, but not turned: the world's axes
-        turn = nearest_axes(world_rotation(c2w, points if len(points) >= 100 else None))
+        turn = nearest_axes(world_rotation(c2w, points))
         degrees = turn_degrees(turn)
-        if degrees <= TURNED_DEGREES:
-            log.info("the room stands within %.1f degrees of the field's axes: not turned", degrees)
+        decisive = degrees
+        if points is not None and degrees > TURNED_DEGREES:  # the points' heights must agree
+            decisive = min(degrees, heights_turn_degrees(c2w, points))
+        if decisive <= TURNED_DEGREES:
+            log.info(
+                "the room stands within %.1f degrees of the field's axes%s: not turned", decisive,
+                "" if decisive == degrees else f" by its points' heights ({degrees:.1f} by the cameras' up)",
+            )  # fmt: skip
             return 0.0
         old = self.normalization
         new = self.scene.normalization(self.config.train.max_depth, rotation=turn)
