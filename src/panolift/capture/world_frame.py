@@ -26,7 +26,9 @@ relative to each other are unchanged.
 The trainer uses the same estimate for scenes that stand turned whatever their source (a nerfstudio
 import, ScanNet's raw poses), from the depths it matched between views instead of SfM points, and puts
 the turn into the field's normalisation rather than into the scene (:func:`nearest_axes`,
-:meth:`panolift.lift.trainer.Trainer.orient_world`).
+:meth:`panolift.lift.trainer.Trainer.orient_world`). There a hand-held walk's roll can lean the cameras'
+up by several degrees in a room that stands upright (4.3 on a suite room), so the trainer turns only when
+up from the points' heights (:func:`heights_up`, :func:`heights_turn_degrees`) finds the room off too.
 """
 
 from __future__ import annotations
