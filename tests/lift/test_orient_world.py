@@ -126,19 +126,23 @@ def test_a_turned_world_renders_exports_picks_and_refines_as_the_same_field(tiny
     assert np.allclose(cameras.refine_world_pose(turn_world(pose), 1, turned), turn_world(refined), atol=1e-9)
 
 
-def test_the_trainer_turns_a_turned_room_onto_its_axes(tiny_scene, turned_scene, caplog):
-    """Upright in the field's axes after the turn, the cameras and matched depths moved with it (the same
-    surface points, in the new axes); the room as the synth made it is left alone."""
+def _orienting_trainer(scene_path, caplog) -> Trainer:
+    """A new `tiny` training of the scene at ``scene_path`` with ``train.orient_world``, its log captured."""
     import logging
 
     config = tiny_config()
     config.train.orient_world = True
     caplog.set_level(logging.INFO, logger="panolift.lift.trainer")
-    scene = Scene(tiny_scene)
-    plain = Trainer(scene, scene.normalization(), config)
+    scene = Scene(scene_path)
+    return Trainer(scene, scene.normalization(), config)
+
+
+def test_the_trainer_turns_a_turned_room_onto_its_axes(tiny_scene, turned_scene, caplog):
+    """Upright in the field's axes after the turn, the cameras and matched depths moved with it (the same
+    surface points, in the new axes); the room as the synth made it is left alone."""
+    plain = _orienting_trainer(tiny_scene, caplog)
     assert plain.orient_world() == 0.0 and not plain.normalization.turned
-    scene = Scene(turned_scene)
-    trainer = Trainer(scene, scene.normalization(), config)
+    trainer = _orienting_trainer(turned_scene, caplog)
     before = trainer.normalization.points_to_world(trainer.matched_points().double().numpy())
     degrees = trainer.orient_world()
     assert degrees > 30.0 and trainer.normalization.turned and trainer.field.normalization.turned
@@ -157,7 +161,6 @@ def test_a_room_whose_cameras_lean_but_whose_floor_is_level_is_not_turned(tiny_s
     """A hand-held walk's roll can lean the cameras' up by more than the threshold in a room that stands
     upright: the trainer turns only when the points' heights agree (here the cameras' up is made 8 degrees
     off, and the matched points are a level floor and ceiling between walls along the axes)."""
-    import logging
 
     import torch
 
@@ -173,11 +176,7 @@ def test_a_room_whose_cameras_lean_but_whose_floor_is_level_is_not_turned(tiny_s
     monkeypatch.setattr(
         Trainer, "matched_points", lambda self: torch.as_tensor(_level_room(), dtype=torch.float32)
     )
-    config = tiny_config()
-    config.train.orient_world = True
-    caplog.set_level(logging.INFO, logger="panolift.lift.trainer")
-    scene = Scene(tiny_scene)
-    trainer = Trainer(scene, scene.normalization(), config)
+    trainer = _orienting_trainer(tiny_scene, caplog)
     assert trainer.orient_world() == 0.0 and not trainer.normalization.turned
     assert "by its points' heights (8.0 by the cameras' up): not turned" in caplog.text
 
