@@ -94,12 +94,18 @@ def level_by_heights(
     g = guess - (guess @ right) * right
     g /= max(float(np.linalg.norm(g)), 1e-12)
     h = np.cross(right, g)
+    angles = np.radians(np.arange(-span_deg, span_deg + 1e-9, 0.25))
+    return sharpest_heights(points, [math.cos(a) * g + math.sin(a) * h for a in angles])
+
+
+def sharpest_heights(points: np.ndarray, candidates) -> np.ndarray:
+    """The unit direction among ``candidates`` (each (3,)) along which the 3D ``points`` (M, 3; centred on
+    their median) pile up most sharply (:func:`sharpness`, 512 bins over 98% of their spread)."""
     centred = points - np.median(points, axis=0)
     radius = float(np.quantile(np.linalg.norm(centred, axis=1), 0.98)) or 1.0
-    best, best_score = g, -1.0
-    for angle in np.arange(-span_deg, span_deg + 1e-9, 0.25):
-        a = math.radians(angle)
-        u = math.cos(a) * g + math.sin(a) * h
+    best, best_score = None, -1.0
+    for u in candidates:
+        u = u / np.linalg.norm(u)
         score = sharpness(centred @ u, radius, 512)
         if score > best_score:
             best, best_score = u, score
@@ -146,19 +152,10 @@ def heights_up(
     a = np.cross(guess, [1.0, 0.0, 0.0] if abs(guess[0]) < 0.9 else [0.0, 1.0, 0.0])
     a /= np.linalg.norm(a)
     b = np.cross(guess, a)
-    centred = at_most(points, MAX_POINTS)
-    centred = centred - np.median(centred, axis=0)
-    radius = float(np.quantile(np.linalg.norm(centred, axis=1), 0.98)) or 1.0
     tilts = np.tan(np.radians(np.arange(-span_deg, span_deg + 1e-9, step_deg)))
-    best, best_score = guess, -1.0
-    for i in tilts:
-        for j in tilts:
-            u = guess + i * a + j * b
-            u /= np.linalg.norm(u)
-            score = sharpness(centred @ u, radius, 512)
-            if score > best_score:
-                best, best_score = u, score
-    return best
+    return sharpest_heights(
+        at_most(points, MAX_POINTS), [guess + i * a + j * b for i in tilts for j in tilts]
+    )
 
 
 def heights_turn_degrees(c2w: np.ndarray, points: np.ndarray) -> float:
