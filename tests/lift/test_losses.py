@@ -182,6 +182,23 @@ def test_schedules():
     assert loss_weights_at(900, config)["consistency"] == 0
 
 
+def test_matched_depth_starts_at_its_fraction_of_the_steps_at_full_weight():
+    """``loss.matched_depth_start``: off before it, at once at full weight from it (no ramp), and it moves
+    with the iterations as a rescheduled preset's upsampling does (`fast`'s first upsampling, 400 of 3000;
+    `quick`'s, 107 of 800)."""
+    config = LiftConfig()
+    config.loss.matched_depth, config.loss.ramp, config.train.iterations = 0.1, 0.1, 3000
+    assert loss_weights_at(1, config)["matched_depth"] == 0.1  # 0: from the first step
+    config.loss.matched_depth_start = 0.1333
+    weights = [loss_weights_at(s, config)["matched_depth"] for s in (1, 399, 400, 401, 3000)]
+    assert weights == [0, 0, 0.1, 0.1, 0.1]
+    config.train.iterations = 800
+    assert (
+        loss_weights_at(106, config)["matched_depth"] == 0
+        and loss_weights_at(107, config)["matched_depth"] == 0.1
+    )
+
+
 def test_ramped_losses_rise_linearly_from_their_start():
     config = LiftConfig()
     config.train.iterations = 1000

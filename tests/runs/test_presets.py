@@ -17,6 +17,7 @@ from panolift.config import (
     paper_config,
 )
 from panolift.errors import OptionError
+from panolift.lift.schedules import loss_weights_at
 
 
 def test_a_rescheduled_training_keeps_every_event_at_its_fraction_after_the_first():
@@ -56,6 +57,11 @@ def test_quick_is_fast_compressed_and_get_preset_reschedules():
     # the room's box from the first upsampling in both; the paper keeps the frusta's box to its shrink
     assert quick.train.box_from_matches == fast.train.box_from_matches == 0.25
     assert paper_config().train.box_from_matches == 0
+    # the matched depths start with the first upsampling (the finer grid), whatever the steps
+    for preset in (fast, quick, get_preset("fast", 1500)):
+        first = min(preset.train.upsample_steps)
+        assert loss_weights_at(first - 1, preset)["matched_depth"] == 0
+        assert loss_weights_at(first, preset)["matched_depth"] == preset.loss.matched_depth > 0
     paper = get_preset("paper", 20_000).train  # the authors' events stay where they are
     assert paper.iterations == 20_000 and paper.upsample_steps == paper_config().train.upsample_steps
     assert get_preset("quick", QUICK_ITERATIONS) == quick

@@ -79,7 +79,9 @@ def loss_weights_at(step: int, config: LiftConfig) -> dict[str, float]:
         "tv_appearance": loss.tv_appearance * geometry,
         "l1_density": loss.l1_density * geometry,
         "distortion": loss.distortion * geometry,
-        "matched_depth": loss.matched_depth * geometry,
+        "matched_depth": loss.matched_depth
+        * geometry
+        * float(step >= start_step(loss.matched_depth_start, config.train.iterations)),
         "planarity": loss.planarity * geometry,
         "exposure_prior": loss.exposure_prior * geometry * float(config.train.frame_exposure),
     }

@@ -101,6 +101,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
         "consistency_start",
     )},
     ("loss", "ramp"): _fraction(),
+    ("loss", "matched_depth_start"): _fraction(),
     ("loss", "min_class_views"): _at_least(1),
     ("train", "iterations"): _at_least(0),
     ("train", "head_steps"): _at_least(0),
