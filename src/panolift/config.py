@@ -314,10 +314,12 @@ class LossConfig:
     benchmarks/SUITE.md, thirty-fourth and thirty-fifth rounds."""
     matched_depth_start: float = 0.0
     """The matched-depth loss starts at this fraction of the iterations (at once, no ramp; 0: from the first
-    step). Its share of weight before the band is a free-space term, and on the first steps' coarse grid
-    (a voxel of 30-40 cm) an object standing before a wall is a blur that spills onto the wall's matched
-    rays around it: the term then clears the object instead of sharpening it (fresh room 169's lamp
-    formed by step 50 and was gone by step 600; from the first upsampling on it stays)."""
+    step). Its share of weight before the band is a free-space term, and on the coarse grid of the first
+    steps (48 voxels across the frusta's box: 39 cm in fresh room 169) an object standing before a wall is
+    a blur that reaches the wall's matched rays around it: the term then clears the object instead of
+    sharpening it (169's lamp formed by step 50 and was gone by step 600; with the loss from the first
+    upsampling on, 15 cm voxels, it stays). `fast` and `quick`: 0.1333, their first upsampling
+    (benchmarks/SUITE.md, forty-ninth round)."""
     matched_band: float = 0.1
     """Half-width of the matched-depth band, relative to the depth (at least two steps of the march)."""
     planarity: float = 0.0
