@@ -12,7 +12,9 @@ from panolift.lift.clusters import (
     class_distribution,
     label_class_prior,
     link_clusters,
+    main_mask_votes,
     majority_class,
+    mask_counts,
     mean_shift_centres,
 )
 from panolift.lift.losses import (
@@ -115,6 +117,28 @@ def test_clusters_that_the_same_masks_span_join_and_objects_the_labels_tell_apar
     assert sorted(set(joined.tolist())) == [0, 1, 2, 3, 4]  # numbered 0..G-1
     nearest, frame, ids = _rays([(0, 1, 0, 10), (0, 1, 1, 10)])  # one view is not enough
     assert link_clusters(nearest, frame, ids, 2).tolist() == [0, 1]
+
+
+def test_an_object_in_three_clusters_joins_though_no_mask_holds_a_third_of_each():
+    groups = []
+    for f in range(5):  # a bed in clusters 0, 1, 2: each of its masks holds them at 0.45 / 0.28 / 0.27
+        groups += [(f, 1, 0, 45), (f, 1, 1, 28), (f, 1, 2, 27)]
+    for f in range(5):  # two touching sofas (3, 4): apart in 3 views, merged by the labels in 2
+        groups += [(f, 2, 3, 30), (f, 3, 4, 30)] if f < 3 else [(f, 2, 3, 30), (f, 2, 4, 30)]
+    groups += [(0, 4, 5, 40), (0, 4, 6, 5)]  # a chair (5) and 5 rays of another (6): under min_rays
+    nearest, frame, ids = _rays(groups)
+    cluster_class = torch.tensor([4, 4, 4, 6, 6, 5, 5])
+    joined = link_clusters(nearest, frame, ids, 7, cluster_class=cluster_class)
+    assert joined[0] == joined[1] == joined[2]  # one bed
+    assert joined[3] != joined[4]  # two sofas
+    assert joined[5] != joined[6]
+    group, counts = mask_counts(nearest, frame, ids, 7)
+    mask_frame = torch.zeros(counts.shape[0], dtype=torch.int64).index_put_((group,), frame)
+    together, apart = main_mask_votes(counts, mask_frame)
+    assert together[0, 1] == together[1, 2] == 5 and apart[0, 1] == 0
+    assert together[3, 4] == 2 and apart[3, 4] == 3
+    assert together[5, 6] == 0 and apart[5, 6] == 0  # 5 rays of cluster 6 in its frame: no vote
+    assert bool((together == together.T).all()) and bool((apart == apart.T).all())
 
 
 def test_a_fragment_inside_a_bigger_instances_masks_joins_it_and_a_small_object_of_its_own_does_not():

@@ -13,7 +13,8 @@ the embedding over many views at once:
    cluster; its rays are claimed; repeat until too few are left;
 3. every ray goes to its nearest centre; clusters left with fewer rays than the minimum are dropped (their
    rays join their nearest neighbour's);
-4. clusters of one class that the same 2D masks keep spanning are one object (:func:`link_clusters`): a
+4. clusters of one class that the same 2D masks keep spanning, or whose rays lie mostly in one mask in
+   the views that see them both, are one object (:func:`link_clusters`, :func:`main_mask_votes`): a
    large object whose embedding drifts over its surface is one instance with several centres;
    an instance whose rays lie mostly in the 2D masks of one bigger instance of its class, in several
    views, is a fragment of it and joins it (:func:`absorb_fragments`: a piece too small for the masks
@@ -161,6 +162,33 @@ def mask_counts(
     return mask, counts
 
 
+def main_mask_votes(
+    counts: torch.Tensor,  # (M, K) rays of each cluster in each 2D mask (mask_counts)
+    frame_of_mask: torch.Tensor,  # (M,) frame of each mask
+    min_rays: int = LINK_MIN_RAYS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """((K, K) together, (K, K) apart) votes of each cluster's main mask: in every frame, each cluster with
+    at least ``min_rays`` labelled rays there has the mask that holds most of them; two such clusters
+    vote together when that mask is the same, apart when not (once per frame).
+
+    It asks of each cluster where most of it lies, not of each mask which clusters hold a share of it, so
+    it does not depend on how many clusters an object has come out as: three clusters of a bed that one
+    mask holds at 0.41 / 0.27 / 0.21 vote together in that frame."""
+    num_clusters = counts.shape[1]
+    together = torch.zeros(num_clusters, num_clusters, dtype=torch.int64)
+    apart = torch.zeros_like(together)
+    for f in frame_of_mask.unique().tolist():
+        masks = counts[frame_of_mask == f]  # (m, K)
+        present = (masks.sum(dim=0) >= min_rays).nonzero()[:, 0]
+        if present.numel() < 2:
+            continue
+        main = masks[:, present].argmax(dim=0)
+        same = (main[:, None] == main[None, :]).long()
+        together[present[:, None], present[None, :]] += same
+        apart[present[:, None], present[None, :]] += 1 - same
+    return together, apart
+
+
 def link_clusters(
     nearest: torch.Tensor,  # (n,) cluster of each ray
     frame: torch.Tensor,  # (n,) training frame of each ray
@@ -181,7 +209,12 @@ def link_clusters(
     out as several clusters that every mask of it spans; two touching objects of one class are apart in
     every view whose labels tell them apart, together only in the few that merge them. (Clutter-0 and
     room 6, tuning: joining at together >= 2 > apart merged 14 more bags; these settings and the class
-    condition found 72 of 125 and 5 of 6 things, see benchmarks/SUITE.md.)"""
+    condition found 72 of 125 and 5 of 6 things, see benchmarks/SUITE.md.)
+
+    The same clusters also join on the votes of :func:`main_mask_votes` (each cluster's own main mask in
+    a frame), by the same rule: an object in three or more clusters gives masks in which each cluster
+    holds about a third of the rays or less, under ``min_share``, so the masks' votes above miss it
+    (fresh room 172's bed, four instances over 13 views; benchmarks/SUITE.md, fiftieth round)."""
     ok = instance_2d > 0
     nearest, frame, instance_2d = nearest[ok], frame[ok], instance_2d[ok]
     if nearest.numel() == 0:
@@ -202,6 +235,8 @@ def link_clusters(
         if present.numel() > 1:
             apart[present[:, None], present[None, :]] += 1
     join = (together >= LINK_MIN_VOTES) & (together > LINK_APART_FACTOR * apart)
+    together, apart = main_mask_votes(counts, frame_of_group, min_rays)
+    join |= (together >= LINK_MIN_VOTES) & (together > LINK_APART_FACTOR * apart)
     if cluster_class is not None:  # one object is one class: clusters of different classes stay apart
         cc = cluster_class.cpu()
         join &= (cc[:, None] == cc[None, :]) & (cc[:, None] >= 0)
@@ -342,6 +377,7 @@ __all__ = [
     "cluster_instances",
     "label_class_prior",
     "link_clusters",
+    "main_mask_votes",
     "majority_class",
     "mean_shift_centres",
 ]
