@@ -101,6 +101,10 @@ class FieldConfig:
     cluster_min_share: float = 5e-4
     """Fewest rendered thing rays, as a share of those sampled, that make an instance cluster; smaller
     clusters join their nearest neighbour."""
+    cluster_draws: int = 4
+    """Times the mean shift runs (each from its own random seeds) on the rendered thing rays; the draw
+    whose instances agree best with the training views' 2D masks is kept (:mod:`panolift.lift.clusters`;
+    1: the one draw, as before stop 69)."""
     label_votes: float = 0.0
     """Share of the fused label votes in the semantics (:mod:`panolift.lift.votes`): at the end of
     training the training views' 2D class distributions, weighted by confidence and by each ray's

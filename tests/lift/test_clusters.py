@@ -3,6 +3,7 @@ shapes the embedding."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from panolift.lift.batching import touching_instances
@@ -14,6 +15,7 @@ from panolift.lift.clusters import (
     link_clusters,
     main_mask_votes,
     majority_class,
+    mask_agreement,
     mask_counts,
     mean_shift_centres,
 )
@@ -420,3 +422,52 @@ def test_together_pulls_a_kept_mean_of_the_same_object_seen_by_another_view_only
     assert float(same.detach()) == float(
         compute_embedding_loss(embedding, ids, classes=classes, bank=bank, places=unknown).detach()
     )
+
+
+def test_mask_agreement_is_highest_for_the_instances_the_views_show():
+    # two frames; masks 1 and 2 are two objects of 30 rays each in both
+    frame = torch.tensor([0] * 60 + [1] * 60)
+    ids = torch.tensor(([1] * 30 + [2] * 30) * 2)
+    whole = torch.tensor(([0] * 30 + [1] * 30) * 2)
+    assert mask_agreement(whole, frame, ids) == pytest.approx(1.0)
+    cut = torch.tensor(([0] * 15 + [2] * 15 + [1] * 30) * 2)  # the first object in two halves
+    joined = torch.zeros(120, dtype=torch.int64)  # both objects one instance
+    assert mask_agreement(cut, frame, ids) < mask_agreement(whole, frame, ids)
+    assert mask_agreement(joined, frame, ids) < mask_agreement(whole, frame, ids)
+    few = torch.tensor(([0] * 30 + [1] * 26 + [3] * 4) * 2)  # 4 stray rays: no unmatched instance
+    assert mask_agreement(few, frame, ids) > mask_agreement(cut, frame, ids)
+    assert mask_agreement(whole, frame, torch.zeros_like(ids)) == 0.0  # no labelled rays
+
+
+def test_clustering_keeps_the_draw_that_agrees_best_with_the_masks(tiny_embed_run, tmp_path, monkeypatch):
+    """``field.cluster_draws`` runs steps 2-4 from new seeds each time; the first draw is the one draw of
+    ``cluster_draws=1``, and the draw kept is the one of highest :func:`mask_agreement`."""
+    import shutil
+
+    from panolift.lift import clusters
+    from panolift.render import thing_mask_of
+    from panolift.runs.folder import read_run_info
+    from panolift.runs.training import TrainingRun
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_embed_run, run, ignore=shutil.ignore_patterns("render"))
+    with TrainingRun(read_run_info(run).scene_path, run, resume=True) as training:
+        trainer = training.trainer
+        thing_mask = thing_mask_of(trainer.scene.class_set)
+        draws, scores = [], []
+        draw, agree = clusters._draw_instances, clusters.mask_agreement
+        monkeypatch.setattr(clusters, "_draw_instances", lambda *a: draws.append(draw(*a)) or draws[-1])
+        monkeypatch.setattr(clusters, "mask_agreement", lambda *a: scores.append(agree(*a)) or scores[-1])
+        results = []
+        for n in (1, 3):
+            trainer.field.config.cluster_draws = n
+            generator = torch.Generator().manual_seed(0)
+            results.append(
+                clusters.cluster_instances(trainer.field, trainer.data, trainer.config, thing_mask, generator)
+            )
+    assert len(draws) == 4 and len(scores) == 4
+    assert torch.equal(draws[0][0], draws[1][0])  # the same first draw
+    assert all(0.0 <= s <= 1.0 for s in scores) and max(scores) > 0
+    best = 1 + max(range(3), key=lambda i: scores[1 + i])
+    assert torch.equal(results[1][0], draws[best][0])
+    assert torch.equal(results[0][0], draws[0][0])

@@ -72,6 +72,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("field", "instance_embedding"): _within(0, 256),
     ("field", "cluster_radius"): _positive(),
     ("field", "cluster_min_share"): _fraction(),
+    ("field", "cluster_draws"): _within(1, 64),
     ("field", "label_votes"): _within(0, 1),
     ("field", "label_vote_voxels"): _within(0, 1024),
     ("field", "label_vote_rays"): _at_least(1),
