@@ -16,7 +16,7 @@ from panolift.lift.batching import rays_for_pixels
 from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
 from panolift.runs import TrainingRun, load_run
-from panolift.runs.rendering import render_run, unlabelled_pixels
+from panolift.runs.rendering import render_run, unlabelled_mask, unlabelled_pixels
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
 
@@ -66,6 +66,11 @@ def test_unlabelled_pixels_are_the_opaque_ones_whose_surface_has_no_voted_node_n
     # the first point has the voted node among its corners; the second and third do not; the last is
     # a ray that leaves the room (not opaque), whatever its point
     assert unlabelled_pixels(field, rendering) == (2, 3)
+    unlabelled, opaque = unlabelled_mask(field, rendering)
+    assert unlabelled.tolist() == [[False, True], [True, False]] and opaque.tolist() == [
+        [True, True],
+        [True, False],
+    ]
 
 
 def test_semantics_blend_head_and_votes_where_voted_and_are_the_head_elsewhere():

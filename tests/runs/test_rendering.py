@@ -77,3 +77,20 @@ def test_stray_classes_of_a_rendered_split_merge_into_their_surroundings(tmp_pat
     sem2[2, 7] = otherprop
     out_sem, out_ins = remove_classes(sem2, ins2, [otherprop])
     assert (out_sem[2, 7], out_ins[2, 7]) == (chair, 3)
+
+
+def test_a_small_class_mostly_on_surfaces_no_view_labelled_is_stray_too():
+    """Beside the handful-of-pixels rule: a class under ``max_unlabelled_pixels`` in the whole split with at
+    least half of its pixels on unlabelled surfaces (the heads' guess where no training view looked) is
+    stray; the same class mostly on labelled surfaces, or larger, or the rule off (0), is kept."""
+    from panolift.runs.rendering import stray_classes
+
+    class_pixels = np.array([50, 5000, 900, 300, 2])  # void, wall, chair, refrigerator, otherprop
+    unlabelled = np.array([50, 400, 100, 150, 0])
+    assert stray_classes(class_pixels, 3, unlabelled, 1000) == [3, 4]  # half of 300 unlabelled; 2 < 3 px
+    assert stray_classes(class_pixels, 3, unlabelled, 250) == [4]  # 300 pixels are too many
+    assert stray_classes(class_pixels, 3, unlabelled - np.array([0, 0, 0, 1, 0]), 1000) == [4]  # under half
+    assert stray_classes(class_pixels, 3, unlabelled, 0.0) == [4]  # off
+    assert stray_classes(class_pixels, 3) == [4]
+    unlabelled[2] = 900  # a chair that no view labelled at all, but above the size: kept
+    assert stray_classes(class_pixels, 3, unlabelled, 900) == [3, 4]

@@ -113,11 +113,28 @@ def write_labels(
     return np.concatenate([np.round(rgb * 255).astype(np.uint8), pan_overlay], axis=1)
 
 
-def stray_classes(class_pixels: np.ndarray, min_pixels: float) -> list[int]:
+def stray_classes(
+    class_pixels: np.ndarray,
+    min_pixels: float,
+    unlabelled_pixels: np.ndarray | None = None,
+    max_unlabelled_pixels: float = 0.0,
+) -> list[int]:
     """Classes (void aside) that a rendered split shows on fewer than ``min_pixels`` pixels in all its
     frames together: a handful of pixels of a class the scene may not have at all, which would cost
-    PQ^scene (a mean over classes) a whole class."""
-    return [c for c in range(1, len(class_pixels)) if 0 < class_pixels[c] < min_pixels]
+    PQ^scene and mIoU (means over classes) a whole class. With ``unlabelled_pixels`` (each class's pixels
+    on surfaces that no training view labelled, :func:`unlabelled_mask`), also a class shown on fewer than
+    ``max_unlabelled_pixels`` pixels of which at least half are such: the heads' guess where the capture
+    told nothing (a floater before an unseen floor), not a class any training view saw there."""
+    stray = [c for c in range(1, len(class_pixels)) if 0 < class_pixels[c] < min_pixels]
+    if unlabelled_pixels is not None and max_unlabelled_pixels > 0:
+        stray += [
+            c
+            for c in range(1, len(class_pixels))
+            if c not in stray
+            and 0 < class_pixels[c] < max_unlabelled_pixels
+            and 2 * unlabelled_pixels[c] >= class_pixels[c]
+        ]
+    return sorted(stray)
 
 
 UNLABELLED_WARN_SHARE = 0.05
@@ -126,16 +143,26 @@ UNLABELLED_WARN_SHARE = 0.05
 room, 10.3% in sparse room 109, which lifts below its labels (benchmarks/SUITE.md, forty-fourth round)."""
 
 
-def unlabelled_pixels(field, rendering: dict[str, torch.Tensor]) -> tuple[int, int] | None:
-    """(pixels whose surface no training ray labelled, opaque pixels) of a rendering: a pixel's surface
-    point (where its ray ends) has no node of the field's label votes among its lattice corners, so the
-    training views told nothing about it and its labels are the heads' guess. None when the field keeps no
-    label votes (the `paper` preset)."""
+def unlabelled_mask(field, rendering: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(unlabelled, opaque): (H, W) bool maps of a rendering. ``opaque``: the pixel's ray ends on a
+    surface (opacity > 0.5); ``unlabelled``: an opaque pixel whose surface point (where its ray ends) has no
+    node of the field's label votes among its lattice corners, so the training views told nothing about
+    it and its labels are the heads' guess. None when the field keeps no label votes (the `paper`
+    preset)."""
     if not getattr(field, "has_label_votes", False) or "points" not in rendering:
         return None
-    opaque = rendering["opacity"].reshape(-1) > 0.5
-    _, voted = field.label_votes_at(rendering["points"].reshape(-1, 3)[opaque])
-    return int((~voted).sum()), int(opaque.sum())
+    opaque = rendering["opacity"] > 0.5
+    _, voted = field.label_votes_at(rendering["points"][opaque])
+    unlabelled = torch.zeros_like(opaque)
+    unlabelled[opaque] = ~voted
+    return unlabelled.cpu().numpy(), opaque.cpu().numpy()
+
+
+def unlabelled_pixels(field, rendering: dict[str, torch.Tensor]) -> tuple[int, int] | None:
+    """(pixels whose surface no training ray labelled, opaque pixels) of a rendering (:func:`unlabelled_mask`);
+    None when the field keeps no label votes."""
+    masks = unlabelled_mask(field, rendering)
+    return None if masks is None else (int(masks[0].sum()), int(masks[1].sum()))
 
 
 def drop_stray_classes(
@@ -279,6 +306,7 @@ def render_run(
     class_pixels = np.zeros(loaded.class_set.num_classes, dtype=np.int64)
     shown = []  # each frame's classes
     unlabelled = np.zeros(2, dtype=np.int64)  # pixels on surfaces no training ray labelled, opaque pixels
+    unlabelled_classes = np.zeros_like(class_pixels)  # each class's pixels on such surfaces
     for i, (name, pose) in enumerate(zip(names, poses, strict=True)):
         on_chunk = tuner.step_done if tuner is not None else None
         rendering = render_image(
@@ -299,7 +327,10 @@ def render_run(
         class_pixels += counts
         shown.append(counts > 0)
         if not edited:  # (an edited run's moved objects stand where no vote was cast)
-            unlabelled += unlabelled_pixels(unwrap_field(field), rendering) or (0, 0)
+            masks = unlabelled_mask(unwrap_field(field), rendering)
+            if masks is not None:
+                unlabelled += (int(masks[0].sum()), int(masks[1].sum()))
+                unlabelled_classes += np.bincount(semantics[masks[0]], minlength=len(class_pixels))
         else:
             before = render_image(
                 unwrap_field(field),
@@ -318,14 +349,17 @@ def render_run(
             )
         if progress is not None:
             progress(i + 1, len(names), name)
-    stray = stray_classes(class_pixels, share * w * h)
+    guessed = config.unlabelled_class_share * w * h if share > 0 else 0.0
+    stray = stray_classes(class_pixels, share * w * h, unlabelled_classes, guessed)
     if stray:
         changed = drop_stray_classes(out, names, stray, loaded.class_set, video, shown)
         log.info(
-            "stray classes (%s: under %.0f pixels in all %d frames) merged into their surroundings in %d frames",
-            ", ".join(loaded.class_set.names[c] for c in stray),
+            "stray classes (%s: under %.0f pixels in all %d frames, or under %.0f mostly on surfaces no training "
+            "view labelled) merged into their surroundings in %d frames",
+            ", ".join(f"{loaded.class_set.names[c]} {class_pixels[c]} px" for c in stray),
             share * w * h,
             len(names),
+            guessed,
             changed,
         )
     if unlabelled[1]:

@@ -95,6 +95,7 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "march_segment"): _at_least(1),
     ("render", "chunk_rays"): _at_least(1),
     ("render", "min_segment_share"): _fraction(),
+    ("render", "unlabelled_class_share"): _fraction(),
     ("render", "image_precision"): (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     **{("loss", k): _at_least(0) for k in (
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density", "tv_density_sparse",
