@@ -16,7 +16,7 @@ from panolift.lift.batching import rays_for_pixels
 from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
 from panolift.runs import TrainingRun, load_run
-from panolift.runs.rendering import render_run, unlabelled_mask, unlabelled_pixels
+from panolift.runs.rendering import render_run, unlabelled_mask
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
 
@@ -59,13 +59,12 @@ def test_splatted_votes_read_back_at_their_nodes_and_mix_by_mass_between():
 
 def test_unlabelled_pixels_are_the_opaque_ones_whose_surface_has_no_voted_node_near():
     field, shape = _field(), (5, 5, 5)
-    assert unlabelled_pixels(field, {}) is None  # no votes: nothing to tell
+    assert unlabelled_mask(field, {}) is None  # no votes: nothing to tell
     _votes_on(field, shape, torch.tensor([[0.0, 0.0, 0.0]]), torch.eye(NUM_CLASSES)[1:2])
     points = torch.tensor([[0.1, 0.1, 0.1], [0.9, 0.9, 0.9], [0.9, -0.9, 0.9], [0.2, 0.0, 0.0]])
     rendering = {"points": points.reshape(2, 2, 3), "opacity": torch.tensor([[1.0, 1.0], [0.9, 0.1]])}
     # the first point has the voted node among its corners; the second and third do not; the last is
     # a ray that leaves the room (not opaque), whatever its point
-    assert unlabelled_pixels(field, rendering) == (2, 3)
     unlabelled, opaque = unlabelled_mask(field, rendering)
     assert unlabelled.tolist() == [[False, True], [True, False]] and opaque.tolist() == [
         [True, True],

@@ -194,6 +194,48 @@ def test_render_run_merges_specks_by_the_runs_setting_or_the_option(tiny_run, ti
         render_run(tiny_run, "train", out=tmp_path / "bad", width=40, min_segment_share=1.0)
 
 
+def test_render_run_merges_small_classes_on_surfaces_no_view_labelled(
+    tiny_run, tiny_scene, tmp_path, monkeypatch
+):
+    """``render.unlabelled_class_share``: with every rendered pixel on a surface no training view labelled
+    (the votes' verdict stubbed; the tiny run keeps no votes), each class the split shows on fewer pixels
+    than that share of one frame is merged into its surroundings; at 0 (the run's setting) none is."""
+    import dataclasses
+
+    import panolift.runs.rendering as rendering
+
+    scene = Scene(tiny_scene)
+
+    def classes(folder: Path) -> np.ndarray:
+        return sum(
+            np.bincount(read_label(folder / "semantics" / f"{n}.png").ravel(), minlength=256)
+            for n in scene.train_frames
+        )
+
+    monkeypatch.setattr(
+        rendering,
+        "unlabelled_mask",
+        lambda field, out: (np.ones(out["opacity"].shape, bool), np.ones(out["opacity"].shape, bool)),
+    )
+    kept = classes(render_run(tiny_run, "train", out=tmp_path / "kept", width=40, min_segment_share=1e-3))
+    frame = read_label(tmp_path / "kept" / "semantics" / f"{scene.train_frames[0]}.png").size
+    small = [c for c in range(1, 256) if 0 < kept[c] < 0.5 * frame]
+    assert small, "the tiny run shows no small class to merge"
+    load = rendering.load_run
+
+    def with_share(*args, **kwargs):
+        loaded = load(*args, **kwargs)
+        loaded.config.render = dataclasses.replace(loaded.config.render, unlabelled_class_share=0.5)
+        return loaded
+
+    monkeypatch.setattr(rendering, "load_run", with_share)
+    merged = classes(render_run(tiny_run, "train", out=tmp_path / "merged", width=40, min_segment_share=1e-3))
+    assert all(merged[c] == 0 for c in small) and merged[0] == kept[0]  # void untouched
+    assert {c for c in range(1, 256) if merged[c]} == {c for c in range(1, 256) if kept[c] >= 0.5 * frame}
+    off = classes(render_run(tiny_run, "train", out=tmp_path / "off", width=40, min_segment_share=0.0))
+    assert all(off[c] > 0 for c in small)  # --min-segment-share 0 keeps every class
+
+
 def test_render_run_precision_option(tiny_run, tiny_scene, tmp_path):
     """``precision`` overrides the run's MLP precision: float32 and bfloat16 frames differ by rounding
     only; an unknown name is an option error before anything is written."""

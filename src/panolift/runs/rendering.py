@@ -158,13 +158,6 @@ def unlabelled_mask(field, rendering: dict[str, torch.Tensor]) -> tuple[np.ndarr
     return unlabelled.cpu().numpy(), opaque.cpu().numpy()
 
 
-def unlabelled_pixels(field, rendering: dict[str, torch.Tensor]) -> tuple[int, int] | None:
-    """(pixels whose surface no training ray labelled, opaque pixels) of a rendering (:func:`unlabelled_mask`);
-    None when the field keeps no label votes."""
-    masks = unlabelled_mask(field, rendering)
-    return None if masks is None else (int(masks[0].sum()), int(masks[1].sum()))
-
-
 def drop_stray_classes(
     out: Path,
     names: list[str],
