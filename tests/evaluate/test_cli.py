@@ -287,8 +287,19 @@ def test_the_report_shows_the_worst_frames_first_with_class_and_depth_errors(
     assert scores["depth_abs_rel"] == pytest.approx(0.125)  # half the depth on a quarter of the pixels
     assert scores["depth_nearer"] == pytest.approx(0.25) and scores["depth_farther"] == 0.0
     report = (pred / "report.md").read_text()
+    assert "AbsRel 0.125" in report
     assert (
-        "AbsRel 0.125" in report and "| class | prediction | 2D labels | rendered over 1.2x nearer" in report
+        "| class | prediction | 2D labels | true pixels | predicted pixels | rendered over 1.2x nearer"
+        in report
+    )
+    pixels = scores["per_class_pixels"]  # the confusion's sums: what each class of the mean stands on
+    car = sum(int((scene.ground_truth(n).semantics == 4).sum()) for n in scene.test_frames)
+    lost = int((scene.ground_truth(worst).semantics == 4).sum())
+    assert lost > 0 and pixels["car"] == {"true": car, "predicted": car - lost}
+    assert pixels["ground"]["predicted"] == pixels["ground"]["true"] + lost
+    assert (
+        f"| car | {100 * scores['per_class_iou']['car']:.1f} | " in report
+        and f"| {car} | {car - lost} |" in report
     )
     nearer = scores["per_class_depth_nearer"]
     assert nearer["ground"] > 0 and nearer["bike"] == 0.0  # the sheet covers the first 6 columns only

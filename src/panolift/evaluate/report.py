@@ -76,22 +76,31 @@ def markdown_report(results: dict, title: str) -> str:
             f"{100 * prediction['depth_farther']:.1f}% farther.",
         ]  # fmt: skip
     nearer = prediction.get("per_class_depth_nearer")
+    pixels = prediction.get("per_class_pixels")  # absent from results scored before it existed
     md += ["", "## Per-class IoU (%)", ""]
-    if nearer is None:
-        md += ["| class | prediction | 2D labels |", "|---|---|---|"]
-    else:
+    if pixels is not None:
         md += [
-            f"| class | prediction | 2D labels | rendered over {DEPTH_OFF:g}x nearer (% of its pixels) |",
-            "|---|---|---|---|",
+            "Each class is one term of mIoU's mean whatever its size: a class of a few pixels, true or "
+            "predicted, weighs as much as the wall.",
+            "",
         ]
+    header = ["class", "prediction", "2D labels"]
+    header += [] if pixels is None else ["true pixels", "predicted pixels"]
+    header += [] if nearer is None else [f"rendered over {DEPTH_OFF:g}x nearer (% of its pixels)"]
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     pred = prediction.get("per_class_iou", {})
     m2f = (results.get("machine_labels") or {}).get("per_class_iou", {})
     for name in pred:
         a, b = pred.get(name), m2f.get(name)
         if (a is None or math.isnan(a)) and (b is None or math.isnan(b)):
             continue
-        depth = "" if nearer is None else f" {_cell(nearer.get(name), 100.0)} |"
-        md.append(f"| {name} | {_cell(a, 100.0)} | {_cell(b, 100.0)} |{depth}")
+        cells = [name, _cell(a, 100.0), _cell(b, 100.0)]
+        if pixels is not None:
+            count = pixels.get(name) or {}
+            cells += [str(count.get("true", "-")), str(count.get("predicted", "-"))]
+        if nearer is not None:
+            cells.append(_cell(nearer.get(name), 100.0))
+        md.append("| " + " | ".join(cells) + " |")
     return "\n".join(md) + "\n"
 
 

@@ -2,7 +2,8 @@
 
 The result is a plain dict with a stable schema (fractions in [0, 1], NaN where a metric is undefined):
 miou, per_class_iou (class name -> IoU), pq_scene, sq_scene, rq_scene, pq_scene_things, pq_scene_stuff,
-pq_image, per_class_pq_scene (class name -> PQ^scene), things_true / things_found / things_predicted
+pq_image, per_class_pq_scene (class name -> PQ^scene), per_class_pixels (class name -> {"true": pixels of
+the class in the scored ground truth, "predicted": pixels predicted as it there}), things_true / things_found / things_predicted
 (3D thing instances in the frames, matched at IoU > 0.5, predicted), why the others are missed
 (things_merged / things_split / things_wrong_class / things_lost, see
 :func:`~panolift.evaluate.protocols.missed_things`), num_frames, and psnr (dB, mean over frames) when
@@ -131,6 +132,11 @@ def _schema(metrics: dict, class_names, num_frames: int) -> dict:
     }
     result["per_class_pq_scene"] = {
         n: float(v) for n, v in zip(class_names, metrics["per_class_pq_scene"], strict=True)
+    }
+    confusion = np.asarray(metrics["confusion"])  # rows truth, columns prediction
+    result["per_class_pixels"] = {  # each class one term of mIoU's mean, whatever its size
+        n: {"true": int(t), "predicted": int(p)}
+        for n, t, p in zip(class_names, confusion.sum(axis=1), confusion.sum(axis=0), strict=True)
     }
     for key in (*THING_COUNTS, *MISSED_CAUSES):
         result[key] = int(metrics[key])
