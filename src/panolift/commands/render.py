@@ -33,7 +33,9 @@ def render(
         min_segment_share: a thing segment of a frame under this share of its pixels (a speck), and a
             class that all the rendered frames together show on fewer pixels than that share of one frame
             (a stray class), take the class and id of the pixels around them (default: the run's setting,
-            1e-3 for `fast`; 0 keeps every segment).
+            1e-3 for `fast`; 0 keeps every segment and every class). Runs trained since stop 70 also merge
+            a class shown on under `render.unlabelled_class_share` (5%) of one frame, at least half of it
+            on surfaces no training view labelled (the heads' guess).
         precision: the MLPs' precision (run: the run's setting, `auto` for `fast`: bfloat16 where the
             device multiplies it natively, else float32; float32 renders exactly as training sees it).
     """
