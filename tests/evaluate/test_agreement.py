@@ -56,6 +56,26 @@ def test_a_class_that_one_view_flips_onto_a_large_surface_is_outvoted_not_lost()
     assert agreement_with_inputs(gone, inputs, NAMES).lost_classes == ["tv"]
 
 
+def test_with_label_votes_a_class_no_majority_wants_is_outvoted_not_lost():
+    """Every view's labels put some tv on the floor (a class the room does not have) and the render keeps
+    the floor: with label votes whose majority never picks tv, it is outvoted; where the votes' majority
+    gives it a share of the surfaces and the render shows it nowhere, it is lost."""
+    inputs = [_frame(i) for i in range(3)]
+    for i, (labels, image) in enumerate(inputs):
+        flipped = labels.copy()
+        flipped[labels == 2] = 4  # the floor labelled tv in every view: recall 0 everywhere
+        inputs[i] = (flipped, image)
+    rendered = [
+        (np.where(labels == 4, np.where(np.arange(20)[:, None] >= 12, 2, 1), labels), image)
+        for labels, image in inputs
+    ]
+    assert agreement_with_inputs(rendered, inputs, NAMES).lost_classes == ["tv"]  # no votes: named
+    outvoted = {"wall": 0.7, "floor": 0.25, "chair": 0.05, "tv": 0.0}
+    assert agreement_with_inputs(rendered, inputs, NAMES, majority_votes=outvoted).lost_classes == []
+    wanted = {"wall": 0.7, "floor": 0.2, "chair": 0.05, "tv": 0.05}
+    assert agreement_with_inputs(rendered, inputs, NAMES, majority_votes=wanted).lost_classes == ["tv"]
+
+
 def test_a_screen_in_front_of_the_cameras_is_flagged():
     """Depths just past the near plane in most opaque pixels (the suite's seed 0 failure: a shell around
     the cameras that still reproduces every training image) raise the geometry warning; a room does not."""

@@ -40,6 +40,15 @@ rendered sofa, while the two views whose chairs are chairs render them chair at 
 cabinet, fresh room 124's chair and otherprop likewise). Every class of a `fast` training of room 4
 stopped at step 40 is still named, and the one class (lamp) that finished trainings of rooms 0 and 7
 render nowhere as their labels' minority has it."""
+LOST_MIN_VOTES = 0.001
+"""With label votes (`fast`, `quick`), a class is lost only where the fused votes of every training view
+make it the majority class on at least this share of the votes' mass: the views' majority wants it
+somewhere and the render shows it nowhere as labelled. A class that every view's majority gives to
+something else (the demo room's labels put `otherprop` on 16 270 floor pixels of its training views; the
+room has none) is outvoted, not lost. On the trainings of stops 67-70 that the 64-view check flags: 0.0%
+for the five classes no object of the room has, 0.12-0.78% for the three lost on the test views (rooms
+181 and 187, tuning room 7's curtain), 0.34% for fresh room 183's invented cabinet, 0.00-0.01% for three
+real classes of 58-819 pixels in the training views (benchmarks/SUITE.md, fifty-first round)."""
 VIEW_MIN_SHARE = 0.001
 """The share of a view's labelled pixels on which it must give a class for its recall to count."""
 NEAR_FACTOR = 1.5
@@ -66,6 +75,7 @@ class InputAgreement:
     best_view_recall: dict[str, float] = field(
         default_factory=dict
     )  # class -> its recall in the view that renders it best (of those labelling it on VIEW_MIN_SHARE)
+    majority_votes: dict[str, float] | None = None  # class -> share of the label votes' mass where it wins
     near_share: float | None = None  # share of opaque pixels rendered within NEAR_FACTOR x the near plane
     color_spread: float | None = None  # a frame's rendered colour std over its image's (median of the frames)
     near_distance: float | None = None  # the near plane's distance (world units, metres for real scenes)
@@ -79,6 +89,7 @@ class InputAgreement:
             if r <= LOST_RECALL
             and self.share.get(k, 0.0) >= LOST_MIN_SHARE
             and self.best_view_recall.get(k, 0.0) <= LOST_RECALL
+            and (self.majority_votes is None or self.majority_votes.get(k, 0.0) >= LOST_MIN_VOTES)
         ]
 
     def warnings(self) -> list[str]:
@@ -132,10 +143,13 @@ def agreement_with_inputs(
     class_names: tuple[str, ...],
     depths: list[tuple[np.ndarray, np.ndarray]] | None = None,  # per frame: (H, W) depth, (H, W) opacity
     near_distance: float | None = None,
+    majority_votes: dict[str, float] | None = None,
 ) -> InputAgreement:
     """Compare renderings of training views with the 2D labels and images they were trained on (pixels
     the 2D labels leave void are left out of the label scores); with ``depths`` and ``near_distance``
-    (the renderer's near plane, in the depths' units) also how much of the views hugs the cameras."""
+    (the renderer's near plane, in the depths' units) also how much of the views hugs the cameras;
+    ``majority_votes`` (class -> share of the label votes' mass where it is the majority, see
+    :data:`LOST_MIN_VOTES`) for a run with label votes."""
     num_classes = len(class_names)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     squared, count, spreads = 0.0, 0, []
@@ -176,6 +190,7 @@ def agreement_with_inputs(
         recall=recall,
         share=share,
         best_view_recall=best_view_recall,
+        majority_votes=majority_votes,
         near_share=near_share,
         near_distance=near_distance,
         color_spread=float(np.median(spreads)) if spreads else None,

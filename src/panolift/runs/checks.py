@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from panolift.evaluate.agreement import InputAgreement, agreement_with_inputs
-from panolift.render import panoptic_from_rendering, render_image
+from panolift.render import panoptic_from_rendering, render_image, unwrap_field
 from panolift.scene import fit_size
 
 from .loaded import LoadedRun
@@ -23,8 +23,10 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 64, width: int = 6
     37 fresh rooms of stops 67-70, 8 views at 96 pixels named 20 classes lost in 13 rooms: one lost on the
     test views, four that the labels invent (no such object in the room), fifteen that the test views
     show at least as well as the labels do (IoU 0.39-0.97); 64 views at 64 pixels named 7 in 7 rooms:
-    three lost on the test views, four invented by the labels, none shown right. 2-6 s a run on one
-    thread against 1-2 s (benchmarks/SUITE.md, fifty-first round)."""
+    three lost on the test views, four invented by the labels, none shown right; with the label votes'
+    majority as well (:data:`~panolift.evaluate.agreement.LOST_MIN_VOTES`) 3 in 3 rooms: two lost on
+    the test views, one invented. 2-6 s a run on one thread against 1-2 s (benchmarks/SUITE.md,
+    fifty-first round)."""
     native = loaded.open_scene()
     size = fit_size(native.native_size, width=min(width, native.native_size[0]))
     scene = loaded.open_scene(size)
@@ -53,4 +55,17 @@ def check_against_inputs(loaded: LoadedRun, max_frames: int = 64, width: int = 6
         inputs.append((scene.machine_label_maps(name, tta=tta)[0], scene.rgb(name)))
         depths.append((out["depth"].cpu().numpy(), out["opacity"].cpu().numpy()))
     near = loaded.config.render.near / loaded.normalization.scale  # normalised units -> world units
-    return agreement_with_inputs(rendered, inputs, loaded.class_set.names, depths, near)
+    majority = majority_votes(unwrap_field(loaded.field), loaded.class_set.names)
+    return agreement_with_inputs(rendered, inputs, loaded.class_set.names, depths, near, majority)
+
+
+def majority_votes(field, class_names) -> dict[str, float] | None:
+    """Class -> share of the field's label votes' mass on the nodes where it is the majority class (the
+    training views' majority, fused on the surfaces); None for a field without votes (the `paper` preset)."""
+    if not getattr(field, "has_label_votes", False):
+        return None
+    mass = field.label_vote_mass.double()
+    winner = field.label_vote_classes.float().argmax(dim=1)
+    won = torch.zeros(len(class_names), dtype=torch.float64).index_add_(0, winner, mass)
+    total = max(float(mass.sum()), 1e-30)
+    return {name: float(won[k]) / total for k, name in enumerate(class_names) if k > 0}
