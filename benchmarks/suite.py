@@ -274,6 +274,9 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
         things_found_ceiling=ceiling.get("things_found"),
         things_told_apart=apart["things_told_apart"],
         **{key: pred.get(key) for key in MISSED_CAUSES},  # absent from metrics written before stop 27
+        miou_interior_2d=labels.get("miou_interior"),  # absent from metrics written before stop 71
+        miou_interior=pred.get("miou_interior"),
+        boundary_error_share=pred.get("boundary_error_share"),
         psnr=pred["psnr"],
         psnr_aligned=pred.get("psnr_gain_aligned", float("nan")),
         class_iou_2d=labels["per_class_iou"],

@@ -14,7 +14,9 @@ the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, ou
 training views vote for a wrong class; absent from rows made before stop 23), and the view coverage
 (:mod:`panolift.evaluate.coverage`) seen_share (share of the test frames' labelled pixels that at least two
 training views see), miou_seen_2d, miou_seen (mIoU on those pixels) and class_seen (those pixels per true
-class), and class_wrong_depth (per true class, the pixels lifting gets wrong where its depth is off too).
+class), class_wrong_depth (per true class, the pixels lifting gets wrong where its depth is off too), and
+miou_interior_2d, miou_interior (mIoU off the true class boundaries) and boundary_error_share (the share
+of lifting's wrong pixels on them; :func:`panolift.evaluate.protocols.boundary_breakdown`).
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "miou_interior_2d", "miou_interior", "boundary_error_share", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

@@ -301,6 +301,15 @@ def test_the_report_shows_the_worst_frames_first_with_class_and_depth_errors(
         f"| car | {100 * scores['per_class_iou']['car']:.1f} | " in report
         and f"| {car} | {car - lost} |" in report
     )
+    from panolift.evaluate.metrics import class_boundary
+
+    on_edge = int(
+        (
+            class_boundary(scene.ground_truth(worst).semantics) & (scene.ground_truth(worst).semantics == 4)
+        ).sum()
+    )
+    assert scores["boundary_error_share"] == pytest.approx(on_edge / lost)  # the only wrong pixels: the car
+    assert scores["miou_interior"] < 1.0 and "Class boundaries (" in report  # a class lost is not an outline
     nearer = scores["per_class_depth_nearer"]
     assert nearer["ground"] > 0 and nearer["bike"] == 0.0  # the sheet covers the first 6 columns only
     (rows,) = figures

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from panolift.evaluate.metrics import gain_aligned_psnr, mean_iou, psnr, semantic_confusion
+from panolift.evaluate.metrics import class_boundary, gain_aligned_psnr, mean_iou, psnr, semantic_confusion
 from panolift.evaluate.protocols import panoptic_lifting_mean_iou
 
 
@@ -28,6 +28,18 @@ def test_confusion_and_miou_hand_counted():
     np.testing.assert_allclose(iou[1:], [1 / 2, 2 / 3, 0.0])
     assert np.isnan(iou[0])
     assert miou == pytest.approx((1 / 2 + 2 / 3 + 0) / 3)
+
+
+def test_class_boundary_marks_both_sides_of_every_edge_void_included():
+    gt = np.ones((5, 6), dtype=np.int64)
+    gt[1:3, 1:3] = 2  # a 2x2 object
+    gt[4, 5] = 0  # a void corner pixel
+    band = class_boundary(gt)
+    expected = np.zeros((5, 6), dtype=bool)
+    expected[0:4, 0:4] = True  # the object and the ring of its 8-neighbours
+    expected[3:5, 4:6] = True  # the void pixel and its neighbours
+    np.testing.assert_array_equal(band, expected)
+    assert not class_boundary(np.full((3, 4), 7)).any()  # one class: no boundary
 
 
 def test_miou_absent_class_is_nan_and_not_averaged():

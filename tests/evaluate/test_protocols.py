@@ -212,3 +212,23 @@ def test_missed_things_are_told_apart_by_cause():
     causes = (r["things_merged"], r["things_split"], r["things_wrong_class"], r["things_lost"])
     assert causes == (2, 1, 1, 2)
     assert sum(causes) == r["things_true"] - r["things_found"]
+
+
+def test_boundary_breakdown_tells_an_outline_a_pixel_off_from_a_wrong_class():
+    gt = np.full((12, 12), WALL)
+    gt[3:9, 3:9] = CHAIR  # a 6x6 chair on the wall
+    ins = np.zeros_like(gt)
+    ins[gt == CHAIR] = 1
+    fat = np.full((12, 12), WALL)
+    fat[2:10, 2:10] = CHAIR  # drawn a pixel too wide all round
+    (r,) = [evaluate_frames(iter([(fat, (fat == CHAIR).astype(int), gt, ins)]), C, THINGS)]
+    assert r["miou"] < 1.0
+    assert r["boundary_error_share"] == 1.0  # every wrong pixel is the wall's ring beside the chair
+    assert r["miou_interior"] == 1.0
+    assert r["boundary_pixel_share"] == pytest.approx((8 * 8 - 4 * 4) / 144)  # the chair's 2-pixel rim
+    flipped = np.where(gt == CHAIR, CABINET, gt)  # the right outline, the wrong class
+    r = evaluate_frames(iter([(flipped, np.zeros_like(gt), gt, ins)]), C, THINGS)
+    assert r["boundary_error_share"] == pytest.approx((36 - 16) / 36)  # the chair's 4x4 core is off it
+    assert r["miou_interior"] == pytest.approx(1 / 3)  # wall 1, chair 0, cabinet 0
+    right = evaluate_frames(iter([(gt, ins, gt, ins)]), C, THINGS)
+    assert np.isnan(right["boundary_error_share"]) and right["miou_interior"] == 1.0

@@ -69,7 +69,11 @@ def evaluate(
         + (f" (scored at {size[0]}x{size[1]})" if protocol != "standard" else "")
     )
     print(format_table(results))
-    for line in (exposure_line(results["prediction"]), depth_line(results["prediction"])):
+    for line in (
+        exposure_line(results["prediction"]),
+        depth_line(results["prediction"]),
+        boundary_line(results["prediction"]),
+    ):
         if line:
             print(line)
     from panolift.runs import check_against_inputs, is_edited_run, latest_checkpoint, load_run
@@ -113,6 +117,20 @@ def depth_line(prediction: dict) -> str | None:
         f"depth against the scene's: AbsRel {prediction['depth_abs_rel']:.3f}; "
         f"{100 * prediction['depth_nearer']:.1f}% of the pixels rendered over {DEPTH_OFF:g}x nearer (fog, "
         f"sheets), {100 * prediction['depth_farther']:.1f}% farther (see-through)"
+    )
+
+
+def boundary_line(prediction: dict) -> str | None:
+    """Where the prediction's wrong pixels are: on the true class boundaries (outlines a pixel off) or off
+    them (classes), with the mIoU off the boundaries (:func:`~panolift.evaluate.protocols.boundary_breakdown`)."""
+    import math
+
+    share = prediction.get("boundary_error_share")
+    if share is None or math.isnan(share):
+        return None
+    return (
+        f"class boundaries ({100 * prediction['boundary_pixel_share']:.0f}% of the pixels): "
+        f"{100 * share:.0f}% of the wrong pixels; mIoU off them {100 * prediction['miou_interior']:.1f}"
     )
 
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .metrics import mean_iou, semantic_confusion
+from .metrics import class_boundary, mean_iou, semantic_confusion
 from .panoptic import (
     KEY_SHIFT,
     Overlaps,
@@ -184,14 +184,18 @@ def evaluate_frames(
 
     Returns miou, per_class_iou (num_classes,), pq_scene, sq_scene, rq_scene, pq_scene_things,
     pq_scene_stuff, per_class_pq_scene (num_classes,), pq_image, the :func:`thing_counts`, the
-    :func:`missed_things` and the
-    confusion matrix.
+    :func:`missed_things`, the :func:`boundary_breakdown` and the confusion matrix.
     """
     check_protocol(protocol)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    interior = np.zeros_like(confusion)  # pixels off the true class boundaries only
     tables = []
     for pred_sem, pred_ins, gt_sem, gt_ins in frames:
         confusion += semantic_confusion(pred_sem, gt_sem, num_classes)
+        off_boundary = ~class_boundary(gt_sem)
+        interior += semantic_confusion(
+            np.asarray(pred_sem)[off_boundary], np.asarray(gt_sem)[off_boundary], num_classes
+        )
         tables.append(count_overlaps(pred_sem, pred_ins, gt_sem, gt_ins, num_classes, thing_ids))
     if protocol == "standard":
         miou, per_class_iou = mean_iou(confusion)
@@ -221,7 +225,27 @@ def evaluate_frames(
         "per_class_pq_scene": scene_pq["per_class_pq"],
         "pq_image": float(np.mean(per_image)) if per_image else float("nan"),
         **things,
+        **boundary_breakdown(
+            confusion, interior, mean_iou if protocol == "standard" else panoptic_lifting_mean_iou
+        ),
         "confusion": confusion,
+    }
+
+
+def boundary_breakdown(confusion: np.ndarray, interior: np.ndarray, mean=mean_iou) -> dict:
+    """How much of the labels' error is boundaries (:func:`~panolift.evaluate.metrics.class_boundary`)
+    and how much classes: ``boundary_error_share``, the share of the wrongly labelled (non-void) pixels that
+    lie on a true class boundary; ``boundary_pixel_share``, the share of all (non-void) pixels that do; and
+    ``miou_interior``, the mIoU (``mean``: the protocol's) of the pixels off the boundaries. A lifted
+    field whose errors are mostly on the boundaries gives each object the right class and draws its
+    outline a pixel off; a class flipped over a whole object is interior error."""
+    wrong = confusion.sum() - np.trace(confusion)
+    wrong_inside = interior.sum() - np.trace(interior)
+    total = confusion.sum()
+    return {
+        "boundary_error_share": float((wrong - wrong_inside) / wrong) if wrong else float("nan"),
+        "boundary_pixel_share": float((total - interior.sum()) / total) if total else float("nan"),
+        "miou_interior": float(mean(interior)[0]),
     }
 
 
@@ -238,6 +262,7 @@ def thing_counts(counts: PanopticCounts, thing_ids) -> dict:
 
 
 THING_COUNTS = ("things_true", "things_found", "things_predicted")
+BOUNDARY_KEYS = ("boundary_error_share", "boundary_pixel_share", "miou_interior")
 MISSED_CAUSES = ("things_merged", "things_split", "things_wrong_class", "things_lost")
 MERGED_SHARE = 0.25
 """A predicted segment with at least this share of its pixels on other true things merges them."""

@@ -75,6 +75,7 @@ def markdown_report(results: dict, title: str) -> str:
             f"{100 * prediction['depth_nearer']:.1f}% of the pixels over {DEPTH_OFF:g}x nearer, "
             f"{100 * prediction['depth_farther']:.1f}% farther.",
         ]  # fmt: skip
+    md += boundary_lines(results)
     nearer = prediction.get("per_class_depth_nearer")
     pixels = prediction.get("per_class_pixels")  # absent from results scored before it existed
     md += ["", "## Per-class IoU (%)", ""]
@@ -102,6 +103,34 @@ def markdown_report(results: dict, title: str) -> str:
             cells.append(_cell(nearer.get(name), 100.0))
         md.append("| " + " | ".join(cells) + " |")
     return "\n".join(md) + "\n"
+
+
+def boundary_lines(results: dict) -> list[str]:
+    """Markdown lines: how much of each labelling's error lies on the true class boundaries (absent from
+    results scored before it existed)."""
+    parts = []
+    for key, name in (("prediction", "the prediction"), ("machine_labels", "the 2D labels")):
+        scores = results.get(key) or {}
+        share, inside = scores.get("boundary_error_share"), scores.get("miou_interior")
+        if share is None or not _finite(share):
+            continue
+        parts.append(f"{name}: {100 * share:.0f}% of the wrong pixels, mIoU {_cell(inside, 100.0)} off them")
+    if not parts:
+        return []
+    band = next(
+        (
+            results[k]["boundary_pixel_share"]
+            for k in ("prediction", "machine_labels")
+            if (results.get(k) or {}).get("boundary_pixel_share") is not None
+        ),
+        float("nan"),
+    )
+    return [
+        "",
+        f"Class boundaries (a pixel with another true class among its 8 neighbours: {100 * band:.1f}% of "
+        f"the scored pixels): {'; '.join(parts)}. Errors on the boundaries are outlines a pixel off; "
+        "those off them are classes.",
+    ]
 
 
 THING_COLUMNS = (

@@ -7,7 +7,8 @@ the class in the scored ground truth, "predicted": pixels predicted as it there}
 (3D thing instances in the frames, matched at IoU > 0.5, predicted), why the others are missed
 (things_merged / things_split / things_wrong_class / things_lost, see
 :func:`~panolift.evaluate.protocols.missed_things`), num_frames, and psnr (dB, mean over frames) when
-colours are given.
+colours are given; boundary_error_share / boundary_pixel_share / miou_interior: how much of the error lies on
+the true class boundaries (:func:`~panolift.evaluate.protocols.boundary_breakdown`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from panolift.errors import OptionError
 from panolift.scene import Scene, SceneError, resize_nearest
 
 from .metrics import DEPTH_OFF, depth_ratio, gain_aligned_psnr, mean_iou, psnr, semantic_confusion
-from .protocols import MISSED_CAUSES, THING_COUNTS, check_protocol, evaluate_frames
+from .protocols import BOUNDARY_KEYS, MISSED_CAUSES, THING_COUNTS, check_protocol, evaluate_frames
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ def _schema(metrics: dict, class_names, num_frames: int) -> dict:
     }
     for key in (*THING_COUNTS, *MISSED_CAUSES):
         result[key] = int(metrics[key])
+    for key in BOUNDARY_KEYS:
+        result[key] = float(metrics[key])
     result["num_frames"] = num_frames
     return result
 
