@@ -108,23 +108,18 @@ def markdown_report(results: dict, title: str) -> str:
 def boundary_lines(results: dict) -> list[str]:
     """Markdown lines: how much of each labelling's error lies on the true class boundaries (absent from
     results scored before it existed)."""
-    parts = []
+    parts, band = [], None
     for key, name in (("prediction", "the prediction"), ("machine_labels", "the 2D labels")):
         scores = results.get(key) or {}
-        share, inside = scores.get("boundary_error_share"), scores.get("miou_interior")
+        share = scores.get("boundary_error_share")
         if share is None or not _finite(share):
             continue
-        parts.append(f"{name}: {100 * share:.0f}% of the wrong pixels, mIoU {_cell(inside, 100.0)} off them")
+        band = scores["boundary_pixel_share"]  # the same ground truth for both
+        parts.append(
+            f"{name}: {100 * share:.0f}% of the wrong pixels, mIoU {_cell(scores['miou_interior'], 100.0)} off them"
+        )
     if not parts:
         return []
-    band = next(
-        (
-            results[k]["boundary_pixel_share"]
-            for k in ("prediction", "machine_labels")
-            if (results.get(k) or {}).get("boundary_pixel_share") is not None
-        ),
-        float("nan"),
-    )
     return [
         "",
         f"Class boundaries (a pixel with another true class among its 8 neighbours: {100 * band:.1f}% of "
