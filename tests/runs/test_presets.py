@@ -49,7 +49,9 @@ def test_quick_is_fast_compressed_and_get_preset_reschedules():
     assert quick.train.iterations == QUICK_ITERATIONS < fast.train.iterations
     assert quick.train == dataclasses.replace(fast.train.rescheduled(QUICK_ITERATIONS), lr_decay=0.3)
     assert quick.field == dataclasses.replace(fast.field, label_votes=0.6)  # the votes weigh more
-    assert (quick.render, quick.loss) == (fast.render, fast.loss)
+    assert quick.render == fast.render
+    # `fast`'s lighter density smoothing sharpens outlines over 3000 steps, not over quick's 800
+    assert quick.loss == dataclasses.replace(fast.loss, tv_density=0.01) and fast.loss.tv_density == 0.002
     assert (
         fast.field.label_votes == 0.4 and paper_config().field.label_votes == 0
     )  # the paper: the head alone
