@@ -221,7 +221,9 @@ class RenderConfig:
     together show on fewer pixels than this share of one frame, at least half of them on surfaces that no
     training view labelled (no voted node at the pixel's surface point), is stray as well and merged into
     its surroundings: a class the heads guessed where the capture saw nothing (fresh room 177: a floater
-    before a floor no training view sees, 72 pixels of `refrigerator` in a room without one). 0: off.
+    before a floor no training view sees, 72 pixels of `refrigerator` in a room without one). So is one
+    with at most a tenth of its pixels on voted surfaces, the rest on unvoted ones or on no surface (the
+    haze of a sparse loop's unseen parts: rooms 53 and 57 +6.0 and +3.4 mIoU; fifty-third round). 0: off.
     `fast` and `quick`: 0.05 (1382 pixels of a 192x144 frame; benchmarks/SUITE.md, fifty-first round)."""
 
 

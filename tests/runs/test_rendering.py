@@ -94,3 +94,21 @@ def test_a_small_class_mostly_on_surfaces_no_view_labelled_is_stray_too():
     assert stray_classes(class_pixels, 3) == [4]
     unlabelled[2] = 900  # a chair that no view labelled at all, but above the size: kept
     assert stray_classes(class_pixels, 3, unlabelled, 900) == [3, 4]
+
+
+def test_a_small_class_drawn_where_no_view_labelled_or_on_no_surface_is_stray():
+    """A small class with at most a tenth of its pixels on voted surfaces (the rest on unvoted surfaces or
+    where the ray ends on no surface: a haze where no training view looked) is stray though under half
+    of it is on unvoted surfaces; one with more of it on voted surfaces is kept (a real object partly in
+    the haze), and without ``open_pixels`` the half-unvoted rule alone decides."""
+    from panolift.runs.rendering import GUESSED_VOTED_SHARE, stray_classes
+
+    class_pixels = np.array([50, 5000, 400, 400, 400])  # void, wall, television, cabinet, lamp
+    unlabelled = np.array([0, 100, 100, 100, 100])  # a quarter of each small class on unvoted surfaces
+    open_ = np.array([50, 0, 260, 200, 300])  # voted: television 40 (a tenth), cabinet 100, lamp 0
+    assert GUESSED_VOTED_SHARE == 0.1
+    assert stray_classes(class_pixels, 3, unlabelled, 1000, open_) == [2, 4]
+    assert stray_classes(class_pixels, 3, unlabelled, 1000) == []  # no class half on unvoted surfaces
+    assert stray_classes(class_pixels, 3, unlabelled, 300, open_) == []  # all above the size
+    open_[2] -= 1  # 41 voted pixels: over a tenth
+    assert stray_classes(class_pixels, 3, unlabelled, 1000, open_) == [4]

@@ -194,17 +194,25 @@ def test_render_run_merges_specks_by_the_runs_setting_or_the_option(tiny_run, ti
         render_run(tiny_run, "train", out=tmp_path / "bad", width=40, min_segment_share=1.0)
 
 
-def test_render_run_merges_small_classes_on_surfaces_no_view_labelled(
-    tiny_run, tiny_scene, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    "verdict",
+    ["unvoted surface", "no surface", "voted surface"],
+)
+def test_render_run_merges_small_classes_that_no_view_labelled(
+    tiny_run, tiny_scene, tmp_path, monkeypatch, verdict
 ):
-    """``render.unlabelled_class_share``: with every rendered pixel on a surface no training view labelled
-    (the votes' verdict stubbed; the tiny run keeps no votes), each class the split shows on fewer pixels
-    than that share of one frame is merged into its surroundings; at 0 (the run's setting) none is."""
+    """``render.unlabelled_class_share``: with every rendered pixel labelled by no training view (the
+    votes' verdict stubbed; the tiny run keeps no votes), each class the split shows on fewer pixels than
+    that share of one frame is merged into its surroundings; at 0 (the run's setting) none is. No training
+    view labelled a pixel whose ray ends on a surface without a voted node, nor one whose ray ends on no
+    surface at all (opacity under a half: a haze where no view looked); a pixel on a voted surface keeps
+    its class."""
     import dataclasses
 
     import panolift.runs.rendering as rendering
 
     scene = Scene(tiny_scene)
+    unvoted, opaque = {"unvoted surface": (1, 1), "no surface": (0, 0), "voted surface": (0, 1)}[verdict]
 
     def classes(folder: Path) -> np.ndarray:
         return sum(
@@ -212,11 +220,11 @@ def test_render_run_merges_small_classes_on_surfaces_no_view_labelled(
             for n in scene.train_frames
         )
 
-    monkeypatch.setattr(
-        rendering,
-        "unlabelled_mask",
-        lambda field, out: (np.ones(out["opacity"].shape, bool), np.ones(out["opacity"].shape, bool)),
-    )
+    def masks(field, out):
+        shape = out["opacity"].shape
+        return np.full(shape, bool(unvoted)), np.full(shape, bool(opaque))
+
+    monkeypatch.setattr(rendering, "unlabelled_mask", masks)
     kept = classes(render_run(tiny_run, "train", out=tmp_path / "kept", width=40, min_segment_share=1e-3))
     frame = read_label(tmp_path / "kept" / "semantics" / f"{scene.train_frames[0]}.png").size
     small = [c for c in range(1, 256) if 0 < kept[c] < 0.5 * frame]
@@ -230,6 +238,9 @@ def test_render_run_merges_small_classes_on_surfaces_no_view_labelled(
 
     monkeypatch.setattr(rendering, "load_run", with_share)
     merged = classes(render_run(tiny_run, "train", out=tmp_path / "merged", width=40, min_segment_share=1e-3))
+    if verdict == "voted surface":
+        assert (merged == kept).all()  # every class was labelled where it is drawn
+        return
     assert all(merged[c] == 0 for c in small) and merged[0] == kept[0]  # void untouched
     assert {c for c in range(1, 256) if merged[c]} == {c for c in range(1, 256) if kept[c] >= 0.5 * frame}
     off = classes(render_run(tiny_run, "train", out=tmp_path / "off", width=40, min_segment_share=0.0))
