@@ -35,7 +35,8 @@ def render(
             (a stray class), take the class and id of the pixels around them (default: the run's setting,
             1e-3 for `fast`; 0 keeps every segment and every class). Runs trained since stop 70 also merge
             a class shown on under `render.unlabelled_class_share` (5%) of one frame, at least half of it
-            on surfaces no training view labelled (the heads' guess).
+            on surfaces no training view labelled or at most a tenth of it on surfaces they did (the rest
+            on no surface): the heads' guess.
         precision: the MLPs' precision (run: the run's setting, `auto` for `fast`: bfloat16 where the
             device multiplies it natively, else float32; float32 renders exactly as training sees it).
     """
