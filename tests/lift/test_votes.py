@@ -4,6 +4,7 @@ semantic head (panolift.lift.votes)."""
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -16,7 +17,8 @@ from panolift.lift.batching import rays_for_pixels
 from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
 from panolift.runs import TrainingRun, load_run
-from panolift.runs.rendering import render_run, unlabelled_mask
+from panolift.runs.checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
+from panolift.runs.rendering import UNLABELLED_WARN_SHARE, render_run, unlabelled_mask, unlabelled_message
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
 
@@ -72,6 +74,25 @@ def test_unlabelled_pixels_are_the_opaque_ones_whose_surface_has_no_voted_node_n
     ]
 
 
+def test_what_no_training_view_labelled_counts_open_pixels_only_beyond_the_training_rays_open_share():
+    class Field:
+        label_vote_open_share = None
+
+    # votes from before the count: the unlabelled share of the surface pixels, the open ones left out
+    message, share = unlabelled_message(Field, 30, 600, 1000)
+    assert share == pytest.approx(0.05) and message.startswith("5.0% of the rendered surface pixels")
+    # no training ray ended on no surface: every open pixel looks where no training view did
+    Field.label_vote_open_share = 0.0
+    message, share = unlabelled_message(Field, 30, 600, 1000)
+    assert share == pytest.approx(0.43) and "3.0% surfaces no training ray labelled, 40.0% open" in message
+    # the training views show as much open background as this split: nothing beyond it counts
+    Field.label_vote_open_share = 0.4
+    assert unlabelled_message(Field, 30, 600, 1000)[1] == pytest.approx(0.03)
+    Field.label_vote_open_share = 0.3  # a tenth of the split's pixels more open than the training rays
+    share = unlabelled_message(Field, 30, 600, 1000)[1]
+    assert share == pytest.approx(0.13) and share > UNLABELLED_WARN_SHARE
+
+
 def test_semantics_blend_head_and_votes_where_voted_and_are_the_head_elsewhere():
     field = _field(share=0.3)
     points = torch.tensor([[0.0, 0.0, 0.0], [0.9, 0.9, 0.9]])
@@ -108,6 +129,12 @@ def test_bad_votes_are_refused_in_the_field_and_in_a_checkpoint(tmp_path):
     }
     with pytest.raises(SceneError, match="label_vote_nodes names nodes outside the 2x2x2 lattice"):
         check_checkpoint_values(tmp_path / "step_000010.safetensors", tensors)
+    with pytest.raises(ValueError, match="open rays of 1.5"):
+        field.set_label_votes((2, 2, 2), torch.tensor([3]), torch.ones(1), torch.ones(1, NUM_CLASSES), 1.5)
+    with pytest.raises(SceneError, match=r"label_vote_open is \[1.5\], not a share in \[0, 1\]"):
+        check_checkpoint_values(
+            tmp_path / "step_000010.safetensors", {"field.label_vote_open": torch.tensor([1.5])}
+        )
 
 
 def test_every_pixel_votes_up_to_the_ray_budget_then_the_same_share_of_each_frame():
@@ -140,9 +167,12 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
         assert field.has_label_votes
         assert tuple(field.label_vote_shape.tolist()) == resolution_from_voxels(field.aabb, 24)  # head grids'
         ended = field.label_vote_nodes.clone(), field.label_vote_classes.clone()
+        # the tiny scene's views show open background beyond its objects: most of its rays end on nothing
+        open_share = field.label_vote_open_share
+        assert open_share is not None and 0.3 < open_share < 0.95
         # fusing again gives the same votes (the same rays, the same surfaces)
         again = fuse_label_votes(field, data, trainer.config.render, 24, trainer.config.field.label_vote_rays)
-        assert torch.equal(again.nodes, ended[0])
+        assert torch.equal(again.nodes, ended[0]) and again.open_share == pytest.approx(open_share)
         torch.testing.assert_close(again.classes.half(), ended[1], atol=2e-3, rtol=0)
         # the votes follow the labels: every training pixel relabelled as one class, all of it votes for it
         targets = data.targets
@@ -183,9 +213,26 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
     assert [r.levelname for r in shares] == ["INFO", "WARNING"] and "saw little or nothing" in shares[
         1
     ].getMessage()
+    # the test views' open background is what the training views show too: it does not count
     assert 0.0 <= float(shares[0].getMessage().split("%")[0]) < 5.0
+    assert "open beyond the training rays'" in shares[0].getMessage()
     loaded = load_run(run).field  # the checkpoint at the end keeps the votes of training's end
     assert torch.equal(loaded.label_vote_nodes, ended[0]) and torch.equal(loaded.label_vote_classes, ended[1])
+    assert loaded.label_vote_open_share == pytest.approx(open_share)
+    # a run whose votes were fused before the open share was counted loads, and its render measures the
+    # surface pixels alone, as then
+    path = latest_checkpoint(run)
+    meta, tensors = read_checkpoint(path)
+    older = tmp_path / "older"
+    shutil.copytree(run, older, ignore=shutil.ignore_patterns("checkpoints", "render"))
+    tensors.pop("field.label_vote_open")
+    meta.pop("format_version", None)
+    write_checkpoint(older, meta, tensors)
+    assert load_run(older).field.label_vote_open_share is None
+    caplog.clear()
+    with caplog.at_level("INFO", logger="panolift.runs.rendering"):
+        render_run(older, out=tmp_path / "older-render")
+    assert any("of the rendered surface pixels show surfaces" in r.getMessage() for r in caplog.records)
     main(["info", str(run)])
     assert f"label votes  {ended[0].shape[0]} voted nodes of a " in capsys.readouterr().out
     with TrainingRun(tiny_scene, run, resume=True) as resumed:

@@ -110,11 +110,13 @@ class PanopticField(nn.Module):
         self.register_buffer("instance_class_prior", torch.zeros(0, num_classes))
         # the fused label votes (panolift.lift.votes), none before the end of training: the voted nodes of a
         # lattice of label_vote_shape (X, Y, Z) nodes over the box, each node's vote mass and its
-        # normalised class distribution
+        # normalised class distribution; label_vote_open (1,): the share of the voting rays that ended on no
+        # surface ((0,): not counted, runs from before stop 73)
         self.register_buffer("label_vote_shape", torch.zeros(3, dtype=torch.int64))
         self.register_buffer("label_vote_nodes", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("label_vote_mass", torch.zeros(0))
         self.register_buffer("label_vote_classes", torch.zeros(0, num_classes, dtype=torch.float16))
+        self.register_buffer("label_vote_open", torch.zeros(0))
         self._vote_rows: tuple | None = None  # (key, (Z*Y*X,) row of each node in the votes, -1: none)
         self._raw_embedding = False
         self._occupancy_grid: tuple | None = None  # (key, OccupancyGrid): occupancy
@@ -226,11 +228,17 @@ class PanopticField(nn.Module):
         return self.label_vote_nodes.shape[0] > 0
 
     def set_label_votes(
-        self, shape: tuple[int, int, int], nodes: torch.Tensor, mass: torch.Tensor, classes: torch.Tensor
+        self,
+        shape: tuple[int, int, int],
+        nodes: torch.Tensor,
+        mass: torch.Tensor,
+        classes: torch.Tensor,
+        open_share: float | None = None,
     ) -> None:
         """Keep the fused label votes: ``shape`` (X, Y, Z) nodes of a lattice over the box (corners
         included, as the grids'), the flat index (z Y + y) X + x of each voted node (n,), its vote mass
-        (n,) and its normalised class distribution (n, num_classes)."""
+        (n,) and its normalised class distribution (n, num_classes); ``open_share``: the share of the
+        voting rays that ended on no surface (None: not counted)."""
         x, y, z = (int(v) for v in shape)
         num_classes = self.label_vote_classes.shape[1]
         if min(x, y, z) < 2 or nodes.ndim != 1 or mass.shape != nodes.shape:
@@ -243,10 +251,23 @@ class PanopticField(nn.Module):
             )
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= x * y * z):
             raise ValueError(f"label votes: node indices outside the {x}x{y}x{z} lattice")
+        if open_share is not None and not 0.0 <= open_share <= 1.0:
+            raise ValueError(f"label votes: a share of open rays of {open_share}, not in [0, 1]")
         self.label_vote_shape = torch.tensor([x, y, z], dtype=torch.int64, device=self.aabb.device)
         self.label_vote_nodes = nodes.detach().to(device=self.aabb.device, dtype=torch.int64)
         self.label_vote_mass = mass.detach().to(self.aabb)
         self.label_vote_classes = classes.detach().to(device=self.aabb.device, dtype=torch.float16)
+        self.label_vote_open = (
+            self.aabb.new_zeros(0) if open_share is None else self.aabb.new_tensor([float(open_share)])
+        )
+
+    @property
+    def label_vote_open_share(self) -> float | None:
+        """The share of the voting training rays that ended on no surface (None: no votes, or votes fused
+        before it was counted)."""
+        if not self.has_label_votes or self.label_vote_open.numel() != 1:
+            return None
+        return float(self.label_vote_open[0])
 
     def clear_label_votes(self) -> None:
         """Forget the votes (training goes on: the surfaces change and they are fused again)."""
@@ -254,6 +275,7 @@ class PanopticField(nn.Module):
         self.label_vote_nodes = self.label_vote_nodes[:0]
         self.label_vote_mass = self.label_vote_mass[:0]
         self.label_vote_classes = self.label_vote_classes[:0]
+        self.label_vote_open = self.label_vote_open[:0]
 
     def _vote_row_index(self) -> torch.Tensor:
         """(Z*Y*X,) the row of each lattice node in the votes, -1 where none voted (made once per votes)."""
@@ -432,6 +454,7 @@ class PanopticField(nn.Module):
             "label_vote_nodes",
             "label_vote_mass",
             "label_vote_classes",
+            "label_vote_open",
         ):  # a checkpoint from before clusters (or label votes) has none
             if name in state:
                 setattr(field, name, torch.zeros_like(state[name]))

@@ -734,10 +734,11 @@ class Trainer:
             self.field, self.data, self.config.render, field_config.vote_voxels,
             field_config.label_vote_rays, generator,
         )  # fmt: skip
-        self.field.set_label_votes(votes.shape, votes.nodes, votes.mass, votes.classes)
+        self.field.set_label_votes(votes.shape, votes.nodes, votes.mass, votes.classes, votes.open_share)
         log.info(
-            "step %d: label votes fused on %d of %d lattice nodes (%.1f s)", self.step, votes.nodes.shape[0],
-            math.prod(votes.shape), time.perf_counter() - start,
+            "step %d: label votes fused on %d of %d lattice nodes, %.1f%% of the rays on no surface (%.1f s)",
+            self.step, votes.nodes.shape[0], math.prod(votes.shape), 100.0 * votes.open_share,
+            time.perf_counter() - start,
         )  # fmt: skip
 
     @torch.no_grad()

@@ -20,6 +20,11 @@ the blend, as they read the head. Fusing a suite room's rays (up to 2^20) takes 
 the 2-core box, most of it the march (room 95: 10.5 s on one idle thread, 7.1 s on two); the lattice's
 sums take nodes x classes floats while fusing (176 MB at 128 voxels a side and 21 classes), the field
 keeps only the voted nodes (a tenth of them, about 10 MB).
+
+The pass also counts the voting rays that end on no surface (opacity under a half): the share of what the
+training views show as open (a window, the sky, the background beyond an unwalled scene). A rendered view
+that shows more open pixels than that looks where the training views did not (`panolift render`'s
+warning, :func:`panolift.runs.rendering.render_run`).
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ CHUNK_RAYS = 8192
 @dataclass
 class LabelVotes:
     """The voted nodes of a lattice of ``shape`` (X, Y, Z) nodes over a box: flat index (z Y + y) X + x
-    (n,), vote mass (n,) and normalised class distribution (n, num_classes)."""
+    (n,), vote mass (n,) and normalised class distribution (n, num_classes); ``open_share``: the share of
+    the voting rays that end on no surface (opacity under a half)."""
 
     shape: tuple[int, int, int]
     nodes: torch.Tensor
     mass: torch.Tensor
     classes: torch.Tensor
+    open_share: float = 0.0
 
 
 def splat_votes(
@@ -115,6 +122,7 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
     render = dataclasses.replace(render, march_segment=render.image_march_segment or render.march_segment)
     domain = sampling_domain(field, render, aabb.device)
     pixels_of = vote_pixels(data, max_rays, generator)
+    rays = open_rays = 0
     for frame, pixels in enumerate(pixels_of):
         targets = frame_targets(data, frame, pixels)  # only the voting pixels decoded
         confidence = targets["confidence"].to(aabb.device)
@@ -135,6 +143,8 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
                 field, origins[start:end], dirs[start:end], render, outputs=(), return_head_samples=True,
                 domain=domain, weight_threshold=weight_threshold,
             )  # fmt: skip
+            rays += out["opacity"].shape[0]
+            open_rays += int((out["opacity"] <= 0.5).sum())
             rows = out["head_rows"]
             if rows.numel() == 0:
                 continue
@@ -149,7 +159,7 @@ def _fuse(field, data, render, voxels_per_side, max_rays, generator, weight_thre
     nodes = torch.nonzero(mass > 0)[:, 0]
     mass = mass.index_select(0, nodes)
     classes = sums.index_select(0, nodes) / mass[:, None]
-    return LabelVotes(shape, nodes, mass, classes)
+    return LabelVotes(shape, nodes, mass, classes, open_rays / max(rays, 1))
 
 
 __all__ = ["LabelVotes", "fuse_label_votes", "splat_votes", "vote_pixels"]

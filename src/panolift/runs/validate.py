@@ -301,6 +301,12 @@ def expected_field_tensors(
         expected[names[1]] = ((count,), "I64")
         expected[names[2]] = ((count,), "F32")
         expected[names[3]] = ((count, expected[names[3]][0][1]), "F16")
+    # the share of the voting rays that ended on no surface: counted since stop 73, one value or none
+    open_share = headers.get("field.label_vote_open")
+    if open_share is None:
+        expected.pop("field.label_vote_open")
+    elif open_share[0] in ((0,), (1,)):
+        expected["field.label_vote_open"] = (open_share[0], "F32")
     return expected
 
 
@@ -398,6 +404,15 @@ def check_checkpoint_values(path: Path, tensors: dict[str, torch.Tensor]) -> Non
                 f"{path}: checkpoint tensor field.label_vote_nodes names nodes outside the "
                 f"{'x'.join(str(int(n)) for n in shape)} lattice of field.label_vote_shape"
             )
+    open_share = tensors.get("field.label_vote_open")
+    if (
+        open_share is not None
+        and open_share.numel()
+        and not bool(((open_share >= 0) & (open_share <= 1)).all())
+    ):
+        raise SceneError(
+            f"{path}: checkpoint tensor field.label_vote_open is {open_share.tolist()}, not a share in [0, 1]"
+        )
     for name in ("field.aabb", "field.occupancy_aabb"):
         box = tensors.get(name)
         if box is not None and box.shape == (2, 3) and not bool((box[0] < box[1]).all()):
