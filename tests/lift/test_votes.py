@@ -234,7 +234,9 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
         render_run(older, out=tmp_path / "older-render")
     assert any("of the rendered surface pixels show surfaces" in r.getMessage() for r in caplog.records)
     main(["info", str(run)])
-    assert f"label votes  {ended[0].shape[0]} voted nodes of a " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"label votes  {ended[0].shape[0]} voted nodes of a " in printed
+    assert f"; {100 * open_share:.1f}% of the training rays on no surface" in printed
     with TrainingRun(tiny_scene, run, resume=True) as resumed:
         resumed.trainer.config.train.iterations = 260
         resumed.run(stop_at=250)

@@ -61,9 +61,11 @@ def run_info(path: Path, device: str = "auto") -> None:
     field = loaded.field
     if field.has_label_votes:
         x, y, z = (int(v) for v in field.label_vote_shape)
+        open_share = field.label_vote_open_share
         print(
             f"label votes  {field.label_vote_nodes.shape[0]} voted nodes of a {x}x{y}x{z} lattice, "
             f"{field.config.label_votes:g} of the semantics"
+            + ("" if open_share is None else f"; {100 * open_share:.1f}% of the training rays on no surface")
         )
     elif field.config.label_votes > 0:
         print("label votes  none yet (fused at the end of training)")
