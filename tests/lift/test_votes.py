@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,9 +19,18 @@ from panolift.lift.votes import fuse_label_votes, splat_votes, vote_pixels
 from panolift.render import render_rays
 from panolift.runs import TrainingRun, load_run
 from panolift.runs.checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
-from panolift.runs.rendering import UNLABELLED_WARN_SHARE, render_run, unlabelled_mask, unlabelled_message
+from panolift.runs.rendering import (
+    OPEN_COLOR,
+    UNLABELLED_COLOR,
+    UNLABELLED_WARN_SHARE,
+    render_run,
+    unlabelled_mask,
+    unlabelled_message,
+    unseen_picture,
+)
 from panolift.runs.validate import check_checkpoint_values
 from panolift.scene import SceneError
+from panolift.scene.io import read_rgb
 
 NUM_CLASSES = 5
 
@@ -91,6 +101,19 @@ def test_what_no_training_view_labelled_counts_open_pixels_only_beyond_the_train
     Field.label_vote_open_share = 0.3  # a tenth of the split's pixels more open than the training rays
     share = unlabelled_message(Field, 30, 600, 1000)[1]
     assert share == pytest.approx(0.13) and share > UNLABELLED_WARN_SHARE
+
+
+def test_the_unseen_picture_greys_the_colour_and_marks_unlabelled_surfaces_and_open_rays():
+    rgb = np.zeros((2, 3, 3), dtype=np.float32)
+    rgb[..., 0] = 0.6  # a red room: grey 0.2
+    unlabelled = np.array([[True, False, False], [False, False, False]])
+    opaque = np.array([[True, True, False], [True, True, True]])
+    picture = unseen_picture(rgb, unlabelled, opaque)
+    assert picture.shape == (2, 3, 3) and picture.dtype == np.uint8
+    assert (picture[1] == 51).all() and (picture[0, 1] == 51).all()  # labelled surfaces: grey, unmarked
+    grey = 0.2 * 255 * 0.45
+    np.testing.assert_allclose(picture[0, 0], np.round(grey + 0.55 * np.array(UNLABELLED_COLOR)), atol=1)
+    np.testing.assert_allclose(picture[0, 2], np.round(grey + 0.55 * np.array(OPEN_COLOR)), atol=1)
 
 
 def test_semantics_blend_head_and_votes_where_voted_and_are_the_head_elsewhere():
@@ -213,6 +236,12 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
     assert [r.levelname for r in shares] == ["INFO", "WARNING"] and "saw little or nothing" in shares[
         1
     ].getMessage()
+    # ... and pictures where: one per test frame, the open background marked blue
+    pictures = sorted((tmp_path / "render" / "unseen").glob("*.png"))
+    assert [p.stem for p in pictures] == sorted(load_run(run).open_scene().test_frames)
+    picture = read_rgb(pictures[0])
+    marked = np.abs(picture.astype(int) - np.array(OPEN_COLOR) * 0.55).max(axis=2) <= 0.45 * 255 + 1
+    assert picture.shape[2] == 3 and marked.mean() > 0.3
     # the test views' open background is what the training views show too: it does not count
     assert 0.0 <= float(shares[0].getMessage().split("%")[0]) < 5.0
     assert "open beyond the training rays'" in shares[0].getMessage()

@@ -184,6 +184,23 @@ def unlabelled_message(field, unlabelled: int, opaque: int, total: int) -> tuple
     )
 
 
+UNLABELLED_COLOR = (255, 140, 0)
+"""Orange: a surface that no training ray labelled, in a split's ``unseen/`` pictures."""
+OPEN_COLOR = (40, 120, 255)
+"""Blue: a ray that ends on no surface, in a split's ``unseen/`` pictures."""
+
+
+def unseen_picture(rgb: np.ndarray, unlabelled: np.ndarray, opaque: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: the rendered colour ``rgb`` (float, (H, W, 3)) in grey, with the pixels on
+    surfaces that no training ray labelled in orange and those on no surface in blue (:func:`unlabelled_mask`'s
+    maps): where a view looks beyond what the training views labelled."""
+    grey = np.repeat(np.clip(rgb, 0.0, 1.0).mean(axis=2, keepdims=True), 3, axis=2)
+    colors = np.round(grey * 255.0).astype(np.uint8)
+    colors[unlabelled] = UNLABELLED_COLOR
+    colors[~opaque] = OPEN_COLOR
+    return overlay(grey, colors)
+
+
 def unlabelled_mask(field, rendering: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray] | None:
     """(unlabelled, opaque): (H, W) bool maps of a rendering. ``opaque``: the pixel's ray ends on a
     surface (opacity > 0.5); ``unlabelled``: an opaque pixel whose surface point (where its ray ends) has no
@@ -365,6 +382,8 @@ def render_run(
             masks = unlabelled_mask(unwrap_field(field), rendering)
             if masks is not None:
                 unlabelled += (int(masks[0].sum()), int(masks[1].sum()), masks[1].size)
+                rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
+                write_image(out / "unseen" / f"{name}.png", unseen_picture(rgb, *masks))
                 unlabelled_classes += np.bincount(semantics[masks[0]], minlength=len(class_pixels))
                 open_classes += np.bincount(semantics[~masks[1]], minlength=len(class_pixels))
         else:
