@@ -216,6 +216,19 @@ class RenderConfig:
     than this share of one frame (a stray class: a few pixels of a class the scene may not have, a whole
     class of PQ^scene's mean) is merged into its surroundings the same way. 0: kept (the authors). `fast`:
     1e-3, 28 pixels of a 192x144 frame (benchmarks/SUITE.md, twenty-first and twenty-second rounds)."""
+    label_snap_radius: float = 0.0
+    """Rendered images only: the labels' segments snap to the edges of the rendered colour, in a joint
+    bilateral vote over a window of this share of the image's width on each side (at least one pixel;
+    :func:`panolift.render.snap_to_colour`). The colour is fitted to every training pixel, the labels come
+    from heads on a coarser lattice and from 2D labels noisiest at the outlines, where most of the lifted
+    labels' errors lie (fifty-second round). 0: off (the authors). `fast` and `quick`: 0.0125 (2 pixels at
+    160 and 192): mIoU +0.6 to +2.7 on nine of ten held-out scenes (room 14 -0.3), PQ^scene alike
+    (benchmarks/SUITE.md, fifty-fourth round)."""
+    label_snap_color: float = 0.06
+    """The colour scale (sigma, rgb in [0, 1]) of the snap's vote: neighbours this far apart in colour weigh
+    exp(-1/2) of a same-coloured one."""
+    label_snap_iterations: int = 2
+    """Passes of the snap's vote."""
     unlabelled_class_share: float = 0.0
     """Rendered splits of a run with label votes, with ``min_segment_share`` > 0: a class that all the frames
     together show on fewer pixels than this share of one frame, at least half of them on surfaces that no
@@ -706,6 +719,7 @@ def fast_config() -> LiftConfig:
             image_march_segment=16,  # whole images check early termination every 16 steps
             min_segment_share=1e-3,  # specks of things merge into their surroundings (SUITE.md, twenty-first round)
             unlabelled_class_share=0.05,  # and classes guessed where no view labelled (SUITE.md, fifty-first round)
+            label_snap_radius=0.0125,  # labels snap to the rendered colour's edges (SUITE.md, fifty-fourth round)
         ),
         loss=LossConfig(
             tv_density=0.002,  # sharper outlines: mIoU up in 9 of 9 tuning rooms, level or up in 9 held out (SUITE.md, fifty-second round)

@@ -9,7 +9,14 @@ import torch
 
 from panolift.config import RenderConfig, tiny_config
 from panolift.field import PanopticField
-from panolift.render import compute_panoptic_ids, panoptic_from_rendering, remove_specks, render_image
+from panolift.render import (
+    compute_panoptic_ids,
+    label_snap_of,
+    panoptic_from_rendering,
+    remove_specks,
+    render_image,
+    snap_to_colour,
+)
 from panolift.render.image import next_chunk_group
 from panolift.scene import SCANNET21, SceneNormalization
 
@@ -229,3 +236,69 @@ def test_bfloat16_mlps_render_nearly_the_same_image():
     assert not torch.equal(half["rgb"], exact["rgb"])  # the MLPs did run in bfloat16
     agree = (half["semantics"].argmax(-1) == exact["semantics"].argmax(-1)).float().mean()
     assert float(agree) > 0.95
+
+
+def _two_colours(edge: int, width: int = 24, height: int = 10) -> np.ndarray:
+    """A rendered colour: red left of column ``edge``, blue from it on, with a little noise."""
+    rgb = np.zeros((height, width, 3), dtype=np.float32)
+    rgb[:, :edge, 0], rgb[:, edge:, 2] = 0.8, 0.7
+    return rgb + np.random.default_rng(0).normal(0.0, 0.01, rgb.shape).astype(np.float32)
+
+
+def test_labels_snap_to_the_edges_of_the_rendered_colour():
+    rgb = _two_colours(12)
+    semantics = np.ones((10, 24), dtype=np.int64)  # wall ...
+    instance = np.zeros((10, 24), dtype=np.int64)
+    semantics[:, 11:], instance[:, 11:] = 5, 3  # ... and a chair drawn a pixel too fat on the left
+    semantics[4, 18], instance[4, 18] = 1, 0  # a wall pixel inside the blue chair
+    snapped_sem, snapped_ins = snap_to_colour(semantics, instance, rgb, radius=2)
+    assert snapped_sem.dtype == semantics.dtype and snapped_ins.dtype == instance.dtype
+    assert (snapped_sem[:, :12] == 1).all() and (snapped_ins[:, :12] == 0).all()  # the label edge moved
+    assert (snapped_sem[:, 12:] == 5).all() and (snapped_ins[:, 12:] == 3).all()  # onto the colour edge
+    # a thin thing of its own colour keeps its class and id: its same-coloured neighbours outvote the rest
+    rgb[:, 5] = (0.1, 0.9, 0.1)
+    semantics[:, 5], instance[:, 5] = 18, 7  # a one-pixel wide bag strap
+    snapped_sem, snapped_ins = snap_to_colour(semantics, instance, rgb, radius=2)
+    assert (snapped_sem[:, 5] == 18).all() and (snapped_ins[:, 5] == 7).all()
+    assert (snapped_sem[:, 12:] == 5).all()
+    # where colour says nothing (one flat colour), the vote is a plain majority: a lone pixel joins its
+    # surroundings, edges between large segments stay
+    flat = np.full((10, 24, 3), 0.5, dtype=np.float32)
+    sem_flat, _ = snap_to_colour(semantics, instance, flat, radius=2)
+    assert sem_flat[4, 18] == 5 and (sem_flat[:, :4] == 1).all() and (sem_flat[:, 14:] == 5).all()
+    # off, one segment, and rows in bands: the same maps
+    kept = snap_to_colour(semantics, instance, rgb, radius=0)
+    assert kept[0] is semantics and kept[1] is instance
+    one = np.ones((4, 4), dtype=np.int64)
+    assert snap_to_colour(one, one * 0, flat[:4, :4], radius=2)[0] is one
+
+
+def test_the_snap_in_bands_of_rows_and_at_any_radius(monkeypatch):
+    rng = np.random.default_rng(1)
+    semantics = rng.integers(0, 4, (30, 40))
+    instance = (semantics == 3) * rng.integers(1, 3, (30, 40))
+    rgb = rng.random((30, 40, 3)).astype(np.float32)
+    whole = snap_to_colour(semantics, instance, rgb, radius=3)
+    monkeypatch.setattr("panolift.render.image.SNAP_VOTES_PER_BAND", 7 * 40)  # 7 segments: one row a band
+    banded = snap_to_colour(semantics, instance, rgb, radius=3)
+    assert np.array_equal(whole[0], banded[0]) and np.array_equal(whole[1], banded[1])
+    # a wide radius votes over 5 x 5 neighbours spaced r // 2 apart: the edge of a larger image moves as far
+    rgb = _two_colours(48, width=96, height=20)
+    semantics = np.ones((20, 96), dtype=np.int64)
+    semantics[:, 45:] = 2  # three pixels off
+    snapped, _ = snap_to_colour(semantics, np.zeros_like(semantics), rgb, radius=8)
+    assert (snapped[:, :48] == 1).all() and (snapped[:, 48:] == 2).all()
+
+
+def test_the_snap_radius_is_a_share_of_the_width_and_panoptic_labels_take_it():
+    config = RenderConfig(label_snap_radius=0.0125)
+    assert label_snap_of(config, 160) == (2, 0.06, 2) and label_snap_of(config, 512) == (6, 0.06, 2)
+    assert label_snap_of(config, 40) == (1, 0.06, 2)  # at least one pixel
+    assert label_snap_of(RenderConfig(), 160) is None  # off by default (`paper`, runs before stop 73)
+    rgb = _two_colours(12)
+    sem_t = torch.zeros(10, 24, SCANNET21.num_classes)
+    sem_t[:, :11, 1], sem_t[:, 11:, 2] = 1.0, 1.0  # wall | floor, a pixel off the colour edge
+    rendering = {"semantics": sem_t, "rgb": torch.from_numpy(rgb)}
+    raw, _ = panoptic_from_rendering(rendering, SCANNET21)
+    snapped, _ = panoptic_from_rendering(rendering, SCANNET21, snap=label_snap_of(config, 160))
+    assert (raw[:, 11] == 2).all() and (snapped[:, :12] == 1).all() and (snapped[:, 12:] == 2).all()

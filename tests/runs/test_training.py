@@ -12,7 +12,7 @@ import torch
 
 from panolift.config import tiny_config
 from panolift.errors import OptionError
-from panolift.render import render_image
+from panolift.render import render_image, snap_to_colour
 from panolift.runs import TrainingRun, latest_checkpoint, load_run, read_checkpoint, render_run
 from panolift.scene import Scene, SceneError
 from panolift.scene.io import read_label, read_rgb
@@ -192,6 +192,36 @@ def test_render_run_merges_specks_by_the_runs_setting_or_the_option(tiny_run, ti
         assert (counts >= 0.2 * sem.size).all()
     with pytest.raises(OptionError, match="min-segment-share"):
         render_run(tiny_run, "train", out=tmp_path / "bad", width=40, min_segment_share=1.0)
+
+
+def test_render_run_snaps_labels_to_the_colour_by_the_runs_setting_or_the_option(
+    tiny_run, tiny_scene, tmp_path
+):
+    """The tiny run keeps the default (no snap): its labels as they come; with the option, the labels of
+    each frame are the unsnapped ones snapped to the frame's rendered colour."""
+    scene = Scene(tiny_scene)
+    plain = render_run(tiny_run, "test", out=tmp_path / "plain", width=40, min_segment_share=0.0)
+    again = render_run(
+        tiny_run, "test", out=tmp_path / "again", width=40, min_segment_share=0.0, label_snap_radius=0.0
+    )
+    snapped = render_run(
+        tiny_run, "test", out=tmp_path / "snapped", width=40, min_segment_share=0.0, label_snap_radius=0.05
+    )
+    changed = 0
+    for name in scene.test_frames:
+        sem = read_label(plain / "semantics" / f"{name}.png").astype(np.int64)
+        ins = read_label(plain / "instance" / f"{name}.png").astype(np.int64)
+        assert np.array_equal(sem, read_label(again / "semantics" / f"{name}.png"))
+        rgb = read_rgb(plain / "rgb" / f"{name}.png").astype(np.float32) / 255.0
+        want_sem, want_ins = snap_to_colour(sem, ins, rgb, radius=2)  # 0.05 of 40 pixels
+        got_sem = read_label(snapped / "semantics" / f"{name}.png").astype(np.int64)
+        got_ins = read_label(snapped / "instance" / f"{name}.png").astype(np.int64)
+        # the snap saw the colour before its 8-bit rounding: the same labels but for a rare tie
+        assert (got_sem == want_sem).mean() > 0.98 and (got_ins == want_ins).mean() > 0.98
+        changed += int((got_sem != sem).sum())
+    assert changed > 0
+    with pytest.raises(OptionError, match="label-snap-radius"):
+        render_run(tiny_run, "test", out=tmp_path / "bad", width=40, label_snap_radius=0.5)
 
 
 @pytest.mark.parametrize(

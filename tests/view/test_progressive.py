@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from panolift.config import RenderConfig
 from panolift.view import (
     ProgressiveConfig,
     ProgressiveRenderer,
@@ -141,6 +142,20 @@ def test_specks_are_merged_on_the_whole_stacked_pass_as_panolift_render_does():
     assert 9 not in view.ids and (view.ids[view.classes == 5] == 3).all()  # one-pixel chairs joined chair 3
     raw = fake_view(8, 8, 0.5)
     assert raw.without_specks(0.0) is raw  # 0 keeps every segment
+
+
+def test_a_finished_view_is_labelled_as_panolift_render_labels_a_frame():
+    """Specks merged, then the segments snapped to the colour's edges, by the run's render settings."""
+    view = fake_view(32, 8, 0.2)
+    view.rgb[:, 16:] = 0.9  # a light object on the right half
+    view.classes[:, 15:], view.ids[:, 15:] = 5, 3  # its chair label a pixel too fat
+    view.classes[0, 0], view.ids[0, 0] = 5, 9  # and a one-pixel chair in the dark corner
+    assert view.finished(RenderConfig()) is view  # `paper`'s settings: nothing to do
+    specks = view.finished(RenderConfig(min_segment_share=2 / view.classes.size))
+    assert specks.ids[0, 0] == 0 and (specks.classes[:, 15] == 5).all()
+    done = view.finished(RenderConfig(min_segment_share=2 / view.classes.size, label_snap_radius=1 / 16))
+    assert done.ids[0, 0] == 0 and (done.classes[:, :16] == 1).all() and (done.ids[:, 16:] == 3).all()
+    assert done.rgb is view.rgb and done.depth is view.depth
 
 
 def test_a_new_camera_abandons_the_pass_in_progress():

@@ -5,11 +5,13 @@ path is tested against."""
 from .colors import class_palette, colorize_panoptic, colorize_semantics, depth_to_uint16, overlay
 from .image import (
     compute_panoptic_ids,
+    label_snap_of,
     panoptic_from_rendering,
     remove_classes,
     remove_specks,
     render_image,
     slot_class_prior_of,
+    snap_to_colour,
     thing_mask_of,
 )
 from .probe import (
@@ -45,6 +47,7 @@ __all__ = [
     "evaluate_field_in_chunks",
     "field_device",
     "intersect_aabb",
+    "label_snap_of",
     "overlay",
     "own_attribute",
     "panoptic_from_rendering",
@@ -59,6 +62,7 @@ __all__ = [
     "sample_evenly",
     "sampling_domain",
     "slot_class_prior_of",
+    "snap_to_colour",
     "thing_mask_of",
     "unwrap_field",
 ]

@@ -215,6 +215,69 @@ def remove_specks(
     return fill_from_nearest(semantics, instance, speck)
 
 
+SNAP_VOTES_PER_BAND = 1 << 23
+"""Vote cells (segments x pixels) :func:`snap_to_colour` counts at once: a frame with many segments is
+snapped in bands of rows (64 MiB of float64 votes a band)."""
+
+
+def snap_to_colour(
+    semantics: np.ndarray,
+    instance: np.ndarray,
+    rgb: np.ndarray,
+    radius: int,
+    sigma: float = 0.06,
+    iterations: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) class and id maps whose segments (class, id) follow the edges of the rendered colour ``rgb``
+    ((H, W, 3) in [0, 1]): each pass gives every pixel the segment with the most weight among 5 x 5
+    neighbours spaced max(1, r // 2) pixels apart (every pixel of the window at r = 2 and 3; the same
+    cost at any r), a neighbour q of p weighing exp(-|rgb_q - rgb_p|^2 / 2 sigma^2) exp(-|q - p|^2 / 2
+    r^2) (a joint bilateral vote). The colour is fitted to every training pixel; the labels come from
+    heads on a coarser lattice and from 2D labels that are noisiest at the objects' outlines, so a label
+    edge a pixel or two off the colour edge moves onto it. ``radius`` 0: unchanged."""
+    if radius <= 0 or iterations <= 0 or semantics.size == 0:
+        return semantics, instance
+    h, w = semantics.shape
+    base = int(instance.max()) + 1
+    segments, label = np.unique(semantics.astype(np.int64) * base + instance, return_inverse=True)
+    if segments.shape[0] == 1:
+        return semantics, instance
+    label = label.reshape(h, w)
+    colour = np.asarray(rgb, dtype=np.float32)
+    spacing = max(1, radius // 2)
+    reach = 2 * spacing
+    padded = np.pad(colour, ((reach, reach), (reach, reach), (0, 0)), mode="edge")
+    offsets, weights = [], []
+    for dy in range(-reach, reach + 1, spacing):
+        for dx in range(-reach, reach + 1, spacing):
+            near = padded[reach + dy : reach + dy + h, reach + dx : reach + dx + w]
+            distance = np.square(near - colour).sum(axis=-1) / (2.0 * sigma * sigma)
+            weights.append(np.exp(-distance - (dy * dy + dx * dx) / (2.0 * radius * radius)))
+            offsets.append((dy, dx))
+    rows = max(1, SNAP_VOTES_PER_BAND // (segments.shape[0] * w))
+    for _ in range(iterations):
+        padded_label = np.pad(label, reach, mode="edge")
+        snapped = np.empty_like(label)
+        for top in range(0, h, rows):
+            bottom = min(h, top + rows)
+            cells = (bottom - top) * w
+            near = np.concatenate(
+                [
+                    padded_label[reach + dy + top : reach + dy + bottom, reach + dx : reach + dx + w].ravel()
+                    for dy, dx in offsets
+                ]
+            )
+            votes = np.bincount(
+                near * cells + np.tile(np.arange(cells), len(offsets)),
+                weights=np.concatenate([weight[top:bottom].ravel() for weight in weights]),
+                minlength=segments.shape[0] * cells,
+            )
+            snapped[top:bottom] = votes.reshape(segments.shape[0], bottom - top, w).argmax(axis=0)
+        label = snapped
+    keys = segments[label]
+    return (keys // base).astype(semantics.dtype), (keys % base).astype(instance.dtype)
+
+
 def remove_classes(semantics: np.ndarray, instance: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) class and id maps in which the pixels of ``classes`` take the class and id of the nearest
     pixel of another class (a stray class of a rendered split, see ``RenderConfig.min_segment_share``)."""
@@ -240,6 +303,7 @@ def panoptic_from_rendering(
     instances=None,
     slot_class_prior=None,
     min_segment_share: float = 0.0,
+    snap: tuple[int, float, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) int64 class and (H, W) int64 3D instance id of a rendering (:func:`compute_panoptic_ids`;
     ``slot_class_prior``: the field's, :func:`slot_class_prior_of`; by default those :func:`render_image` put in
@@ -248,7 +312,9 @@ def panoptic_from_rendering(
     With ``instances`` (a :class:`panolift.edit.InstanceTable`) and the rendering's ``points``, a pixel's
     id is that of the piece of its slot where its ray ends: objects that share a slot get their own ids.
     ``min_segment_share`` > 0: thing segments under that share of the image's pixels are specks, merged
-    into their surroundings (:func:`remove_specks`, ``RenderConfig.min_segment_share``)."""
+    into their surroundings (:func:`remove_specks`, ``RenderConfig.min_segment_share``); ``snap`` (radius in
+    pixels, colour sigma, passes; :func:`label_snap_of`): then the segments snap to the edges of the
+    rendered colour (:func:`snap_to_colour`)."""
     if slot_class_prior is None:
         slot_class_prior = outputs.get("slot_class_prior")
     semantics, instance = compute_panoptic_ids(
@@ -258,4 +324,18 @@ def panoptic_from_rendering(
         shape = instance.shape
         instance = instances.ids_at(outputs["points"].reshape(-1, 3), instance.reshape(-1)).reshape(shape)
     semantics, instance = semantics.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)
-    return remove_specks(semantics, instance, min_segment_share * semantics.size)
+    semantics, instance = remove_specks(semantics, instance, min_segment_share * semantics.size)
+    if snap is not None and snap[0] > 0:
+        rgb = outputs["rgb"].clamp(0, 1).float().cpu().numpy()
+        semantics, instance = snap_to_colour(semantics, instance, rgb, *snap)
+    return semantics, instance
+
+
+def label_snap_of(config: RenderConfig, width: int) -> tuple[int, float, int] | None:
+    """(radius in pixels, colour sigma, passes) of :func:`snap_to_colour` for images ``width`` pixels
+    wide (``RenderConfig.label_snap_radius`` is a share of the width; at least one pixel), or None when
+    it is off."""
+    if config.label_snap_radius <= 0 or config.label_snap_iterations <= 0:
+        return None
+    radius = max(1, round(config.label_snap_radius * width))
+    return radius, config.label_snap_color, config.label_snap_iterations

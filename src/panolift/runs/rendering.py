@@ -34,6 +34,7 @@ from panolift.render import (
     colorize_panoptic,
     colorize_semantics,
     depth_to_uint16,
+    label_snap_of,
     overlay,
     panoptic_from_rendering,
     remove_classes,
@@ -84,12 +85,14 @@ def write_frame_outputs(
     loaded: LoadedRun,
     instances=None,
     min_segment_share: float = 0.0,
+    snap: tuple[int, float, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write rgb / depth / semantics / instance / overlay PNGs of one frame; returns the video frame and
     the class map. ``instances``: the run's :class:`~panolift.edit.InstanceTable` (ids of the pieces of a
-    slot); ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``)."""
+    slot); ``min_segment_share``: specks of things merged into their surroundings (``RenderConfig``);
+    ``snap``: the labels snapped to the rendered colour (:func:`~panolift.render.label_snap_of`)."""
     semantics, instance = panoptic_from_rendering(
-        rendering, loaded.class_set, instances, min_segment_share=min_segment_share
+        rendering, loaded.class_set, instances, min_segment_share=min_segment_share, snap=snap
     )
     rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
     write_image(out / "rgb" / f"{name}.png", np.round(rgb * 255).astype(np.uint8))
@@ -259,18 +262,19 @@ def compose_strip(
     class_set,
     instances=(None, None),
     min_segment_share: float = 0.0,
+    snap: tuple[int, float, int] | None = None,
 ) -> np.ndarray:
     """The before/after picture of an edited run (uint8, a 4-pixel white gutter)::
 
     rgb before        | rgb after
     panoptic before   | panoptic after
 
-    ``instances``: the instance tables of the two fields (None: slot ids); ``min_segment_share`` as in
-    :func:`write_frame_outputs`."""
+    ``instances``: the instance tables of the two fields (None: slot ids); ``min_segment_share`` and
+    ``snap`` as in :func:`write_frame_outputs`."""
     tiles = []
     for rendering, table in zip((before, after), instances, strict=True):
         semantics, instance = panoptic_from_rendering(
-            rendering, class_set, table, min_segment_share=min_segment_share
+            rendering, class_set, table, min_segment_share=min_segment_share, snap=snap
         )
         rgb = rendering["rgb"].clamp(0, 1).cpu().numpy()
         tiles.append(
@@ -306,6 +310,7 @@ def render_run(
     tuner: ThreadTuner | None = None,
     min_segment_share: float | None = None,
     precision: str | None = None,
+    label_snap_radius: float | None = None,
 ) -> Path:
     """Render the ``split`` frames of the run's scene (or the poses of ``trajectory``) and write the folders.
 
@@ -314,7 +319,9 @@ def render_run(
     count (:mod:`panolift.lift.threads`); ``min_segment_share``: thing segments below this share of a
     frame's pixels, and classes below it in all the frames together, merged into their surroundings
     (None: the run's ``RenderConfig``; 0: kept); ``precision``: the MLPs' precision
-    (``RenderConfig.image_precision``; None: the run's).
+    (``RenderConfig.image_precision``; None: the run's); ``label_snap_radius``: the labels snapped to the
+    rendered colour over this share of the width (``RenderConfig.label_snap_radius``; None: the run's; 0:
+    off).
     Returns the output folder.
     """
     if not 0 <= width <= MAX_RENDER_WIDTH:
@@ -325,6 +332,8 @@ def render_run(
         raise OptionError(
             f"--min-segment-share {min_segment_share}: must be in [0, 1) (0: keep every segment)"
         )
+    if label_snap_radius is not None and not 0.0 <= label_snap_radius <= 0.25:
+        raise OptionError(f"--label-snap-radius {label_snap_radius}: must be in [0, 0.25] (0: off)")
     if precision is not None and precision not in PRECISIONS:
         raise OptionError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     run_dir = Path(run_dir)
@@ -336,7 +345,10 @@ def render_run(
     config = dataclasses.replace(loaded.config.render, **({"chunk_rays": chunk_rays} if chunk_rays else {}))
     if precision is not None:
         config = dataclasses.replace(config, image_precision=precision)
+    if label_snap_radius is not None:
+        config = dataclasses.replace(config, label_snap_radius=label_snap_radius)
     share = config.min_segment_share if min_segment_share is None else min_segment_share
+    snap = label_snap_of(config, w)
     edited = is_edited_run(run_dir)
     if trajectory is not None:
         poses = read_trajectory(trajectory)
@@ -373,7 +385,7 @@ def render_run(
             thing_mask=thing_mask,
             parallel_chunks=True,
         )
-        frame, semantics = write_frame_outputs(out, name, rendering, loaded, instances, share)
+        frame, semantics = write_frame_outputs(out, name, rendering, loaded, instances, share, snap)
         video.append(frame)
         counts = np.bincount(semantics.ravel(), minlength=len(class_pixels))
         class_pixels += counts
@@ -400,7 +412,9 @@ def render_run(
             )
             write_image(
                 out / "before_after" / f"{name}.png",
-                compose_strip(before, rendering, loaded.class_set, (source_instances, instances), share),
+                compose_strip(
+                    before, rendering, loaded.class_set, (source_instances, instances), share, snap
+                ),
             )
         if progress is not None:
             progress(i + 1, len(names), name)

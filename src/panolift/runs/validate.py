@@ -96,6 +96,9 @@ CONFIG_RANGES: dict[tuple[str, str], tuple[Callable, str]] = {
     ("render", "chunk_rays"): _at_least(1),
     ("render", "min_segment_share"): _fraction(),
     ("render", "unlabelled_class_share"): _fraction(),
+    ("render", "label_snap_radius"): _within(0, 0.25),
+    ("render", "label_snap_color"): _within(1e-4, 10),
+    ("render", "label_snap_iterations"): _within(0, 16),
     ("render", "image_precision"): (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     **{("loss", k): _at_least(0) for k in (
         "weight_rgb", "weight_semantic", "weight_instance", "weight_consistency", "tv_density", "tv_density_sparse",

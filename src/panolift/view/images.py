@@ -19,9 +19,11 @@ from panolift.render import (
     colorize_panoptic,
     colorize_semantics,
     compute_panoptic_ids,
+    label_snap_of,
     overlay,
     remove_specks,
     render_image,
+    snap_to_colour,
 )
 from panolift.render.colors import instance_colors, instance_key
 from panolift.scene import ClassSet, SceneNormalization
@@ -52,6 +54,17 @@ class RenderedView:
             return self
         classes, ids = remove_specks(self.classes, self.ids, min_segment_share * self.classes.size)
         return RenderedView(self.rgb, self.depth, self.opacity, classes, ids)
+
+    def finished(self, config: RenderConfig) -> RenderedView:
+        """The view labelled as `panolift render` labels a frame of the run: specks merged
+        (:meth:`without_specks`), then the segments snapped to the colour's edges
+        (:func:`panolift.render.snap_to_colour`; ``RenderConfig.label_snap_radius``)."""
+        view = self.without_specks(config.min_segment_share)
+        snap = label_snap_of(config, self.size[0])
+        if snap is None:
+            return view
+        classes, ids = snap_to_colour(view.classes, view.ids, view.rgb, *snap)
+        return RenderedView(view.rgb, view.depth, view.opacity, classes, ids)
 
     @staticmethod
     def stack(bands: list[RenderedView]) -> RenderedView:

@@ -67,7 +67,7 @@ def pick_shown(
     """What the shown image holds under a click, when it answers: ``frame`` (a
     :class:`~panolift.view.render_loop.Frame`) is the sharpest pass of the renderer's newest
     ``generation`` (the camera and the field as they are now). Then the click names what the person sees,
-    specks merged as in the image (:meth:`~panolift.view.images.RenderedView.without_specks`), where the
+    labelled as in the image (:meth:`~panolift.view.images.RenderedView.finished`), where the
     ray would name the speck's own instance (:func:`pick_pixel`, a transparent pixel no instance). None
     when the image does not answer (no frame, a coarse or stale pass, no screen position): ask the field."""
     if frame is None or screen_pos is None or not frame.final or frame.generation != generation:

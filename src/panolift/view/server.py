@@ -255,9 +255,9 @@ class Viewer:
         )  # fmt: skip
 
     def finish_view(self, view: RenderedView) -> RenderedView:
-        """A whole rendered pass as `panolift render` would label it: specks merged (the run's
-        ``RenderConfig.min_segment_share``)."""
-        return view.without_specks(self.session.base.config.render.min_segment_share)
+        """A whole rendered pass as `panolift render` would label it: specks merged, segments snapped to the
+        colour's edges (the run's ``RenderConfig``; :meth:`RenderedView.finished`)."""
+        return view.finished(self.session.base.config.render)
 
     def frame_shown(self, view: ClientView, frame: Frame) -> None:
         width, height = frame.view.size
