@@ -216,8 +216,8 @@ def remove_specks(
 
 
 SNAP_VOTES_PER_BAND = 1 << 23
-"""Vote cells (segments x pixels) :func:`snap_to_colour` counts at once: a frame with many segments is
-snapped in bands of rows (64 MiB of float64 votes a band)."""
+"""Vote cells ((segments + neighbours) x pixels) :func:`snap_to_colour` holds at once: a large frame, or
+one with many segments, is snapped in bands of rows (at most 64 MiB of votes and of indices a band)."""
 
 
 def snap_to_colour(
@@ -230,8 +230,8 @@ def snap_to_colour(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) class and id maps whose segments (class, id) follow the edges of the rendered colour ``rgb``
     ((H, W, 3) in [0, 1]): each pass gives every pixel the segment with the most weight among 5 x 5
-    neighbours spaced max(1, r // 2) pixels apart (every pixel of the window at r = 2 and 3; the same
-    cost at any r), a neighbour q of p weighing exp(-|rgb_q - rgb_p|^2 / 2 sigma^2) exp(-|q - p|^2 / 2
+    neighbours spaced max(1, r // 2) pixels apart (its 5 x 5 window at r = 2 and 3; the same cost at any
+    r), a neighbour q of p weighing exp(-|rgb_q - rgb_p|^2 / 2 sigma^2) exp(-|q - p|^2 / 2
     r^2) (a joint bilateral vote). The colour is fitted to every training pixel; the labels come from
     heads on a coarser lattice and from 2D labels that are noisiest at the objects' outlines, so a label
     edge a pixel or two off the colour edge moves onto it. ``radius`` 0: unchanged."""
@@ -254,7 +254,7 @@ def snap_to_colour(
             distance = np.square(near - colour).sum(axis=-1) / (2.0 * sigma * sigma)
             weights.append(np.exp(-distance - (dy * dy + dx * dx) / (2.0 * radius * radius)))
             offsets.append((dy, dx))
-    rows = max(1, SNAP_VOTES_PER_BAND // (segments.shape[0] * w))
+    rows = max(1, SNAP_VOTES_PER_BAND // ((segments.shape[0] + len(offsets)) * w))
     for _ in range(iterations):
         padded_label = np.pad(label, reach, mode="edge")
         snapped = np.empty_like(label)
