@@ -273,13 +273,13 @@ def test_labels_snap_to_the_edges_of_the_rendered_colour():
     assert snap_to_colour(one, one * 0, flat[:4, :4], radius=2)[0] is one
 
 
-def test_the_snap_in_bands_of_rows_and_at_any_radius(monkeypatch):
+def test_the_snap_in_chunks_and_at_any_radius(monkeypatch):
     rng = np.random.default_rng(1)
     semantics = rng.integers(0, 4, (30, 40))
     instance = (semantics == 3) * rng.integers(1, 3, (30, 40))
     rgb = rng.random((30, 40, 3)).astype(np.float32)
     whole = snap_to_colour(semantics, instance, rgb, radius=3)
-    monkeypatch.setattr("panolift.render.image.SNAP_VOTES_PER_BAND", (7 + 25) * 40)  # one row a band
+    monkeypatch.setattr("panolift.render.image.SNAP_VOTES_PER_BAND", (7 + 25) * 40)  # chunks of 42 pixels
     banded = snap_to_colour(semantics, instance, rgb, radius=3)
     assert np.array_equal(whole[0], banded[0]) and np.array_equal(whole[1], banded[1])
     # a wide radius votes over 5 x 5 neighbours spaced r // 2 apart: the edge of a larger image moves as far

@@ -216,8 +216,8 @@ def remove_specks(
 
 
 SNAP_VOTES_PER_BAND = 1 << 23
-"""Vote cells ((segments + neighbours) x pixels) :func:`snap_to_colour` holds at once: a large frame, or
-one with many segments, is snapped in bands of rows (at most 64 MiB of votes and of indices a band)."""
+"""Vote cells ((segments + neighbours) x pixels) :func:`snap_to_colour` holds at once: a frame with many
+pixels to decide, or many segments, is snapped in chunks (at most 64 MiB of votes and of indices each)."""
 
 
 def snap_to_colour(
@@ -231,10 +231,11 @@ def snap_to_colour(
     """(H, W) class and id maps whose segments (class, id) follow the edges of the rendered colour ``rgb``
     ((H, W, 3) in [0, 1]): each pass gives every pixel the segment with the most weight among 5 x 5
     neighbours spaced max(1, r // 2) pixels apart (its 5 x 5 window at r = 2 and 3; the same cost at any
-    r), a neighbour q of p weighing exp(-|rgb_q - rgb_p|^2 / 2 sigma^2) exp(-|q - p|^2 / 2
-    r^2) (a joint bilateral vote). The colour is fitted to every training pixel; the labels come from
-    heads on a coarser lattice and from 2D labels that are noisiest at the objects' outlines, so a label
-    edge a pixel or two off the colour edge moves onto it. ``radius`` 0: unchanged."""
+    r), a neighbour q of p weighing exp(-|rgb_q - rgb_p|^2 / 2 sigma^2) exp(-|q - p|^2 / 2 r^2) (a joint
+    bilateral vote). The colour is fitted to every training pixel; the labels come from heads on a
+    coarser lattice and from 2D labels that are noisiest at the objects' outlines, so a label edge a
+    pixel or two off the colour edge moves onto it. Only pixels with another segment among their
+    neighbours are voted on (the others would keep theirs). ``radius`` 0: unchanged."""
     if radius <= 0 or iterations <= 0 or semantics.size == 0:
         return semantics, instance
     h, w = semantics.shape
@@ -243,37 +244,41 @@ def snap_to_colour(
     if segments.shape[0] == 1:
         return semantics, instance
     label = label.reshape(h, w)
-    colour = np.asarray(rgb, dtype=np.float32)
     spacing = max(1, radius // 2)
     reach = 2 * spacing
-    padded = np.pad(colour, ((reach, reach), (reach, reach), (0, 0)), mode="edge")
-    offsets, weights = [], []
-    for dy in range(-reach, reach + 1, spacing):
-        for dx in range(-reach, reach + 1, spacing):
-            near = padded[reach + dy : reach + dy + h, reach + dx : reach + dx + w]
-            distance = np.square(near - colour).sum(axis=-1) / (2.0 * sigma * sigma)
-            weights.append(np.exp(-distance - (dy * dy + dx * dx) / (2.0 * radius * radius)))
-            offsets.append((dy, dx))
-    rows = max(1, SNAP_VOTES_PER_BAND // ((segments.shape[0] + len(offsets)) * w))
+    offsets = [
+        (dy, dx) for dy in range(-reach, reach + 1, spacing) for dx in range(-reach, reach + 1, spacing)
+    ]
+    colour = np.pad(np.asarray(rgb, dtype=np.float32), ((reach, reach), (reach, reach), (0, 0)), mode="edge")
+    chunk = max(1, SNAP_VOTES_PER_BAND // (segments.shape[0] + len(offsets)))
     for _ in range(iterations):
-        padded_label = np.pad(label, reach, mode="edge")
-        snapped = np.empty_like(label)
-        for top in range(0, h, rows):
-            bottom = min(h, top + rows)
-            cells = (bottom - top) * w
-            near = np.concatenate(
-                [
-                    padded_label[reach + dy + top : reach + dy + bottom, reach + dx : reach + dx + w].ravel()
-                    for dy, dx in offsets
-                ]
-            )
+        padded = np.pad(label, reach, mode="edge")
+        mixed = np.zeros((h, w), dtype=bool)  # another segment among the neighbours
+        for dy, dx in offsets:
+            mixed |= padded[reach + dy : reach + dy + h, reach + dx : reach + dx + w] != label
+        pixels = np.flatnonzero(mixed)
+        if pixels.size == 0:
+            break
+        snapped = label.ravel().copy()
+        for start in range(0, pixels.size, chunk):
+            some = pixels[start : start + chunk]
+            rows, cols = some // w + reach, some % w + reach
+            centre = colour[rows, cols]
+            near, weight = [], []
+            for dy, dx in offsets:
+                near.append(padded[rows + dy, cols + dx])
+                distance = np.square(colour[rows + dy, cols + dx] - centre).sum(axis=-1) / (
+                    2.0 * sigma * sigma
+                )
+                weight.append(np.exp(-distance - (dy * dy + dx * dx) / (2.0 * radius * radius)))
+            cells = some.size
             votes = np.bincount(
-                near * cells + np.tile(np.arange(cells), len(offsets)),
-                weights=np.concatenate([weight[top:bottom].ravel() for weight in weights]),
+                np.concatenate(near) * cells + np.tile(np.arange(cells), len(offsets)),
+                weights=np.concatenate(weight),
                 minlength=segments.shape[0] * cells,
             )
-            snapped[top:bottom] = votes.reshape(segments.shape[0], bottom - top, w).argmax(axis=0)
-        label = snapped
+            snapped[some] = votes.reshape(segments.shape[0], cells).argmax(axis=0)
+        label = snapped.reshape(h, w)
     keys = segments[label]
     return (keys // base).astype(semantics.dtype), (keys % base).astype(instance.dtype)
 
