@@ -432,8 +432,8 @@ def render_run(
             changed,
         )
     if unlabelled[2]:
-        message, share = unlabelled_message(unwrap_field(field), *unlabelled)
-        if share > UNLABELLED_WARN_SHARE:
+        message, unseen_share = unlabelled_message(unwrap_field(field), *unlabelled)
+        if unseen_share > UNLABELLED_WARN_SHARE:
             log.warning(message + ": these views look where the capture saw little or nothing")
         else:
             log.info(message)
