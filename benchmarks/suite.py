@@ -253,6 +253,10 @@ def lift_scene(info: dict, args: argparse.Namespace, runs: Path) -> dict:
     frames = splits.get("test") or splits.get("val")
     names = list(pred["per_class_iou"])
     extra = depth_and_confusion(scene, run / "render" / "test", frames, len(names))
+    unseen = (
+        run / "render" / "test" / "unseen.json"
+    )  # `render`'s guard (runs with label votes, since stop 73)
+    extra["unseen_share"] = json.loads(unseen.read_text())["share"] if unseen.exists() else None
     opened = Scene(scene)
     ceiling, apart = vote_ceiling(opened), told_apart(opened)
     return dict(

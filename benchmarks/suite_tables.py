@@ -13,7 +13,8 @@ depth), depth_short (share of pixels rendered < 0.8 x true depth), class_names, 
 the vote ceiling (:mod:`panolift.evaluate.ceiling`) miou_ceiling, pq_ceiling, outvoted (objects whose
 training views vote for a wrong class; absent from rows made before stop 23), and the view coverage
 (:mod:`panolift.evaluate.coverage`) seen_share (share of the test frames' labelled pixels that at least two
-training views see), miou_seen_2d, miou_seen (mIoU on those pixels) and class_seen (those pixels per true
+training views see), unseen_share (`panolift render`'s guard: the share of the test pixels that show
+what no training view labelled; None where not written), miou_seen_2d, miou_seen (mIoU on those pixels) and class_seen (those pixels per true
 class), class_wrong_depth (per true class, the pixels lifting gets wrong where its depth is off too), and
 miou_interior_2d, miou_interior (mIoU off the true class boundaries) and boundary_error_share (the share
 of lifting's wrong pixels on them; :func:`panolift.evaluate.protocols.boundary_breakdown`).
@@ -91,6 +92,13 @@ def _seen(row: dict) -> str:
     return f"{100 * row['seen_share']:.0f} · {_f(a, '.1f')} / {_f(b, '.1f')} ({_f(b - a, '+.1f')})"
 
 
+def _unseen(row: dict) -> str:
+    """`panolift render`'s share of the test pixels that show what no training view labelled (its warning
+    above 5%; needs no ground truth), '-' where the run has no label votes or was rendered before stop 73."""
+    share = row.get("unseen_share")
+    return "-" if share is None else _f(100 * share, ".1f")
+
+
 def scene_table(rows: list[dict], header: bool = True) -> list[str]:
     """Markdown table: one line per scene (2D labels vs lifted, PSNR, depth, training time)."""
     out = []
@@ -98,22 +106,23 @@ def scene_table(rows: list[dict], header: bool = True) -> list[str]:
         out += [
             "| seed | split | scene | frames | 2D mIoU | mIoU | Δ | 2D PQs | PQs | Δ | vote ceiling mIoU / PQs "
             "| seen by ≥ 2 training views: % of test px · mIoU 2D / lifted (Δ) "
+            "| unseen % (render's guard) "
             "| 2D PQs th | PQs th "
             "| things found 2D / lifted / ceiling / told apart / true | missed merged / split / class / lost | PSNR | depth err m | depth ratio | short % | train s | status |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for r in rows:
         if ran(r):
             cells = [
                 _f(100 * r["miou_2d"], ".1f"), _f(100 * r["miou"], ".1f"),
                 _f(100 * (r["miou"] - r["miou_2d"]), "+.1f"), _f(100 * r["pq_2d"], ".1f"),
-                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r), _seen(r),
+                _f(100 * r["pq"], ".1f"), _f(100 * (r["pq"] - r["pq_2d"]), "+.1f"), _ceiling(r), _seen(r), _unseen(r),
                 _f(100 * r.get("pq_things_2d", float("nan")), ".1f"), _f(100 * r.get("pq_things", float("nan")), ".1f"),
                 _things(r), _missed(r), _psnr(r),
                 _f(r["depth_error"], ".2f"), _f(r["depth_ratio"], ".2f"), _f(100 * r["depth_short"], ".0f"),
             ]  # fmt: skip
         else:
-            cells = ["-"] * 16
+            cells = ["-"] * 17
         line = [
             r["key"],
             r["split"],
@@ -297,7 +306,7 @@ def clutter_bar_lines(rows: list[dict]) -> list[str]:
 
 CSV_FIELDS = (
     "key", "split", "descriptor", "frames", "size", "status", "miou_2d", "miou", "pq_2d", "pq", "miou_ceiling", "pq_ceiling", "pq_things_2d",
-    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true", *MISSED_CAUSES, "seen_share", "miou_seen_2d", "miou_seen", "miou_interior_2d", "miou_interior", "boundary_error_share", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
+    "pq_things", "things_found_2d", "things_found", "things_found_ceiling", "things_told_apart", "things_true", *MISSED_CAUSES, "seen_share", "unseen_share", "miou_seen_2d", "miou_seen", "miou_interior_2d", "miou_interior", "boundary_error_share", "psnr", "psnr_aligned", "depth_error", "depth_ratio", "depth_short", "train_seconds", "checks",
 )  # fmt: skip
 
 

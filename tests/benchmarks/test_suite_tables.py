@@ -87,7 +87,7 @@ def test_seen_column_class_share_and_coverage_note():
     names = ["void", "wall", "door"]
     labels = np.array([[0, 0, 0], [0, 90, 10], [0, 50, 50]])  # door: 100 test px, 20 of them seen twice
     rows = [
-        _row("53", miou_2d=0.537, miou=0.442, seen_share=0.727, miou_seen_2d=0.497, miou_seen=0.730,
+        _row("53", miou_2d=0.537, miou=0.442, seen_share=0.727, miou_seen_2d=0.497, miou_seen=0.730, unseen_share=0.097,
              class_seen=np.array([0, 80, 20]), class_wrong_depth=np.array([0, 0, 30]), confusion_labels=labels, confusion_lifted=labels,
              class_names=names, class_iou_2d={"wall": 0.6, "door": 0.3}, class_iou={"wall": 0.6, "door": 0.3}),
         _row("61", miou_2d=0.735, miou=0.752, seen_share=0.913, miou_seen_2d=0.727, miou_seen=0.742,
@@ -102,6 +102,8 @@ def test_seen_column_class_share_and_coverage_note():
     ]
     column = "seen by ≥ 2 training views: % of test px · mIoU 2D / lifted (Δ)"
     assert cells[0][column] == "73 · 49.7 / 73.0 (+23.3)" and cells[2][column] == "-"
+    guard = "unseen % (render's guard)"  # `panolift render`'s share, where the run wrote it
+    assert cells[0][guard] == "9.7" and cells[1][guard] == "-" and cells[2][guard] == "-"
     summary = "\n".join(summary_lines("extra", rows))
     line = next(x for x in summary.splitlines() if x.startswith("| Δ mIoU on test px ≥ 2 training views see"))
     assert "(points, 2 scenes)" in line and line.endswith("| +1.5 |")  # 61's gain is the worst

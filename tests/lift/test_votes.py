@@ -3,6 +3,7 @@ semantic head (panolift.lift.votes)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -244,6 +245,10 @@ def test_a_run_fuses_votes_that_fit_its_labels_and_fuses_them_again_after_more_s
     assert picture.shape[2] == 3 and marked.mean() > 0.3
     # the test views' open background is what the training views show too: it does not count
     assert 0.0 <= float(shares[0].getMessage().split("%")[0]) < 5.0
+    written = json.loads((tmp_path / "render" / "unseen.json").read_text())  # the last render's (warned)
+    assert written["warned"] and written["train_open"] == pytest.approx(open_share)
+    assert f"{100 * written['share']:.1f}%" == shares[1].getMessage().split(" ")[0]
+    assert written["share"] == pytest.approx(written["unlabelled"] + written["open_beyond"])
     assert "open beyond the training rays'" in shares[0].getMessage()
     loaded = load_run(run).field  # the checkpoint at the end keeps the votes of training's end
     assert torch.equal(loaded.label_vote_nodes, ended[0]) and torch.equal(loaded.label_vote_classes, ended[1])

@@ -43,7 +43,15 @@ from panolift.render import (
     unwrap_field,
 )
 from panolift.scene import SceneError, fit_size, scale_intrinsics
-from panolift.scene.io import atomic_path, read_json, read_label, read_matrix, read_rgb, write_image
+from panolift.scene.io import (
+    atomic_path,
+    read_json,
+    read_label,
+    read_matrix,
+    read_rgb,
+    write_image,
+    write_json,
+)
 
 from .edited import load_run
 from .folder import RUN_FILE, is_edited_run, read_run_info
@@ -163,29 +171,54 @@ held-out ones and the independent room, 6.9-19.6% in sparse captures 53, 57, 109
 53 and 57 lift below their labels (benchmarks/SUITE.md, forty-fourth and fifty-fourth rounds)."""
 
 
-def unlabelled_message(field, unlabelled: int, opaque: int, total: int) -> tuple[str, float]:
-    """(what a rendered split shows that no training view labelled, in words; its share) from the split's
-    pixels on surfaces no training ray labelled, its opaque pixels and all its pixels. With the share of
-    the training rays that ended on no surface (fused with the votes since stop 73): the unlabelled
-    surface pixels plus the open pixels beyond that share, over all pixels (a view into the haze where no
-    training view looked shows no surface at all; the open background that the training views show as
-    well does not count). Without it: the unlabelled share of the surface pixels."""
+def unlabelled_measure(field, unlabelled: int, opaque: int, total: int) -> dict:
+    """What a rendered split shows that no training view labelled, from its pixels on surfaces no training
+    ray labelled, its opaque pixels and all its pixels: ``share`` (what `panolift render` warns on, above
+    :data:`UNLABELLED_WARN_SHARE`), ``unlabelled`` and ``open_beyond`` (shares of all pixels) and
+    ``train_open`` (the share of the training rays that ended on no surface, fused with the votes since
+    stop 73; None before). With ``train_open``: the unlabelled surface pixels plus the open pixels beyond
+    that share, over all pixels (a view into the haze where no training view looked shows no surface at
+    all; the open background that the training views show as well does not count). Without it: the
+    unlabelled share of the surface pixels (``open_beyond`` None)."""
+    unlabelled, opaque, total = int(unlabelled), int(opaque), int(total)
     train_open = getattr(field, "label_vote_open_share", None)
     if train_open is None:
         share = unlabelled / max(opaque, 1)
-        return (
-            f"{100 * share:.1f}% of the rendered surface pixels show surfaces that no training view labelled",
-            share,
-        )
+        return {
+            "share": share,
+            "unlabelled": unlabelled / max(total, 1),
+            "open_beyond": None,
+            "train_open": None,
+        }
     beyond = max(0.0, (total - opaque) - train_open * total)
-    share = (unlabelled + beyond) / total
+    return {
+        "share": (unlabelled + beyond) / total,
+        "unlabelled": unlabelled / total,
+        "open_beyond": beyond / total,
+        "train_open": train_open,
+    }
+
+
+def unlabelled_message(field, unlabelled: int, opaque: int, total: int) -> tuple[str, float]:
+    """(:func:`unlabelled_measure` in words, its share)."""
+    measure = unlabelled_measure(field, unlabelled, opaque, total)
+    return describe_unlabelled(measure), measure["share"]
+
+
+def describe_unlabelled(measure: dict) -> str:
+    """A :func:`unlabelled_measure` in words."""
+    if measure["train_open"] is None:
+        return f"{100 * measure['share']:.1f}% of the rendered surface pixels show surfaces that no training view labelled"
     return (
-        f"{100 * share:.1f}% of the rendered pixels show what no training view labelled ({100 * unlabelled / total:.1f}% "
-        f"surfaces no training ray labelled, {100 * beyond / total:.1f}% open beyond the training rays' "
-        f"{100 * train_open:.1f}% that end on no surface)",
-        share,
+        f"{100 * measure['share']:.1f}% of the rendered pixels show what no training view labelled "
+        f"({100 * measure['unlabelled']:.1f}% surfaces no training ray labelled, "
+        f"{100 * measure['open_beyond']:.1f}% open beyond the training rays' {100 * measure['train_open']:.1f}% "
+        "that end on no surface)"
     )
 
+
+UNSEEN_FILE = "unseen.json"
+"""A rendered split's :func:`unlabelled_measure` (and whether `render` warned), next to its pictures."""
 
 UNLABELLED_COLOR = (255, 140, 0)
 """Orange: a surface that no training ray labelled, in a split's ``unseen/`` pictures."""
@@ -432,8 +465,11 @@ def render_run(
             changed,
         )
     if unlabelled[2]:
-        message, unseen_share = unlabelled_message(unwrap_field(field), *unlabelled)
-        if unseen_share > UNLABELLED_WARN_SHARE:
+        measure = unlabelled_measure(unwrap_field(field), *unlabelled)
+        warned = measure["share"] > UNLABELLED_WARN_SHARE
+        write_json(out / UNSEEN_FILE, {**measure, "warned": warned})
+        message = describe_unlabelled(measure)
+        if warned:
             log.warning(message + ": these views look where the capture saw little or nothing")
         else:
             log.info(message)
