@@ -72,7 +72,14 @@ def panolift_command() -> list[str]:
 def parse_seeds(text: str) -> list[str]:
     """Scene keys from "tuning", "heldout", "all", "independent", "clutter" (the cluttered rooms clutter-0,
     clutter-1, ...), clutter-N and seed numbers, comma separated."""
-    from panolift.synth.suite import CLUTTER_SEEDS, EXPOSURE_SEEDS, HELD_OUT_SEEDS, SUITE_SEEDS, TUNING_SEEDS
+    from panolift.synth.suite import (
+        CLUTTER_SEEDS,
+        EXPOSURE_SEEDS,
+        GLOSS_SEEDS,
+        HELD_OUT_SEEDS,
+        SUITE_SEEDS,
+        TUNING_SEEDS,
+    )
 
     groups = {
         "tuning": TUNING_SEEDS,
@@ -88,12 +95,16 @@ def parse_seeds(text: str) -> list[str]:
             keys += [f"clutter-{s}" for s in CLUTTER_SEEDS]
         elif token == "exposure":
             keys += [f"exposure-{s}" for s in EXPOSURE_SEEDS]
-        elif token == "independent" or token.isdigit() or re.fullmatch(r"(clutter|exposure)-\d+", token):
+        elif token == "gloss":
+            keys += [f"gloss-{s}" for s in GLOSS_SEEDS]
+        elif (
+            token == "independent" or token.isdigit() or re.fullmatch(r"(clutter|exposure|gloss)-\d+", token)
+        ):
             keys.append(token)
         else:
             raise SystemExit(
                 f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N, "
-                "exposure, exposure-N)"
+                "exposure, exposure-N, gloss, gloss-N)"
             )
     return list(dict.fromkeys(keys))
 
@@ -131,6 +142,8 @@ def synthesize(key: str, cache: Path, threads: int) -> dict:
                 preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
             elif key.startswith("exposure-"):
                 preset = ["--preset", "exposure", "--seed", key.split("-", 1)[1]]
+            elif key.startswith("gloss-"):
+                preset = ["--preset", "gloss", "--seed", key.split("-", 1)[1]]
             else:
                 preset = ["--preset", key]
             print(f"[{key}] synthesizing {scene}", flush=True)

@@ -56,3 +56,5 @@ def test_seed_groups_include_the_exposure_rooms():
     assert parse_seeds("3,exposure-5,clutter-1,3") == ["3", "exposure-5", "clutter-1"]
     with pytest.raises(SystemExit, match="exposure-N"):
         parse_seeds("exposure5")
+    assert parse_seeds("gloss")[:2] == ["gloss-214", "gloss-215"] and len(parse_seeds("gloss")) == 8
+    assert parse_seeds("214,gloss-214") == ["214", "gloss-214"]

@@ -1,15 +1,20 @@
-"""Procedural textures and shading: value noise against a slow reference, ranges, Lambert shading."""
+"""Procedural textures and shading: value noise against a slow reference, ranges, Lambert shading and
+glossy highlights."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from panolift.synth.config import AppearanceConfig
 from panolift.synth.labels import touching_pairs
 from panolift.synth.shading import (
+    GLOSSY,
     PATTERNS,
     evaluate_pattern,
     hash_lattice,
     make_material,
+    restyle_materials,
     shade_points,
     stack_materials,
     value_noise,
@@ -66,6 +71,82 @@ def test_patterns_and_shading_ranges():
     dark = shade_points(pts, -up, mat, table, lights)  # facing away from the light: ambient only
     assert lit.shape == (n, 3) and 0.0 <= lit.min() and lit.max() <= 1.0
     assert np.all(lit >= dark - 1e-12) and lit.mean() > dark.mean() + 0.02
+
+
+def _floor_under_a_lamp(specular: float, shininess: float = 20.0):
+    """A glossy floor patch at the origin facing up, lit by a lamp 2 m above x = -1."""
+    material = make_material("floor", 0, np.random.default_rng(3))
+    material.update(specular=specular, shininess=shininess)
+    table = stack_materials([material])
+    return (
+        np.zeros((1, 3)),
+        np.array([[0.0, 0.0, 1.0]]),
+        np.zeros(1, dtype=np.int64),
+        table,
+        np.array([[-1.0, 0.0, 2.0]]),
+    )
+
+
+def _towards(*direction: float) -> np.ndarray:
+    v = np.asarray(direction, dtype=np.float64)[None]
+    return v / np.linalg.norm(v)
+
+
+def test_a_glossy_highlight_peaks_in_the_mirror_direction_and_moves_with_the_view():
+    point, up, material, table, lamp = _floor_under_a_lamp(specular=0.5)
+    matte = shade_points(point, up, material, table, lamp)
+    mirror = shade_points(point, up, material, table, lamp, to_camera=_towards(1.0, 0.0, 2.0))
+    aside = shade_points(point, up, material, table, lamp, to_camera=_towards(-1.0, 0.0, 0.3))
+    # in the mirror direction n.h = 1: the full highlight, white, on top of the diffuse colour
+    intensity = 1.4 * (1.0 - 0.35) / (1.0 + 0.1 * 5.0)
+    np.testing.assert_allclose(mirror - matte, np.full((1, 3), 0.5 * intensity), atol=1e-9)
+    assert 0.0 < (aside - matte).max() < 0.05 * (mirror - matte).max()  # far from the mirror: little
+    # a shadowed lamp and a lamp behind the surface give none; so does a matte material from any view
+    shadowed = shade_points(
+        point, up, material, table, lamp, visible=np.zeros((1, 1), bool), to_camera=_towards(1.0, 0.0, 2.0)
+    )
+    np.testing.assert_allclose(
+        shadowed, shade_points(point, up, material, table, lamp, np.zeros((1, 1), bool))
+    )
+    below = shade_points(point, -up, material, table, lamp, to_camera=_towards(1.0, 0.0, -2.0))
+    np.testing.assert_allclose(below, shade_points(point, -up, material, table, lamp))
+    point, up, material, dull, lamp = _floor_under_a_lamp(specular=0.0)
+    np.testing.assert_array_equal(
+        shade_points(point, up, material, dull, lamp, to_camera=_towards(1.0, 0.0, 2.0)),
+        shade_points(point, up, material, dull, lamp),
+    )
+
+
+def test_a_higher_shininess_gives_a_tighter_highlight():
+    off_mirror = _towards(1.0, 0.0, 0.5)
+    spread = {}
+    for shininess in (4.0, 40.0):
+        point, up, material, table, lamp = _floor_under_a_lamp(specular=0.5, shininess=shininess)
+        base = shade_points(point, up, material, table, lamp)
+        spread[shininess] = (
+            shade_points(point, up, material, table, lamp, to_camera=off_mirror) - base
+        ).max()
+    assert spread[4.0] > 3.0 * spread[40.0] > 0.0
+
+
+def test_gloss_turns_only_the_main_surface_of_glossy_classes_and_keeps_a_matte_rooms_draws():
+    kinds = [("floor", 0), ("floor", 1), ("wall", 0), ("television", 0), ("sofa", 0), ("table", 0)]
+    drawn = [make_material(name, slot, np.random.default_rng(i)) for i, (name, slot) in enumerate(kinds)]
+    matte = [dict(m) for m in drawn]
+    glossy = [dict(m) for m in drawn]
+    restyle_materials(matte, kinds, AppearanceConfig(wood_grain=0.5), np.random.default_rng(9))
+    restyle_materials(glossy, kinds, AppearanceConfig(wood_grain=0.5, gloss=0.8), np.random.default_rng(9))
+    for m, g, (name, slot) in zip(matte, glossy, kinds, strict=True):
+        assert m["specular"] == 0.0
+        assert {k: v for k, v in m.items() if k not in ("specular", "shininess")} == {
+            k: v for k, v in g.items() if k not in ("specular", "shininess")
+        }  # the matte draws come first and are the same
+        if slot == 0 and name in GLOSSY:
+            assert 0.4 <= g["specular"] <= 0.8 and 4.0 <= g["shininess"] <= 40.0
+        else:
+            assert g["specular"] == 0.0
+    with pytest.raises(ValueError, match="gloss"):
+        AppearanceConfig(gloss=-0.1)
 
 
 def test_touching_pairs_matches_slow_reference():

@@ -92,6 +92,34 @@ def test_exposure_rooms_are_suite_rooms_seen_by_a_varying_camera():
     assert set(EXPOSURE_SEEDS) & set(HELD_OUT_SEEDS)  # some are held out
 
 
+def test_glossy_rooms_are_suite_rooms_with_highlights(tmp_path):
+    from panolift.synth.suite import GLOSS, GLOSS_HELD_OUT, GLOSS_SEEDS, gloss_config, gloss_split
+
+    for seed in GLOSS_SEEDS:
+        room, glossy = suite_config(seed), gloss_config(seed)
+        assert glossy.appearance.gloss == GLOSS and room.appearance.gloss == 0.0
+        assert dataclasses.replace(glossy, appearance=room.appearance) == room  # only the materials differ
+        assert describe_config(glossy) == describe_config(room) + f" gloss {GLOSS:.1f}"
+    assert [gloss_split(s) for s in GLOSS_SEEDS].count("held-out") == len(GLOSS_HELD_OUT) == 4
+    # the same small frames with and without gloss: labels and depth alike, colour brighter where it shines
+    small = {}
+    for name, config in (("matte", suite_config(214)), ("gloss", gloss_config(214))):
+        config = dataclasses.replace(
+            config, width=64, height=48, num_frames=6, supersample=1, test_every=3, image_suffix=".png"
+        )
+        synthesize_scene(tmp_path / name, config)
+        small[name] = Scene(tmp_path / name)
+    brighter = []
+    for frame in small["matte"].train_frames:
+        matte, glossy = (small[k].ground_truth(frame) for k in ("matte", "gloss"))
+        np.testing.assert_array_equal(matte.semantics, glossy.semantics)
+        np.testing.assert_array_equal(matte.instance, glossy.instance)
+        a, b = (small[k].rgb(frame) for k in ("matte", "gloss"))
+        assert (b >= a - 1e-6).all()  # a highlight only adds light
+        brighter.append((b > a + 0.05).mean())
+    assert max(brighter) > 0.0
+
+
 def test_clutter_rooms_are_large_and_full_of_one_class():
     configs = [clutter_config(s) for s in CLUTTER_SEEDS]
     assert configs == [clutter_config(s) for s in CLUTTER_SEEDS]  # deterministic

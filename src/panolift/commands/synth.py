@@ -34,7 +34,7 @@ def _clear_scene(out: Path, overwrite: bool) -> None:
 def synth(
     out: Path,
     /,
-    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter", "exposure"] = "room",
+    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss"] = "room",
     seed: int = 0,
     overwrite: bool = False,
     num_frames: int = 0,
@@ -53,7 +53,9 @@ def synth(
             drawn from the seed; seeds 0-23, of which 2, 5, 8, ... are held out), clutter (the suite's
             cluttered room for SEED: about 190-245 objects, mostly bags and chairs, in a 10-12 x 7.5-9 m
             room; 120-180 frames; seeds 0-2, of which 2 is held out), exposure (the suite's room for SEED seen
-            by a camera that sets exposure and white balance per frame: gains of about 0.67-1.5x).
+            by a camera that sets exposure and white balance per frame: gains of about 0.67-1.5x), gloss (the
+            suite's room for SEED with glossy floors, tables, screens, glass and enamel: highlights that move
+            with the view; 214-217 for tuning, 218-221 held out).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
@@ -76,6 +78,8 @@ def synth(
         clutter_config,
         describe_config,
         exposure_config,
+        gloss_config,
+        gloss_split,
         seed_split,
         suite_config,
     )
@@ -90,6 +94,8 @@ def synth(
         config = clutter_config(seed)
     elif preset == "exposure":
         config = exposure_config(seed)
+    elif preset == "gloss":
+        config = gloss_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
@@ -112,6 +118,8 @@ def synth(
     for line in synth_summary(result, preset, miou, len(scene.train_frames)):
         print(line)
     split = f" ({seed_split(seed)})" if preset in ("suite", "clutter", "exposure") else ""
+    if preset == "gloss":
+        split = f" ({gloss_split(seed)})"
     print(f"describe     {describe_config(config)}" + split)
     print(
         f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "

@@ -129,6 +129,10 @@ class AppearanceConfig:
     white_balance_jitter: float = 0.0
     """Standard deviation of a per-frame, per-channel log gain on top of the exposure (auto white balance);
     0 keeps the channels' balance."""
+    gloss: float = 0.0
+    """Strength of white Blinn-Phong highlights on the main surface of glossy classes (floors, tables,
+    counters, cabinets, appliances, screens, windows, doors): each such material gets gloss x U(0.5, 1)
+    and a shininess of 4-40 (a broad sheen to a lamp-sized spot). 0: every surface matte (Lambertian), the original rooms' look."""
 
     def __post_init__(self) -> None:
         if self.texture_density <= 0.0 or self.texture_contrast < 0.0 or not 0.0 <= self.detail <= 1.0:
@@ -137,6 +141,8 @@ class AppearanceConfig:
             raise ValueError("AppearanceConfig: wood_grain and ambient must lie in [0, 1]")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"AppearanceConfig.jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+        if not 0.0 <= self.gloss <= 2.0:
+            raise ValueError(f"AppearanceConfig.gloss must lie in [0, 2], got {self.gloss}")
         if self.sensor_noise < 0.0 or self.exposure_jitter < 0.0 or self.white_balance_jitter < 0.0:
             raise ValueError(
                 "AppearanceConfig: sensor_noise, exposure_jitter and white_balance_jitter must be >= 0"

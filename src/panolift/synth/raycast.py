@@ -103,6 +103,7 @@ def shade_hits(caster: RayCaster, hits: RayHits, directions: np.ndarray, shadows
             visible,
             ambient=mesh.ambient,
             intensities=mesh.light_intensity,
+            to_camera=-directions[ok] / np.linalg.norm(directions[ok], axis=1, keepdims=True),
         )
     return rgb
 

@@ -1,4 +1,5 @@
-"""Procedural materials and shading: per-object colours, world-space patterns, Lambert plus ambient light.
+"""Procedural materials and shading: per-object colours, world-space patterns, Lambert plus ambient light,
+and Blinn-Phong highlights on glossy materials (``AppearanceConfig.gloss``; none by default).
 
 Patterns live in world space, so a surface point looks the same from every view (what structure from
 motion and a radiance field need); every material also carries fine value noise so that images have
@@ -16,6 +17,20 @@ PATTERNS = ("noise", "stripes", "checker", "planks", "cells")
 ALL_PATTERNS = (*PATTERNS, "grain")
 """Every pattern ``evaluate_pattern`` knows; "grain" (wood) is given by ``restyle_materials`` only."""
 WOODEN = ("floor", "table", "door", "shelves", "cabinet")
+GLOSSY = (
+    "floor",
+    "table",
+    "counter",
+    "cabinet",
+    "refrigerator",
+    "television",
+    "window",
+    "sink",
+    "toilet",
+    "door",
+)
+"""Classes whose main surface turns glossy when ``AppearanceConfig.gloss`` > 0 (varnish, glass, enamel,
+lacquer, polished stone: what shows a lamp's highlight in a real room)."""
 
 # Base colours of slot 0 (the main surface) per class; a material jitters one of them.
 PALETTE: dict[str, tuple[tuple[float, float, float], ...]] = {
@@ -60,6 +75,8 @@ class MaterialTable:
     direction: np.ndarray  # (M, 3) unit direction of stripes and planks
     seed: np.ndarray  # (M,) noise seed
     detail: np.ndarray  # (M,) amplitude of the fine detail noise
+    specular: np.ndarray  # (M,) strength of the white Blinn-Phong highlight; 0: matte (Lambertian)
+    shininess: np.ndarray  # (M,) Blinn-Phong exponent (the highlight's tightness)
 
 
 def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
@@ -90,6 +107,8 @@ def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
         "direction": direction,
         "seed": int(rng.integers(1 << 30)),
         "detail": 0.5,
+        "specular": 0.0,
+        "shininess": 1.0,
     }
 
 
@@ -100,7 +119,9 @@ def restyle_materials(
 
     scale *= texture_density; contrast <- min(contrast * texture_contrast, 0.95); detail <- appearance.detail;
     the main surface of wooden classes turns to wood grain with probability wood_grain; plain walls and
-    ceilings get contrast U(0.02, 0.05) and detail 0.03.
+    ceilings get contrast U(0.02, 0.05) and detail 0.03; with gloss > 0 the main surface of a GLOSSY class gets
+    specular gloss x U(0.5, 1) and shininess exp U(log 4, log 40) (drawn after everything else, so a
+    matte room's draws are those of the rooms before gloss existed).
     """
     for material, (name, slot) in zip(materials, kinds, strict=True):
         material["scale"] = material["scale"] * appearance.texture_density
@@ -111,6 +132,11 @@ def restyle_materials(
         if appearance.plain_walls and name in ("wall", "ceiling"):
             material["contrast"] = rng.uniform(0.02, 0.05)
             material["detail"] = 0.03
+    if appearance.gloss > 0.0:
+        for material, (name, slot) in zip(materials, kinds, strict=True):
+            if slot == 0 and name in GLOSSY:
+                material["specular"] = appearance.gloss * rng.uniform(0.5, 1.0)
+                material["shininess"] = float(np.exp(rng.uniform(np.log(4.0), np.log(40.0))))
 
 
 def stack_materials(materials: list[dict]) -> MaterialTable:
@@ -200,11 +226,15 @@ def shade_points(
     visible: np.ndarray | None = None,  # (num_rays, num_lights) bool, False where a light is shadowed
     ambient: float = 0.35,
     intensities: np.ndarray | None = None,  # (num_lights,); None: 1.4 (1 - ambient) / num_lights each
+    to_camera: np.ndarray | None = None,  # (num_rays, 3) unit vectors towards the camera; None: no highlights
 ) -> np.ndarray:
-    """Colour (num_rays, 3) in [0, 1]: rgb = albedo * (ambient + sum_l v_l max(0, n.l) I_l / (1 + 0.1 d_l^2)),
+    """Colour (num_rays, 3) in [0, 1]: rgb = albedo * (ambient + sum_l v_l max(0, n.l) I_l / (1 + 0.1 d_l^2))
+    + sum_l v_l [n.l > 0] s max(0, n.h_l)^p I_l / (1 + 0.1 d_l^2),
 
     with albedo = colour * ((1 - contrast) + contrast * pattern) * ((1 - a / 2) + a * detail noise), a the
-    material's detail amplitude, and v_l the light's visibility.
+    material's detail amplitude, v_l the light's visibility, and the second sum a white Blinn-Phong
+    highlight (s, p the material's specular strength and shininess, h_l the unit half vector between the
+    light and the camera): it moves with the viewpoint, as on varnished floors, screens and glass.
     """
     pattern = evaluate_pattern(points, material, table)
     contrast = table.contrast[material]
@@ -215,6 +245,9 @@ def shade_points(
     )
     albedo = table.color[material] * (((1.0 - contrast) + contrast * pattern) * detail)[:, None]
     light = np.full(len(points), ambient)
+    specular = table.specular[material]
+    glossy = np.flatnonzero(specular > 0.0) if to_camera is not None else np.zeros(0, dtype=np.int64)
+    highlight = np.zeros(len(points))
     for index, pos in enumerate(lights):
         intensity = (1.0 - ambient) * 1.4 / len(lights) if intensities is None else intensities[index]
         to_light = pos - points
@@ -222,4 +255,12 @@ def shade_points(
         cos = np.einsum("nk,nk->n", normals, to_light) / np.sqrt(np.maximum(dist2, 1e-12))
         lit = intensity * np.maximum(cos, 0.0) / (1.0 + 0.1 * dist2)
         light += lit if visible is None else lit * visible[:, index]
-    return np.clip(albedo * light[:, None], 0.0, 1.0)
+        if len(glossy):
+            to_l = to_light[glossy] / np.sqrt(np.maximum(dist2[glossy], 1e-12))[:, None]
+            half = to_l + to_camera[glossy]
+            half /= np.maximum(np.linalg.norm(half, axis=1), 1e-12)[:, None]
+            n_h = np.maximum(np.einsum("nk,nk->n", normals[glossy], half), 0.0)
+            spec = specular[glossy] * n_h ** table.shininess[material[glossy]] * (cos[glossy] > 0.0)
+            spec *= intensity / (1.0 + 0.1 * dist2[glossy])
+            highlight[glossy] += spec if visible is None else spec * visible[glossy, index]
+    return np.clip(albedo * light[:, None] + highlight[:, None], 0.0, 1.0)

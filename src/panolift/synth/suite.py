@@ -233,6 +233,7 @@ def describe_config(config: SynthConfig) -> str:
     )
     text += " plain" if look.plain_walls else ""
     text += f" exposure {100 * look.exposure_jitter:.0f}%" if look.exposure_jitter >= 0.1 else ""
+    text += f" gloss {look.gloss:.1f}" if look.gloss > 0.0 else ""
     return text + (
         f" white balance {100 * look.white_balance_jitter:.0f}%" if look.white_balance_jitter >= 0.02 else ""
     )
@@ -255,3 +256,24 @@ def exposure_config(seed: int) -> SynthConfig:
         config.appearance, exposure_jitter=EXPOSURE_JITTER, white_balance_jitter=WHITE_BALANCE_JITTER
     )
     return dataclasses.replace(config, appearance=look)
+
+
+GLOSS = 0.8
+"""The glossy rooms' ``AppearanceConfig.gloss``: a highlight of up to about half the white level on
+varnished floors and tables, screens, glass and enamel under the room's lamps."""
+GLOSS_SEEDS = (214, 215, 216, 217, 218, 219, 220, 221)
+"""Suite rooms also drawn as glossy rooms (`gloss-N`: room N with highlights that move with the view):
+214-217 may be tuned on, 218-221 are held out (their matte versions were fresh rooms of stop 73)."""
+GLOSS_HELD_OUT = (218, 219, 220, 221)
+
+
+def gloss_split(seed: int) -> str:
+    """The split of a glossy room: "held-out" for :data:`GLOSS_HELD_OUT`, else "tuning"."""
+    return "held-out" if seed in GLOSS_HELD_OUT else "tuning"
+
+
+def gloss_config(seed: int, gloss: float = GLOSS) -> SynthConfig:
+    """The suite's room ``seed`` with glossy materials (:data:`GLOSS`); everything else as :func:`suite_config`,
+    so the pair (N, gloss-N) measures what view-dependent highlights cost."""
+    config = suite_config(seed)
+    return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, gloss=gloss))
