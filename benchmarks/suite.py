@@ -95,16 +95,18 @@ def parse_seeds(text: str) -> list[str]:
             keys += [f"clutter-{s}" for s in CLUTTER_SEEDS]
         elif token == "exposure":
             keys += [f"exposure-{s}" for s in EXPOSURE_SEEDS]
-        elif token == "gloss":
-            keys += [f"gloss-{s}" for s in GLOSS_SEEDS]
+        elif token in ("gloss", "mirror"):
+            keys += [f"{token}-{s}" for s in GLOSS_SEEDS]
         elif (
-            token == "independent" or token.isdigit() or re.fullmatch(r"(clutter|exposure|gloss)-\d+", token)
+            token == "independent"
+            or token.isdigit()
+            or re.fullmatch(r"(clutter|exposure|gloss|mirror)-\d+", token)
         ):
             keys.append(token)
         else:
             raise SystemExit(
                 f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N, "
-                "exposure, exposure-N, gloss, gloss-N)"
+                "exposure, exposure-N, gloss, gloss-N, mirror, mirror-N)"
             )
     return list(dict.fromkeys(keys))
 
@@ -142,8 +144,8 @@ def synthesize(key: str, cache: Path, threads: int) -> dict:
                 preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
             elif key.startswith("exposure-"):
                 preset = ["--preset", "exposure", "--seed", key.split("-", 1)[1]]
-            elif key.startswith("gloss-"):
-                preset = ["--preset", "gloss", "--seed", key.split("-", 1)[1]]
+            elif key.startswith(("gloss-", "mirror-")):
+                preset = ["--preset", key.split("-", 1)[0], "--seed", key.split("-", 1)[1]]
             else:
                 preset = ["--preset", key]
             print(f"[{key}] synthesizing {scene}", flush=True)

@@ -57,4 +57,5 @@ def test_seed_groups_include_the_exposure_rooms():
     with pytest.raises(SystemExit, match="exposure-N"):
         parse_seeds("exposure5")
     assert parse_seeds("gloss")[:2] == ["gloss-214", "gloss-215"] and len(parse_seeds("gloss")) == 8
-    assert parse_seeds("214,gloss-214") == ["214", "gloss-214"]
+    assert parse_seeds("214,gloss-214,mirror-214") == ["214", "gloss-214", "mirror-214"]
+    assert parse_seeds("mirror")[-1] == "mirror-221"

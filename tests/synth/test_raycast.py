@@ -110,3 +110,47 @@ def test_shadow_rays_find_occluders():
     shadowed = shade_hits(caster, hits, d, shadows=True)
     unshadowed = shade_hits(caster, hits, d, shadows=False)
     assert np.all(shadowed < unshadowed)
+
+
+def test_a_mirror_coated_floor_shows_what_stands_on_it_and_a_matte_one_does_not():
+    # A floor (z = 0 top face, material 0) and a wall box standing on it 3 m ahead (material 1, red); the
+    # camera 1 m above the floor looks along +y, slightly down, so its lower rays hit the floor at grazing
+    # angles whose mirror images run into the red box.
+    rng = np.random.default_rng(4)
+    floor, red = make_material("floor", 0, rng), make_material("wall", 0, rng)
+    red.update(color=np.array([1.0, 0.05, 0.05]), contrast=0.0, detail=0.0)
+    floor.update(color=np.array([0.3, 0.3, 0.3]), contrast=0.0, detail=0.0)
+    parts = [((0, 3, -0.5), (20, 20, 1)), ((0, 3.5, 1.0), (4, 1, 2))]
+    verts, faces, material = [], [], []
+    for index, (center, extents) in enumerate(parts):
+        v, f = part_mesh(Part("box", center, extents))
+        faces.append(f + sum(len(x) for x in verts))
+        verts.append(v)
+        material.append(np.full(len(f), index))
+    n = sum(len(f) for f in faces)
+
+    def mesh_with(reflect: float) -> SceneMesh:
+        table = stack_materials([dict(floor, reflect=reflect), red])
+        return SceneMesh(
+            vertices=np.concatenate(verts), faces=np.concatenate(faces), face_class=np.ones(n, dtype=np.int64),
+            face_instance=np.zeros(n, dtype=np.int64), face_material=np.concatenate(material),
+            face_object=np.zeros(n, dtype=np.int64), materials=table, objects=[],
+            lights=np.array([[0.0, 1.0, 2.5]]),
+        )  # fmt: skip
+
+    origins = np.tile([0.0, 0.0, 1.0], (3, 1))
+    dirs = np.array([[0.0, 1.0, -0.45], [0.0, 1.0, -0.6], [0.0, 1.0, -3.0]])  # two grazing, one steep
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    shaded = {}
+    for reflect in (0.0, 0.1):
+        caster = RayCaster(mesh_with(reflect))
+        shaded[reflect] = shade_hits(caster, caster.cast(origins, dirs), dirs, shadows=False)
+    np.testing.assert_array_equal(shaded[0.0][:, 0], shaded[0.0][:, 1])  # a grey floor is grey
+    redder = (shaded[0.1][:, 0] - shaded[0.1][:, 1]) - (shaded[0.0][:, 0] - shaded[0.0][:, 1])
+    assert redder[0] > 0.05 and redder[1] > 0.05  # the box's image in the floor
+    # steeply down the mirror ray passes over the box: the floor darkens by its share and stays grey
+    assert abs(redder[2]) < 1e-9 and shaded[0.1][2, 1] < shaded[0.0][2, 1]
+    caster = RayCaster(mesh_with(0.1))  # no bounces: the coat is ignored
+    np.testing.assert_allclose(
+        shade_hits(caster, caster.cast(origins, dirs), dirs, shadows=False, bounces=0), shaded[0.0]
+    )

@@ -12,6 +12,7 @@ from panolift.synth.shading import (
     GLOSSY,
     PATTERNS,
     evaluate_pattern,
+    fresnel_schlick,
     hash_lattice,
     make_material,
     restyle_materials,
@@ -147,6 +148,29 @@ def test_gloss_turns_only_the_main_surface_of_glossy_classes_and_keeps_a_matte_r
             assert g["specular"] == 0.0
     with pytest.raises(ValueError, match="gloss"):
         AppearanceConfig(gloss=-0.1)
+
+
+def test_fresnel_share_rises_from_f0_to_one_at_grazing_angles_and_is_zero_for_matte():
+    f0 = np.array([0.05, 0.05, 0.05, 0.0])
+    share = fresnel_schlick(f0, np.array([1.0, 0.5, 0.0, 0.1]))
+    np.testing.assert_allclose(share[:3], [0.05, 0.05 + 0.95 / 32, 1.0])
+    assert share[3] == 0.0
+
+
+def test_reflection_coats_the_glossy_surfaces_after_every_other_draw():
+    kinds = [("floor", 0), ("wall", 0), ("window", 0), ("floor", 1)]
+    drawn = [make_material(name, slot, np.random.default_rng(i)) for i, (name, slot) in enumerate(kinds)]
+    glossy, coated = [dict(m) for m in drawn], [dict(m) for m in drawn]
+    restyle_materials(glossy, kinds, AppearanceConfig(gloss=0.8), np.random.default_rng(5))
+    restyle_materials(coated, kinds, AppearanceConfig(gloss=0.8, reflection=0.1), np.random.default_rng(5))
+    for g, c, (name, slot) in zip(glossy, coated, kinds, strict=True):
+        assert {k: v for k, v in g.items() if k != "reflect"} == {
+            k: v for k, v in c.items() if k != "reflect"
+        }
+        assert g["reflect"] == 0.0
+        assert (0.05 <= c["reflect"] <= 0.1) if slot == 0 and name in GLOSSY else c["reflect"] == 0.0
+    with pytest.raises(ValueError, match="reflection"):
+        AppearanceConfig(reflection=1.5)
 
 
 def test_touching_pairs_matches_slow_reference():

@@ -93,7 +93,15 @@ def test_exposure_rooms_are_suite_rooms_seen_by_a_varying_camera():
 
 
 def test_glossy_rooms_are_suite_rooms_with_highlights(tmp_path):
-    from panolift.synth.suite import GLOSS, GLOSS_HELD_OUT, GLOSS_SEEDS, gloss_config, gloss_split
+    from panolift.synth.suite import (
+        GLOSS,
+        GLOSS_HELD_OUT,
+        GLOSS_SEEDS,
+        REFLECTION,
+        gloss_config,
+        gloss_split,
+        mirror_config,
+    )
 
     for seed in GLOSS_SEEDS:
         room, glossy = suite_config(seed), gloss_config(seed)
@@ -101,6 +109,9 @@ def test_glossy_rooms_are_suite_rooms_with_highlights(tmp_path):
         assert dataclasses.replace(glossy, appearance=room.appearance) == room  # only the materials differ
         assert describe_config(glossy) == describe_config(room) + f" gloss {GLOSS:.1f}"
     assert [gloss_split(s) for s in GLOSS_SEEDS].count("held-out") == len(GLOSS_HELD_OUT) == 4
+    mirror = mirror_config(214)
+    assert dataclasses.replace(mirror.appearance, reflection=0.0) == gloss_config(214).appearance
+    assert describe_config(mirror) == describe_config(gloss_config(214)) + f" mirror {REFLECTION:.2f}"
     # the same small frames with and without gloss: labels and depth alike, colour brighter where it shines
     small = {}
     for name, config in (("matte", suite_config(214)), ("gloss", gloss_config(214))):

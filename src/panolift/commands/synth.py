@@ -34,7 +34,9 @@ def _clear_scene(out: Path, overwrite: bool) -> None:
 def synth(
     out: Path,
     /,
-    preset: Literal["room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss"] = "room",
+    preset: Literal[
+        "room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss", "mirror"
+    ] = "room",
     seed: int = 0,
     overwrite: bool = False,
     num_frames: int = 0,
@@ -55,7 +57,8 @@ def synth(
             room; 120-180 frames; seeds 0-2, of which 2 is held out), exposure (the suite's room for SEED seen
             by a camera that sets exposure and white balance per frame: gains of about 0.67-1.5x), gloss (the
             suite's room for SEED with glossy floors, tables, screens, glass and enamel: highlights that move
-            with the view; 214-217 for tuning, 218-221 held out).
+            with the view; 214-217 for tuning, 218-221 held out), mirror (the gloss room whose glossy
+            surfaces also reflect the room, Fresnel reflectance 0.05-0.1 rising towards 1 at grazing angles).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
@@ -80,6 +83,7 @@ def synth(
         exposure_config,
         gloss_config,
         gloss_split,
+        mirror_config,
         seed_split,
         suite_config,
     )
@@ -96,6 +100,8 @@ def synth(
         config = exposure_config(seed)
     elif preset == "gloss":
         config = gloss_config(seed)
+    elif preset == "mirror":
+        config = mirror_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
@@ -118,7 +124,7 @@ def synth(
     for line in synth_summary(result, preset, miou, len(scene.train_frames)):
         print(line)
     split = f" ({seed_split(seed)})" if preset in ("suite", "clutter", "exposure") else ""
-    if preset == "gloss":
+    if preset in ("gloss", "mirror"):
         split = f" ({gloss_split(seed)})"
     print(f"describe     {describe_config(config)}" + split)
     print(

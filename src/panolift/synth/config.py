@@ -133,6 +133,10 @@ class AppearanceConfig:
     """Strength of white Blinn-Phong highlights on the main surface of glossy classes (floors, tables,
     counters, cabinets, appliances, screens, windows, doors): each such material gets gloss x U(0.5, 1)
     and a shininess of 4-40 (a broad sheen to a lamp-sized spot). 0: every surface matte (Lambertian), the original rooms' look."""
+    reflection: float = 0.0
+    """Mirror-like coat on the same glossy surfaces: each reflects the room with Fresnel reflectance F0 =
+    reflection x U(0.5, 1) at normal incidence, rising towards 1 at grazing angles (Schlick), so a floor
+    seen across the room shows the furniture upside down in it, as varnish, glass and screens do. 0: none."""
 
     def __post_init__(self) -> None:
         if self.texture_density <= 0.0 or self.texture_contrast < 0.0 or not 0.0 <= self.detail <= 1.0:
@@ -141,6 +145,8 @@ class AppearanceConfig:
             raise ValueError("AppearanceConfig: wood_grain and ambient must lie in [0, 1]")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"AppearanceConfig.jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+        if not 0.0 <= self.reflection <= 1.0:
+            raise ValueError(f"AppearanceConfig.reflection must lie in [0, 1], got {self.reflection}")
         if not 0.0 <= self.gloss <= 2.0:
             raise ValueError(f"AppearanceConfig.gloss must lie in [0, 2], got {self.gloss}")
         if self.sensor_noise < 0.0 or self.exposure_jitter < 0.0 or self.white_balance_jitter < 0.0:

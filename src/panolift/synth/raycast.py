@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import SceneMesh
-from .shading import shade_points
+from .shading import fresnel_schlick, shade_points
 
 
 @dataclass
@@ -83,8 +83,13 @@ def light_visibility(caster: RayCaster, points: np.ndarray, normals: np.ndarray)
     return visible
 
 
-def shade_hits(caster: RayCaster, hits: RayHits, directions: np.ndarray, shadows: bool = True) -> np.ndarray:
-    """Colours (num_rays, 3) of ray hits (with shadow rays towards every light); escaped rays are black."""
+def shade_hits(
+    caster: RayCaster, hits: RayHits, directions: np.ndarray, shadows: bool = True, bounces: int = 1
+) -> np.ndarray:
+    """Colours (num_rays, 3) of ray hits (with shadow rays towards every light); escaped rays are black.
+
+    Surfaces with a mirror-like coat (``MaterialTable.reflect`` > 0) mix in what the reflected ray sees,
+    (1 - F) diffuse + F reflected with F Schlick's Fresnel share, up to ``bounces`` reflections deep."""
     mesh = caster.mesh
     rgb = np.zeros((len(hits.face), 3))
     ok = hits.face >= 0
@@ -93,18 +98,32 @@ def shade_hits(caster: RayCaster, hits: RayHits, directions: np.ndarray, shadows
         flip = np.einsum("nk,nk->n", normals, directions[ok]) > 0  # face the camera
         normals[flip] *= -1.0
         points = hits.points[ok]
+        material = mesh.face_material[hits.face[ok]]
+        to_camera = -directions[ok] / np.linalg.norm(directions[ok], axis=1, keepdims=True)
         visible = light_visibility(caster, points, normals) if shadows else None
         rgb[ok] = shade_points(
             points,
             normals,
-            mesh.face_material[hits.face[ok]],
+            material,
             mesh.materials,
             mesh.lights,
             visible,
             ambient=mesh.ambient,
             intensities=mesh.light_intensity,
-            to_camera=-directions[ok] / np.linalg.norm(directions[ok], axis=1, keepdims=True),
+            to_camera=to_camera,
         )
+        if bounces > 0:
+            cos_view = np.einsum("nk,nk->n", normals, to_camera)
+            share = fresnel_schlick(mesh.materials.reflect[material], cos_view)
+            mirror = np.flatnonzero(share > 0.0)
+            if len(mirror):
+                n = normals[mirror]
+                d = -to_camera[mirror]
+                reflected = d - 2.0 * np.einsum("nk,nk->n", d, n)[:, None] * n
+                origins = points[mirror] + 1e-3 * n
+                seen = shade_hits(caster, caster.cast(origins, reflected), reflected, shadows, bounces - 1)
+                rows = np.flatnonzero(ok)[mirror]
+                rgb[rows] = (1.0 - share[mirror, None]) * rgb[rows] + share[mirror, None] * seen
     return rgb
 
 

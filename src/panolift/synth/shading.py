@@ -77,6 +77,7 @@ class MaterialTable:
     detail: np.ndarray  # (M,) amplitude of the fine detail noise
     specular: np.ndarray  # (M,) strength of the white Blinn-Phong highlight; 0: matte (Lambertian)
     shininess: np.ndarray  # (M,) Blinn-Phong exponent (the highlight's tightness)
+    reflect: np.ndarray  # (M,) Fresnel reflectance at normal incidence F0 of a mirror-like coat; 0: none
 
 
 def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
@@ -109,6 +110,7 @@ def make_material(class_name: str, slot: int, rng: np.random.Generator) -> dict:
         "detail": 0.5,
         "specular": 0.0,
         "shininess": 1.0,
+        "reflect": 0.0,
     }
 
 
@@ -121,7 +123,8 @@ def restyle_materials(
     the main surface of wooden classes turns to wood grain with probability wood_grain; plain walls and
     ceilings get contrast U(0.02, 0.05) and detail 0.03; with gloss > 0 the main surface of a GLOSSY class gets
     specular gloss x U(0.5, 1) and shininess exp U(log 4, log 40) (drawn after everything else, so a
-    matte room's draws are those of the rooms before gloss existed).
+    matte room's draws are those of the rooms before gloss existed); with reflection > 0 the main surface of
+    a GLOSSY class also gets a mirror-like coat of reflectance F0 = reflection x U(0.5, 1) (drawn last).
     """
     for material, (name, slot) in zip(materials, kinds, strict=True):
         material["scale"] = material["scale"] * appearance.texture_density
@@ -137,6 +140,10 @@ def restyle_materials(
             if slot == 0 and name in GLOSSY:
                 material["specular"] = appearance.gloss * rng.uniform(0.5, 1.0)
                 material["shininess"] = float(np.exp(rng.uniform(np.log(4.0), np.log(40.0))))
+    if appearance.reflection > 0.0:
+        for material, (name, slot) in zip(materials, kinds, strict=True):
+            if slot == 0 and name in GLOSSY:
+                material["reflect"] = appearance.reflection * rng.uniform(0.5, 1.0)
 
 
 def stack_materials(materials: list[dict]) -> MaterialTable:
@@ -264,3 +271,10 @@ def shade_points(
             spec *= intensity / (1.0 + 0.1 * dist2[glossy])
             highlight[glossy] += spec if visible is None else spec * visible[glossy, index]
     return np.clip(albedo * light[:, None] + highlight[:, None], 0.0, 1.0)
+
+
+def fresnel_schlick(f0: np.ndarray, cos_view: np.ndarray) -> np.ndarray:
+    """Schlick's approximation of the reflected share: F0 + (1 - F0) (1 - cos)^5, zero where F0 is zero (a
+    matte surface reflects nothing at any angle); cos: between the normal and the direction to the camera."""
+    grazing = (1.0 - np.clip(cos_view, 0.0, 1.0)) ** 5
+    return np.where(f0 > 0.0, f0 + (1.0 - f0) * grazing, 0.0)

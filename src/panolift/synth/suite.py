@@ -234,6 +234,7 @@ def describe_config(config: SynthConfig) -> str:
     text += " plain" if look.plain_walls else ""
     text += f" exposure {100 * look.exposure_jitter:.0f}%" if look.exposure_jitter >= 0.1 else ""
     text += f" gloss {look.gloss:.1f}" if look.gloss > 0.0 else ""
+    text += f" mirror {look.reflection:.2f}" if look.reflection > 0.0 else ""
     return text + (
         f" white balance {100 * look.white_balance_jitter:.0f}%" if look.white_balance_jitter >= 0.02 else ""
     )
@@ -272,8 +273,21 @@ def gloss_split(seed: int) -> str:
     return "held-out" if seed in GLOSS_HELD_OUT else "tuning"
 
 
-def gloss_config(seed: int, gloss: float = GLOSS) -> SynthConfig:
-    """The suite's room ``seed`` with glossy materials (:data:`GLOSS`); everything else as :func:`suite_config`,
-    so the pair (N, gloss-N) measures what view-dependent highlights cost."""
+def gloss_config(seed: int, gloss: float = GLOSS, reflection: float = 0.0) -> SynthConfig:
+    """The suite's room ``seed`` with glossy materials (:data:`GLOSS`) and, with ``reflection`` > 0, a
+    mirror-like coat on them; everything else as :func:`suite_config`, so the pair (N, gloss-N) measures
+    what view-dependent highlights cost, and (N, mirror-N) what reflections of the room add to them."""
     config = suite_config(seed)
-    return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, gloss=gloss))
+    look = dataclasses.replace(config.appearance, gloss=gloss, reflection=reflection)
+    return dataclasses.replace(config, appearance=look)
+
+
+REFLECTION = 0.1
+"""The mirror rooms' ``AppearanceConfig.reflection``: Fresnel reflectance 0.05-0.1 at normal incidence on
+the glossy surfaces (a little above varnish's and glass's 0.04), most of the light at grazing angles."""
+
+
+def mirror_config(seed: int) -> SynthConfig:
+    """The glossy room ``gloss-N`` whose glossy surfaces also reflect the room (:data:`REFLECTION`); the
+    suite runs them as `mirror-N` for :data:`GLOSS_SEEDS` (the same split)."""
+    return gloss_config(seed, GLOSS, REFLECTION)
