@@ -61,3 +61,24 @@ def test_synth_camera_jitter_options(tmp_path, capsys):
     with pytest.raises(OptionError, match="--exposure-jitter"):
         synth(tmp_path / "bad", preset="tiny", exposure_jitter=-0.1)
     assert not (tmp_path / "bad").exists()
+
+
+def test_synth_surface_options(tmp_path, capsys):
+    """--gloss and --reflection make any preset's glossy surfaces shine and reflect: the same ground truth,
+    other colours on the floor, and bad values write nothing."""
+    plain, shiny = tmp_path / "plain", tmp_path / "shiny"
+    synth(plain, preset="tiny", seed=3)
+    synth(shiny, preset="tiny", seed=3, gloss=1.0, reflection=0.3)
+    assert "gloss 1.0 mirror 0.30" in capsys.readouterr().out  # the describe line
+    a, b = Scene(plain), Scene(shiny)
+    changed = []
+    for name in a.test_frames:
+        np.testing.assert_array_equal(a.ground_truth(name).semantics, b.ground_truth(name).semantics)
+        floor = a.ground_truth(name).semantics == a.class_set.names.index("floor")
+        diff = np.abs(b.rgb(name) - a.rgb(name)).max(axis=-1)
+        changed.append((diff[floor] > 0.02).mean())
+    assert max(changed) > 0.2  # the floor shows highlights and the room's image
+    for option in ({"gloss": 2.5}, {"reflection": -0.1}):
+        with pytest.raises(OptionError, match="--" + next(iter(option))):
+            synth(tmp_path / "bad", preset="tiny", **option)
+        assert not (tmp_path / "bad").exists()

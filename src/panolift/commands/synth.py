@@ -44,6 +44,8 @@ def synth(
     light: bool = False,
     exposure_jitter: float | None = None,
     white_balance_jitter: float | None = None,
+    gloss: float | None = None,
+    reflection: float | None = None,
 ) -> None:
     """Synthesize a procedural indoor room: images, poses, depth, ground truth and simulated 2D labels.
 
@@ -69,6 +71,9 @@ def synth(
             preset's.
         white_balance_jitter: the camera's per-frame, per-channel white-balance jitter (std of each
             channel's log gain) instead of the preset's.
+        gloss: strength of the highlights on glossy surfaces (0-2) instead of the preset's.
+        reflection: Fresnel reflectance at normal incidence of the glossy surfaces' mirror-like coat (0-1)
+            instead of the preset's.
     """
     from tqdm import tqdm
 
@@ -106,6 +111,7 @@ def synth(
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
     config = camera_config(config, exposure_jitter, white_balance_jitter)
+    config = surface_config(config, gloss, reflection)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -162,6 +168,22 @@ def camera_config(config, exposure_jitter: float | None, white_balance_jitter: f
             continue
         if not 0.0 <= value <= 1.0:
             raise OptionError(f"--{name.replace('_', '-')} must lie in 0..1 (std of a log gain), got {value}")
+        changes[name] = float(value)
+    if not changes:
+        return config
+    return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, **changes))
+
+
+def surface_config(config, gloss: float | None, reflection: float | None):
+    """``config`` with the glossy surfaces' highlight strength and mirror-like coat of the command line."""
+    from panolift.errors import OptionError
+
+    changes: dict = {}
+    for name, value, top in (("gloss", gloss, 2.0), ("reflection", reflection, 1.0)):
+        if value is None:
+            continue
+        if not 0.0 <= value <= top:
+            raise OptionError(f"--{name} must lie in 0..{top:g}, got {value}")
         changes[name] = float(value)
     if not changes:
         return config
