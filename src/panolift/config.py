@@ -532,6 +532,11 @@ class TrainConfig:
     dB). A shrink early in training, or on a room the field has explained with a screen in front of the
     cameras (seed 0: 28.9 -> 27.4 dB, the labels fail either way), fits the box to the wrong surfaces; the
     no-ground-truth guard reports the screen."""
+    floor_from_matches: bool = False
+    """At the shrink, raise the box's bottom to 5 cm under the floor, whose height comes from the matched
+    depths of pixels the training labels call floor (their densest 2 cm slab; needs ``orient_world``'s
+    upright world). A floor that reflects like lacquer or polished stone otherwise gets the mirrored room
+    as geometry under it (benchmarks/SUITE.md, fifty-fifth round). Off: the box keeps its bottom."""
     max_depth: float = 5.0
     """Frusta depth (world units) fitted into the unit sphere by the scene normalisation."""
     image_width: int = 0

@@ -190,3 +190,58 @@ def test_the_box_fits_the_matched_depths_at_the_first_upsampling(tiny_scene, tmp
         assert trainer.step == 50 and trainer.march_box is None and trainer.field.march_voxel_floor == 0.0
         step = sampling_domain(trainer.field, config.render, start.device).step_size
         assert step == pytest.approx(config.render.step_ratio * float(trainer.field.voxel_size.mean()))
+
+
+def test_the_floor_height_comes_from_the_matches_labelled_floor_and_lifts_the_box_bottom(
+    tiny_scene, tmp_path
+):
+    from panolift.lift.batching import frame_targets, rays_for_pixels
+
+    config = tiny_config()
+    train = config.train
+    train.iterations, train.upsample_steps, train.occupancy_steps, train.shrink_step = 40, (), (10,), 30
+    train.orient_world, train.floor_from_matches = True, True
+    with TrainingRun(tiny_scene, tmp_path / "run", config) as run:
+        run.run(stop_at=20)
+        trainer = run.trainer
+        scale = trainer.normalization.scale
+        # the synthesized room's floor is the plane z = 0 of its world (upright: z stays up)
+        true = float(trainer.normalization.points_to_field(np.zeros((1, 3)))[0, 2])
+        # matches on every pixel the training labels call floor, at the floor; and, as a glossy floor's
+        # reflections give, as many again under it at 1.1-2x their distance (heights spread below)
+        data, floor = trainer.data, trainer.scene.class_set.names.index("floor")
+        frames, pixels = [], []
+        for frame in range(len(data.frame_names)):
+            labels = frame_targets(data, frame)["probability"].argmax(dim=1)
+            rows = torch.nonzero(labels == floor)[:, 0]
+            frames.append(torch.full_like(rows, frame))
+            pixels.append(rows)
+        frames, pixels = torch.cat(frames), torch.cat(pixels)
+        origins, dirs = rays_for_pixels(data, frames, pixels)
+        down = dirs[:, 2] < -0.05
+        frames, pixels, origins, dirs = frames[down], pixels[down], origins[down], dirs[down]
+        depth = (true - origins[:, 2]) / dirs[:, 2]
+        mirrored = depth * torch.linspace(1.1, 2.0, len(depth), dtype=depth.dtype)
+        trainer.matched = MatchedDepths(
+            frames.repeat(2),
+            pixels.repeat(2),
+            torch.cat([depth, mirrored]).float(),
+            torch.ones(2 * len(depth)),
+        )
+        assert len(depth) >= 200
+        height = trainer.floor_height()
+        assert height is not None and abs(height - true) < 0.01 * scale
+        low = trainer.field.aabb.clone()
+        low[0, 2] = true - 0.5 * scale
+        raised = trainer.box_above_floor(low)
+        assert float(raised[0, 2]) == pytest.approx(height - 0.05 * scale)
+        assert torch.equal(raised[1], low[1]) and torch.equal(raised[0, :2], low[0, :2])
+        high = low.clone()
+        high[0, 2] = true - 0.01 * scale  # already above the cut: kept
+        assert torch.equal(trainer.box_above_floor(high), high)
+        assert trainer.floor_height(min_points=10 * len(depth)) is None  # too few
+        train.orient_world = False  # no upright world, no floor height
+        assert trainer.floor_height() is None
+        train.orient_world = True
+        run.run(stop_at=31)  # the shrink: the box ends 5 cm under the floor, or above it
+        assert float(trainer.field.aabb[0, 2]) >= height - 0.05 * scale - 1e-6

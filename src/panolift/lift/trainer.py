@@ -28,7 +28,13 @@ from panolift.field import PanopticField, compute_occupancy, occupied_aabb, reso
 from panolift.render import reach_ends, render_rays, sampling_domain, thing_mask_of
 from panolift.scene import Scene, SceneNormalization
 
-from .batching import load_training_data, rays_for_pixels, sample_image_batch, sample_scene_batch
+from .batching import (
+    frame_targets,
+    load_training_data,
+    rays_for_pixels,
+    sample_image_batch,
+    sample_scene_batch,
+)
 from .cameras import FrameCameras
 from .clusters import cluster_instances
 from .exposure import FrameExposure
@@ -319,6 +325,39 @@ class Trainer:
         low, high = torch.minimum(low, cameras.min(0).values), torch.maximum(high, cameras.max(0).values)
         grow = margin * float((high - low).max())
         return torch.stack([torch.maximum(low - grow, aabb[0]), torch.minimum(high + grow, aabb[1])])
+
+    def floor_height(self, min_points: int = 200) -> float | None:
+        """The floor's height (normalised z) from the matched surface points whose training labels call
+        their pixel floor: the centre of the densest 2 cm slab of their heights, refined to the median of
+        the points within 2 cm of it. A floor is a plane, so its own texture's matches pile up in one slab,
+        while a glossy floor's reflections (the room mirrored under it) spread over many heights below.
+        None without a floor class, an upright world (:attr:`orient_world`) or ``min_points`` such points."""
+        names = self.scene.class_set.names
+        if "floor" not in names or not self.config.train.orient_world:
+            return None
+        floor = names.index("floor")
+        matched = self.matched_depths()
+        if len(matched) == 0:
+            return None
+        points = self.matched_points()
+        is_floor = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+        frames = matched.frames.to(points.device)
+        for frame in torch.unique(frames).tolist():
+            rows = torch.nonzero(frames == frame)[:, 0]
+            pixels = matched.pixels.to(points.device).index_select(0, rows)
+            probability = frame_targets(self.data, frame, pixels)["probability"].to(points.device)
+            is_floor[rows] = probability.argmax(dim=1) == floor
+        heights = points[is_floor, 2].double()
+        if heights.numel() < min_points:
+            return None
+        slab = 0.02 * self.normalization.scale  # 2 cm in normalised units
+        low = float(heights.min())
+        bins = torch.floor((heights - low) / slab).long()
+        counts = torch.bincount(bins)
+        counts = counts + torch.nn.functional.pad(counts[1:], (0, 1))  # slabs of two bins, half-overlapping
+        peak = low + (int(counts.argmax()) + 1.0) * slab
+        near = heights[(heights - peak).abs() <= slab]
+        return float(near.median())
 
     def report_capture_sparsity(self) -> float:
         """Log the share of the matched surface points that at most :data:`FEW_VIEWS` training cameras
@@ -655,6 +694,8 @@ class Trainer:
                 new_aabb = occupied_aabb(self.field.occupancy)
                 if self.config.train.shrink_to_reached:
                     new_aabb = self.reached_aabb(within=new_aabb)
+                if self.config.train.floor_from_matches:
+                    new_aabb = self.box_above_floor(new_aabb)
                 self.field.resample(new_aabb, grid_resolution_at(step, self.config))
                 self._rebuild_grid_optimizer()
                 self.shrink_pending = False
@@ -679,6 +720,26 @@ class Trainer:
                     self.field.march_voxel_floor = voxel_edge(self.march_box, voxels)
                 self._rebuild_grid_optimizer()
                 log.info("step %d: grid upsampled to %s", step, self.field.resolution)
+
+    def box_above_floor(self, box: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
+        """``box`` (2, 3) with its bottom raised to ``margin`` metres under the floor
+        (:meth:`floor_height`), where it lies lower: nothing stands under a room's floor, and a glossy
+        floor's reflections, which a radiance field explains as a mirrored room beneath it, have nowhere
+        to go. Unchanged without a floor height."""
+        height = self.floor_height()
+        if height is None:
+            log.info("no floor height from the matched depths: the box keeps its bottom")
+            return box
+        bottom = height - margin * self.normalization.scale
+        if bottom <= float(box[0, 2]) or bottom >= float(box[1, 2]):
+            return box
+        log.info(
+            "floor at z = %.3f (normalised) from the matched depths: the box's bottom %.3f -> %.3f",
+            height, float(box[0, 2]), bottom,
+        )  # fmt: skip
+        box = box.clone()
+        box[0, 2] = bottom
+        return box
 
     @torch.no_grad()
     def opaque_fraction(self, num_rays: int = 2048) -> float:
