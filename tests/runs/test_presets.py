@@ -15,6 +15,7 @@ from panolift.config import (
     fast_config,
     get_preset,
     paper_config,
+    tiny_config,
 )
 from panolift.errors import OptionError
 from panolift.lift.schedules import loss_weights_at
@@ -59,6 +60,8 @@ def test_quick_is_fast_compressed_and_get_preset_reschedules():
     # the room's box from the first upsampling in both; the paper keeps the frusta's box to its shrink
     assert quick.train.box_from_matches == fast.train.box_from_matches == 0.25
     assert paper_config().train.box_from_matches == 0
+    assert quick.train.floor_from_matches and fast.train.floor_from_matches  # nothing under the floor
+    assert not paper_config().train.floor_from_matches and not tiny_config().train.floor_from_matches
     # the matched depths start with the first upsampling (the finer grid), whatever the steps
     for preset in (fast, quick, get_preset("fast", 1500)):
         first = min(preset.train.upsample_steps)

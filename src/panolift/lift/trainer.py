@@ -155,6 +155,7 @@ class Trainer:
         # with train.box_from_matches, until the shrink: the box whose voxels set the march's step
         self.march_box: torch.Tensor | None = None
         self.matched: MatchedDepths | None = None  # found at the first step that needs them
+        self.floor_points: tuple[torch.Tensor, torch.Tensor] | None = None  # (heights, labelled floor)
         self.head_cache: HeadSampleCache | None = None  # a head phase's samples (train.head_cache)
         self.view_smoothing = SparseViewSmoothing(
             self.data.c2w, self.data.K, self.data.width, self.data.height, config.render.near
@@ -348,6 +349,7 @@ class Trainer:
             probability = frame_targets(self.data, frame, pixels)["probability"].to(points.device)
             is_floor[rows] = probability.argmax(dim=1) == floor
         heights = points[is_floor, 2].double()
+        self.floor_points = (points[:, 2], is_floor)  # for box_above_floor's report
         if heights.numel() < min_points:
             return None
         slab = 0.02 * self.normalization.scale  # 2 cm in normalised units
@@ -737,6 +739,13 @@ class Trainer:
             "floor at z = %.3f (normalised) from the matched depths: the box's bottom %.3f -> %.3f",
             height, float(box[0, 2]), bottom,
         )  # fmt: skip
+        z, is_floor = self.floor_points
+        others = z[~is_floor]
+        log.info(
+            "under the floor: %.1f%% of the matched points labelled floor, %.1f%% of the others",
+            100 * float((z[is_floor] < bottom).float().mean()),
+            100 * float((others < bottom).float().mean()) if others.numel() else 0.0,
+        )
         box = box.clone()
         box[0, 2] = bottom
         return box
