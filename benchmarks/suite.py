@@ -71,7 +71,9 @@ def panolift_command() -> list[str]:
 
 def parse_seeds(text: str) -> list[str]:
     """Scene keys from "tuning", "heldout", "all", "independent", "clutter" (the cluttered rooms clutter-0,
-    clutter-1, ...), clutter-N and seed numbers, comma separated."""
+    clutter-1, ...), "exposure", "gloss" and "mirror" (the suite rooms seen by an auto-exposure camera, with
+    glossy surfaces, with mirror-like ones), their single keys (clutter-N, exposure-N, gloss-N, mirror-N)
+    and seed numbers, comma separated."""
     from panolift.synth.suite import (
         CLUTTER_SEEDS,
         EXPOSURE_SEEDS,
@@ -311,7 +313,7 @@ def main() -> None:
     parser.add_argument(
         "--seeds",
         default="tuning",
-        help="tuning, heldout, all, independent, clutter, or seeds: 0,3,clutter-1",
+        help="tuning, heldout, all, independent, clutter, exposure, gloss, mirror, or keys: 0,3,clutter-1,gloss-214",
     )
     parser.add_argument(
         "--cache", type=Path, default=Path("/tmp/suite-cache"), help="folder of synthesized scenes"
