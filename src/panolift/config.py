@@ -534,7 +534,7 @@ class TrainConfig:
     no-ground-truth guard reports the screen."""
     floor_from_matches: bool = False
     """At the shrink, raise the box's bottom to 5 cm under the floor, whose height comes from the matched
-    depths of pixels the training labels call floor (their densest 2 cm slab; needs ``orient_world``'s
+    depths of pixels the training labels call floor (the densest 4 cm window of their heights; needs ``orient_world``'s
     upright world). A floor that reflects like lacquer or polished stone otherwise gets the mirrored room
     as geometry under it: on rooms with a strong coat (F0 0.15-0.3) the share of floor pixels more than 15%
     off their depth went 30.6 -> 4.2% (216) and 36.6 -> 2.9% (held-out 219), labels level or up; on matte

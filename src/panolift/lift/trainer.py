@@ -155,7 +155,6 @@ class Trainer:
         # with train.box_from_matches, until the shrink: the box whose voxels set the march's step
         self.march_box: torch.Tensor | None = None
         self.matched: MatchedDepths | None = None  # found at the first step that needs them
-        self.floor_points: tuple[torch.Tensor, torch.Tensor] | None = None  # (heights, labelled floor)
         self.head_cache: HeadSampleCache | None = None  # a head phase's samples (train.head_cache)
         self.view_smoothing = SparseViewSmoothing(
             self.data.c2w, self.data.K, self.data.width, self.data.height, config.render.near
@@ -327,12 +326,10 @@ class Trainer:
         grow = margin * float((high - low).max())
         return torch.stack([torch.maximum(low - grow, aabb[0]), torch.minimum(high + grow, aabb[1])])
 
-    def floor_height(self, min_points: int = 200) -> float | None:
-        """The floor's height (normalised z) from the matched surface points whose training labels call
-        their pixel floor: the centre of the densest 2 cm slab of their heights, refined to the median of
-        the points within 2 cm of it. A floor is a plane, so its own texture's matches pile up in one slab,
-        while a glossy floor's reflections (the room mirrored under it) spread over many heights below.
-        None without a floor class, an upright world (:attr:`orient_world`) or ``min_points`` such points."""
+    def floor_matches(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The matched surface points' heights (normalised z) and whether the training labels call their
+        pixel floor (both (num_matched,)); None without a floor class, an upright world
+        (:attr:`orient_world`, whose z is up) or matches."""
         names = self.scene.class_set.names
         if "floor" not in names or not self.config.train.orient_world:
             return None
@@ -348,15 +345,27 @@ class Trainer:
             pixels = matched.pixels.to(points.device).index_select(0, rows)
             probability = frame_targets(self.data, frame, pixels)["probability"].to(points.device)
             is_floor[rows] = probability.argmax(dim=1) == floor
-        heights = points[is_floor, 2].double()
-        self.floor_points = (points[:, 2], is_floor)  # for box_above_floor's report
+        return points[:, 2], is_floor
+
+    def floor_height(
+        self, min_points: int = 200, matches: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> float | None:
+        """The floor's height (normalised z) from the matched points labelled floor (``matches``, default
+        :meth:`floor_matches`): the centre of the densest 4 cm window of their heights (in 2 cm steps),
+        refined to the median of the points within 2 cm of it. A floor is a plane, so its own texture's
+        matches pile up in one slab, while a glossy floor's reflections (the room mirrored under it) spread
+        over many heights below. None without floor matches or with fewer than ``min_points``."""
+        matches = matches if matches is not None else self.floor_matches()
+        if matches is None:
+            return None
+        heights = matches[0][matches[1]].double()
         if heights.numel() < min_points:
             return None
         slab = 0.02 * self.normalization.scale  # 2 cm in normalised units
         low = float(heights.min())
         bins = torch.floor((heights - low) / slab).long()
         counts = torch.bincount(bins)
-        counts = counts + torch.nn.functional.pad(counts[1:], (0, 1))  # slabs of two bins, half-overlapping
+        counts = counts + torch.nn.functional.pad(counts[1:], (0, 1))  # windows of two bins, half-overlapping
         peak = low + (int(counts.argmax()) + 1.0) * slab
         near = heights[(heights - peak).abs() <= slab]
         return float(near.median())
@@ -728,24 +737,22 @@ class Trainer:
         (:meth:`floor_height`), where it lies lower: nothing stands under a room's floor, and a glossy
         floor's reflections, which a radiance field explains as a mirrored room beneath it, have nowhere
         to go. Unchanged without a floor height."""
-        height = self.floor_height()
-        if height is None:
+        matches = self.floor_matches()
+        height = self.floor_height(matches=matches)
+        if matches is None or height is None:
             log.info("no floor height from the matched depths: the box keeps its bottom")
             return box
         bottom = height - margin * self.normalization.scale
         if bottom <= float(box[0, 2]) or bottom >= float(box[1, 2]):
             return box
+        z, is_floor = matches
+        under = z < bottom
         log.info(
-            "floor at z = %.3f (normalised) from the matched depths: the box's bottom %.3f -> %.3f",
-            height, float(box[0, 2]), bottom,
+            "floor at z = %.3f (normalised) from the matched depths: the box's bottom %.3f -> %.3f; under "
+            "it %.1f%% of the matched points labelled floor, %.1f%% of the others",
+            height, float(box[0, 2]), bottom, 100 * float(under[is_floor].float().mean()),
+            100 * float(under[~is_floor].float().mean()) if bool((~is_floor).any()) else 0.0,
         )  # fmt: skip
-        z, is_floor = self.floor_points
-        others = z[~is_floor]
-        log.info(
-            "under the floor: %.1f%% of the matched points labelled floor, %.1f%% of the others",
-            100 * float((z[is_floor] < bottom).float().mean()),
-            100 * float((others < bottom).float().mean()) if others.numel() else 0.0,
-        )
         box = box.clone()
         box[0, 2] = bottom
         return box
