@@ -59,3 +59,5 @@ def test_seed_groups_include_the_exposure_rooms():
     assert parse_seeds("gloss")[:2] == ["gloss-214", "gloss-215"] and len(parse_seeds("gloss")) == 8
     assert parse_seeds("214,gloss-214,mirror-214") == ["214", "gloss-214", "mirror-214"]
     assert parse_seeds("mirror")[-1] == "mirror-221"
+    assert parse_seeds("platform") == ["platform-226", "platform-227", "platform-228", "platform-229"]
+    assert parse_seeds("226,platform-226") == ["226", "platform-226"]

@@ -239,6 +239,36 @@ def test_the_floor_height_comes_from_the_matches_labelled_floor_and_lifts_the_bo
         high = low.clone()
         high[0, 2] = true - 0.01 * scale  # already above the cut: kept
         assert torch.equal(trainer.box_above_floor(high), high)
+        # a lower level with things on it: the other classes' matches under the cut keep the box
+        others = []
+        for frame in range(len(data.frame_names)):
+            labels = frame_targets(data, frame)["probability"].argmax(dim=1)
+            rows = torch.nonzero(labels != floor)[:, 0]
+            others.append((torch.full_like(rows, frame), rows))
+        o_frames, o_pixels = (torch.cat(parts) for parts in zip(*others, strict=True))
+        o_origins, o_dirs = rays_for_pixels(data, o_frames, o_pixels)
+        o_down = o_dirs[:, 2] < -0.05
+        o_frames, o_pixels, o_origins, o_dirs = (
+            o_frames[o_down],
+            o_pixels[o_down],
+            o_origins[o_down],
+            o_dirs[o_down],
+        )
+        o_depth = (true - 0.3 * scale - o_origins[:, 2]) / o_dirs[:, 2]  # 30 cm under the floor
+        keep = trainer.matched
+        for share, kept in ((0.01, False), (0.2, True)):  # 1%: bad matches, cut; 20%: a lower level, kept
+            n = max(1, int(share * len(o_depth)))
+            under = torch.zeros(len(o_depth), dtype=torch.bool)
+            under[torch.randperm(len(o_depth), generator=torch.Generator().manual_seed(0))[:n]] = True
+            o_match = torch.where(under, o_depth, (true + 0.5 * scale - o_origins[:, 2]) / o_dirs[:, 2])
+            trainer.matched = MatchedDepths(
+                torch.cat([keep.frames, o_frames]),
+                torch.cat([keep.pixels, o_pixels]),
+                torch.cat([keep.depth, o_match.float()]),
+                torch.ones(len(keep.depth) + len(o_depth)),
+            )
+            assert torch.equal(trainer.box_above_floor(low), low) == kept, share
+        trainer.matched = keep
         assert trainer.floor_height(min_points=10 * len(depth)) is None  # too few
         train.orient_world = False  # no upright world, no floor height
         assert trainer.floor_height() is None

@@ -82,3 +82,14 @@ def test_synth_surface_options(tmp_path, capsys):
         with pytest.raises(OptionError, match="--" + next(iter(option))):
             synth(tmp_path / "bad", preset="tiny", **option)
         assert not (tmp_path / "bad").exists()
+
+
+def test_synth_platform_preset(tmp_path, capsys):
+    """--preset platform: the suite room with a raised floor, its split on the describe line."""
+    from panolift.synth.suite import platform_config
+
+    synth(tmp_path / "scene", preset="platform", seed=229, num_frames=4, size=(48, 48), light=True)
+    text = capsys.readouterr().out
+    height, depth = platform_config(229).platform
+    assert re.search(rf"describe .* platform {height:.2f}x{depth:.1f} \(held-out\)", text)
+    assert Scene(tmp_path / "scene").segmentation_data["synth_config"]["platform"] == [height, depth]

@@ -216,3 +216,49 @@ def test_independent_preset_matches_the_failing_scene(preset):
     assert config.hfov_deg == 70.0 and config.image_suffix == ".jpg" and len(config.appearance.lights) == 2
     heights = camera_trajectory(config)[:, 2, 3]
     assert heights.min() >= 1.25 - 1e-9 and heights.max() <= 1.65 + 1e-9
+
+
+def test_platform_rooms_have_a_floor_at_two_heights_and_raise_what_stands_on_it(tmp_path):
+    from panolift.evaluate.coverage import backproject
+    from panolift.synth import SynthConfig
+    from panolift.synth.layout import raise_onto_platform
+    from panolift.synth.suite import PLATFORM_HELD_OUT, PLATFORM_SEEDS, platform_config, platform_split
+
+    for seed in PLATFORM_SEEDS:
+        room, raised = suite_config(seed), platform_config(seed)
+        height, depth = raised.platform
+        assert 0.15 <= height <= 0.45 and 0.3 <= depth <= room.room_size[1] - 1.0
+        assert dataclasses.replace(raised, platform=(0.0, 0.0)) == room  # only the floor differs
+        assert describe_config(raised).startswith(describe_config(room) + f" platform {height:.2f}x")
+    assert [platform_split(s) for s in PLATFORM_SEEDS].count("held-out") == len(PLATFORM_HELD_OUT) == 2
+    with pytest.raises(ValueError, match="platform"):
+        dataclasses.replace(suite_config(226), platform=(0.9, 2.0))  # higher than 0.6 m
+    # the same layout, raised: objects over the platform (and what stands on them) move up by its height
+    config = platform_config(228)
+    flat = layout_room(suite_config(228), np.random.default_rng(5), {"chair", "bag", "television"})
+    lifted = layout_room(suite_config(228), np.random.default_rng(5), {"chair", "bag", "television"})
+    raise_onto_platform(lifted, config)
+    height, depth = config.platform
+    edge = config.room_size[1] - depth
+    moved = [b.position[2] - a.position[2] for a, b in zip(flat, lifted, strict=True)]
+    assert set(np.round(moved, 9)) <= {0.0, round(height, 9)} and any(moved)
+    for a, m in zip(flat, moved, strict=True):
+        if a.bounds[0, 2] < 1e-6 and a.furniture.mode != "on_top":
+            assert (m > 0) == (a.bounds[1, 1] > edge)  # on the floor: raised where it reaches the platform
+    # small frames: the floor's true surface lies at z = 0 and at the platform's height (and between, on
+    # its riser); nothing of the floor elsewhere
+    config = dataclasses.replace(
+        config, width=64, height=48, num_frames=12, supersample=1, test_every=3, image_suffix=".png"
+    )
+    synthesize_scene(tmp_path / "platform", config)
+    scene = Scene(tmp_path / "platform")
+    floor = SCANNET21.names.index("floor")
+    heights = []
+    for frame in scene.frame_names:
+        points, valid = backproject(scene.depth(frame), scene.intrinsics, scene.pose(frame))
+        is_floor = scene.ground_truth(frame).semantics[valid] == floor
+        heights.append(points[is_floor, 2])
+    heights = np.concatenate(heights)
+    assert (np.abs(heights) < 0.01).mean() > 0.05 and (np.abs(heights - height) < 0.01).mean() > 0.05
+    assert ((heights > -0.01) & (heights < height + 0.01)).all()
+    assert SynthConfig(room_size=(5.0, 4.0, 2.7), platform=(0.3, 1.5)).platform == (0.3, 1.5)

@@ -35,7 +35,7 @@ def synth(
     out: Path,
     /,
     preset: Literal[
-        "room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss", "mirror"
+        "room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss", "mirror", "platform"
     ] = "room",
     seed: int = 0,
     overwrite: bool = False,
@@ -60,7 +60,9 @@ def synth(
             by a camera that sets exposure and white balance per frame: gains of about 0.67-1.5x), gloss (the
             suite's room for SEED with glossy floors, tables, screens, glass and enamel: highlights that move
             with the view; 214-217 for tuning, 218-221 held out), mirror (the gloss room whose glossy
-            surfaces also reflect the room, Fresnel reflectance 0.05-0.1 rising towards 1 at grazing angles).
+            surfaces also reflect the room, Fresnel reflectance 0.05-0.1 rising towards 1 at grazing angles),
+            platform (the suite's room for SEED with a raised floor, 0.15-0.45 m high, over 35-65% of its
+            depth along the far wall: a floor at two heights; 226 and 228 for tuning, 227 and 229 held out).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
@@ -89,6 +91,8 @@ def synth(
         gloss_config,
         gloss_split,
         mirror_config,
+        platform_config,
+        platform_split,
         seed_split,
         suite_config,
     )
@@ -107,6 +111,8 @@ def synth(
         config = gloss_config(seed)
     elif preset == "mirror":
         config = mirror_config(seed)
+    elif preset == "platform":
+        config = platform_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
@@ -132,6 +138,8 @@ def synth(
     split = f" ({seed_split(seed)})" if preset in ("suite", "clutter", "exposure") else ""
     if preset in ("gloss", "mirror"):
         split = f" ({gloss_split(seed)})"
+    if preset == "platform":
+        split = f" ({platform_split(seed)})"
     print(f"describe     {describe_config(config)}" + split)
     print(
         f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "

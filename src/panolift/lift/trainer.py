@@ -38,6 +38,7 @@ from .batching import (
 from .cameras import FrameCameras
 from .clusters import cluster_instances
 from .exposure import FrameExposure
+from .floor import MAX_OTHERS_UNDER, floor_levels, refined_height
 from .head_cache import HeadSampleCache, head_cache_bytes, head_samples_per_ray
 from .losses import (
     EmbeddingBank,
@@ -351,10 +352,10 @@ class Trainer:
         self, min_points: int = 200, matches: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> float | None:
         """The floor's height (normalised z) from the matched points labelled floor (``matches``, default
-        :meth:`floor_matches`): the centre of the densest 4 cm window of their heights (in 2 cm steps),
-        refined to the median of the points within 2 cm of it. A floor is a plane, so its own texture's
-        matches pile up in one slab, while a glossy floor's reflections (the room mirrored under it) spread
-        over many heights below. None without floor matches or with fewer than ``min_points``."""
+        :meth:`floor_matches`): its lowest level (:func:`~panolift.lift.floor.floor_levels`: piles of
+        their heights in 4 cm windows, 2 cm apart; a raised stage or a split level is a second pile, a
+        glossy floor's reflections a tail under the floor's that no level rises from), refined to the
+        median of the points within 2 cm. None without floor matches or with fewer than ``min_points``."""
         matches = matches if matches is not None else self.floor_matches()
         if matches is None:
             return None
@@ -362,13 +363,13 @@ class Trainer:
         if heights.numel() < min_points:
             return None
         slab = 0.02 * self.normalization.scale  # 2 cm in normalised units
-        low = float(heights.min())
-        bins = torch.floor((heights - low) / slab).long()
-        counts = torch.bincount(bins)
-        counts = counts + torch.nn.functional.pad(counts[1:], (0, 1))  # windows of two bins, half-overlapping
-        peak = low + (int(counts.argmax()) + 1.0) * slab
-        near = heights[(heights - peak).abs() <= slab]
-        return float(near.median())
+        levels = floor_levels(heights, slab)
+        if len(levels) > 1:
+            log.info(
+                "the floor has %d levels in the matched depths, %s m above the lowest: the box keeps them all",
+                len(levels), ", ".join(f"{(h - levels[-1]) / self.normalization.scale:.2f}" for h in levels[:-1]),
+            )  # fmt: skip
+        return refined_height(heights, levels[-1], slab)
 
     def report_capture_sparsity(self) -> float:
         """Log the share of the matched surface points that at most :data:`FEW_VIEWS` training cameras
@@ -736,7 +737,9 @@ class Trainer:
         """``box`` (2, 3) with its bottom raised to ``margin`` metres under the floor
         (:meth:`floor_height`), where it lies lower: nothing stands under a room's floor, and a glossy
         floor's reflections, which a radiance field explains as a mirrored room beneath it, have nowhere
-        to go. Unchanged without a floor height."""
+        to go. Unchanged without a floor height, and where more than
+        :data:`~panolift.lift.floor.MAX_OTHERS_UNDER` of the other classes' matched points would lie under
+        the cut (a lower level that the floor's own matches did not show)."""
         matches = self.floor_matches()
         height = self.floor_height(matches=matches)
         if matches is None or height is None:
@@ -747,11 +750,18 @@ class Trainer:
             return box
         z, is_floor = matches
         under = z < bottom
+        others = float(under[~is_floor].float().mean()) if bool((~is_floor).any()) else 0.0
+        if others > MAX_OTHERS_UNDER:
+            log.warning(
+                "no cut under the floor: %.1f%% of the matched points of other classes lie under the floor "
+                "found at z = %.3f (normalised), above %.0f%% (a lower level of the room?); the box keeps its "
+                "bottom", 100 * others, height, 100 * MAX_OTHERS_UNDER,
+            )  # fmt: skip
+            return box
         log.info(
             "floor at z = %.3f (normalised) from the matched depths: the box's bottom %.3f -> %.3f; under "
             "it %.1f%% of the matched points labelled floor, %.1f%% of the others",
-            height, float(box[0, 2]), bottom, 100 * float(under[is_floor].float().mean()),
-            100 * float(under[~is_floor].float().mean()) if bool((~is_floor).any()) else 0.0,
+            height, float(box[0, 2]), bottom, 100 * float(under[is_floor].float().mean()), 100 * others,
         )  # fmt: skip
         box = box.clone()
         box[0, 2] = bottom

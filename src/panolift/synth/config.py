@@ -206,6 +206,10 @@ class SynthConfig:
     """L: size (x, y) in metres of the rectangle cut from the corner at (X, Y) of the bounding rectangle."""
     divider: tuple[float, float] = (0.0, 0.0)
     """open: a full-height wall at x = divider[0] running from the wall y = 0 for divider[1] metres."""
+    platform: tuple[float, float] = (0.0, 0.0)
+    """A raised floor (a stage, a dais, a split level): platform[0] metres high over the far side of the
+    room, y >= Y - platform[1], along the whole wall; what stands on it is raised with it (see
+    ``panolift.synth.layout.raise_onto_platform``). (0, 0): a flat floor."""
     hfov_deg: float = 75.0
     """Horizontal field of view in degrees."""
     test_every: int = 4
@@ -257,6 +261,14 @@ class SynthConfig:
         if self.room_shape == "L" and not (0.5 <= nx <= x - 2.0 and 0.5 <= ny <= y - 2.0):
             raise ValueError(
                 f"SynthConfig.notch {self.notch} must leave arms of at least 2 m in {self.room_size}"
+            )
+        ph, pd = self.platform
+        if (ph, pd) != (0.0, 0.0) and not (
+            0.05 <= ph <= min(0.6, self.eye_height - 0.8) and 0.3 <= pd <= y - 1.0
+        ):
+            raise ValueError(
+                f"SynthConfig.platform {self.platform} must be 0.05-0.6 m high (at least 0.8 m under the "
+                f"eye height {self.eye_height}) and 0.3 m to {y - 1.0:.2f} m deep in {self.room_size}"
             )
         dx, dl = self.divider
         if self.room_shape == "open" and not (1.5 <= dx <= x - 1.5 and 0.5 <= dl <= y - 1.5):

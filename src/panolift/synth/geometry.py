@@ -71,13 +71,31 @@ def cutout_block(lo: np.ndarray, hi: np.ndarray, size: tuple[float, float, float
     return tuple((lo3 + hi3) / 2), tuple(hi3 - lo3)
 
 
-def room_structure(size: tuple[float, float, float], cutouts: list[np.ndarray] = ()) -> list[PlacedObject]:
+def platform_block(platform: tuple[float, float], size: tuple[float, float, float]) -> tuple[tuple, tuple]:
+    """(center, extents) of a raised floor ``platform`` = (height, depth): a solid block over
+    y >= Y - depth along the whole room, from inside the floor slab up to the height, reaching into the
+    walls it touches (see ``SynthConfig.platform``)."""
+    X, Y, _ = size
+    height, depth = platform
+    t = WALL_THICKNESS
+    lo = np.array([-t, Y - depth, -t])
+    hi = np.array([X + t, Y + t, height])
+    return tuple((lo + hi) / 2), tuple(hi - lo)
+
+
+def room_structure(
+    size: tuple[float, float, float],
+    cutouts: list[np.ndarray] = (),
+    platform: tuple[float, float] = (0.0, 0.0),
+) -> list[PlacedObject]:
     """Floor, ceiling and four walls as slabs around the box [0, X] x [0, Y] x [0, Z], plus a solid block
-    of wall over every floor-plan cutout (each (2, 2): lo, hi in xy)."""
+    of wall over every floor-plan cutout (each (2, 2): lo, hi in xy) and, with a ``platform`` (height,
+    depth), a raised floor: part of the floor, with its material and class."""
     X, Y, Z = size
     t = WALL_THICKNESS
+    raised = [platform_block(platform, size)] if platform[0] > 0.0 else []
     slabs = {
-        "floor": [((X / 2, Y / 2, -t / 2), (X + 2 * t, Y + 2 * t, t))],
+        "floor": [((X / 2, Y / 2, -t / 2), (X + 2 * t, Y + 2 * t, t)), *raised],
         "ceiling": [((X / 2, Y / 2, Z + t / 2), (X + 2 * t, Y + 2 * t, t))],
         "wall": [
             ((X / 2, -t / 2, Z / 2), (X + 2 * t, t, Z)),
@@ -102,14 +120,16 @@ def build_scene_mesh(
     cutouts: list[np.ndarray] = (),
     appearance: AppearanceConfig | None = None,
     style_rng: np.random.Generator | None = None,
+    platform: tuple[float, float] = (0.0, 0.0),
 ) -> SceneMesh:
     """Concatenate the room structure and all objects; every slot of every object gets its own material.
 
-    ``cutouts``: floor-plan rectangles filled with wall (see ``FloorPlan``). ``appearance``: texture and
+    ``cutouts``: floor-plan rectangles filled with wall (see ``FloorPlan``); ``platform``: a raised floor
+    (see :func:`platform_block`). ``appearance``: texture and
     light settings applied after the materials are drawn (``style_rng`` draws the restyling, so that
     ``rng`` is consumed as in the original rooms); None keeps the original look and lights.
     """
-    structure = room_structure(size, cutouts)
+    structure = room_structure(size, cutouts, platform)
     verts, faces, f_class, f_inst, f_mat, f_obj, materials = [], [], [], [], [], [], []
     material_kinds: list[tuple[str, int]] = []  # (class name, slot) per material
     offset = 0

@@ -300,3 +300,27 @@ def layout_room(
             obj.instance_id = next_id
             next_id += 1
     return layout.objects
+
+
+def raise_onto_platform(objects: list[PlacedObject], config: SynthConfig) -> list[PlacedObject]:
+    """The objects with everything on the raised floor ``config.platform`` lifted by its height: what
+    stands on the floor with any of its footprint over the platform, what hangs on a wall over it (a
+    window, a picture), and what sits on the top of a lifted object. The same objects (changed in place); none without a
+    platform."""
+    height, depth = config.platform
+    if height <= 0.0:
+        return objects
+    edge = config.room_size[1] - depth
+    lifted: list[PlacedObject] = []
+    for obj in sorted(objects, key=lambda o: float(o.position[2])):  # supports before what they hold
+        lo, hi = obj.bounds
+        on_platform = hi[1] > edge and lo[2] < 1e-6
+        on_lifted = any(
+            abs(lo[2] - (s_hi[2] - height)) < 1e-6 and np.all(lo[:2] < s_hi[:2]) and np.all(hi[:2] > s_lo[:2])
+            for s_lo, s_hi in (s.bounds for s in lifted)
+        )
+        mounted = obj.furniture.mode == "mounted" and hi[1] > edge
+        if on_platform or on_lifted or mounted:
+            obj.position = np.asarray(obj.position, dtype=np.float64) + np.array([0.0, 0.0, height])
+            lifted.append(obj)
+    return objects

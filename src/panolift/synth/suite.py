@@ -235,6 +235,7 @@ def describe_config(config: SynthConfig) -> str:
     text += f" exposure {100 * look.exposure_jitter:.0f}%" if look.exposure_jitter >= 0.1 else ""
     text += f" gloss {look.gloss:.1f}" if look.gloss > 0.0 else ""
     text += f" mirror {look.reflection:.2f}" if look.reflection > 0.0 else ""
+    text += f" platform {config.platform[0]:.2f}x{config.platform[1]:.1f}" if config.platform[0] > 0.0 else ""
     return text + (
         f" white balance {100 * look.white_balance_jitter:.0f}%" if look.white_balance_jitter >= 0.02 else ""
     )
@@ -291,3 +292,28 @@ def mirror_config(seed: int) -> SynthConfig:
     """The glossy room ``gloss-N`` whose glossy surfaces also reflect the room (:data:`REFLECTION`); the
     suite runs them as `mirror-N` for :data:`GLOSS_SEEDS` (the same split)."""
     return gloss_config(seed, GLOSS, REFLECTION)
+
+
+PLATFORM_SEEDS = (226, 227, 228, 229)
+"""Suite rooms also drawn with a raised floor (`platform-N`: room N with a platform along its far wall,
+:func:`platform_config`; fresh seeds of stop 75): 226 and 228 may be tuned on (228's floor heights chose
+the floor levels' prominence), 227 and 229 are held out."""
+PLATFORM_HELD_OUT = (227, 229)
+
+
+def platform_split(seed: int) -> str:
+    """The split of a platform room: "held-out" for :data:`PLATFORM_HELD_OUT`, else "tuning"."""
+    return "held-out" if seed in PLATFORM_HELD_OUT else "tuning"
+
+
+def platform_config(seed: int) -> SynthConfig:
+    """The suite's room ``seed`` with a raised floor (a stage, a dais, a split level; ``SynthConfig.platform``)
+    along its far wall: 0.15-0.45 m high (at most 0.8 m under the eye) and covering 35-65% of the room's
+    depth, so that in some rooms more of the floor is on it than under it. Everything else as
+    :func:`suite_config` (what stood there is raised with it)."""
+    config = suite_config(seed)
+    rng = np.random.default_rng([seed, 0x5FA6E])
+    _, Y, _ = config.room_size
+    height = min(float(rng.uniform(0.15, 0.45)), config.eye_height - 0.8)
+    depth = float(np.clip(rng.uniform(0.35, 0.65) * Y, 0.3, Y - 1.0))
+    return dataclasses.replace(config, platform=(height, depth))

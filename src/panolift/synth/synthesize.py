@@ -16,7 +16,7 @@ from .config import SynthConfig
 from .floorplan import FloorPlan
 from .geometry import build_scene_mesh
 from .labels import MachineLabelStats, simulate_machine_labels
-from .layout import PlacedObject, layout_room
+from .layout import PlacedObject, layout_room, raise_onto_platform
 from .raycast import RayCaster, render_frame
 from .trajectory import camera_trajectory, intrinsics_for
 
@@ -126,6 +126,7 @@ def synthesize_scene(
     poses = camera_trajectory(config)  # first: objects keep clear of the cameras of any path but the orbit
     cameras = None if config.trajectory == "orbit" else poses[:, :2, 3]
     objects = layout_room(config, rng, {class_set.names[k] for k in class_set.thing_ids}, cameras)
+    objects = raise_onto_platform(objects, config)
     mesh = build_scene_mesh(
         objects,
         config.room_size,
@@ -134,6 +135,7 @@ def synthesize_scene(
         cutouts=FloorPlan.from_config(config).cutouts,
         appearance=config.appearance,
         style_rng=np.random.default_rng([config.seed, 0x57E1]),
+        platform=config.platform,
     )
     caster = RayCaster(mesh)
     t1 = time.perf_counter()
