@@ -23,27 +23,30 @@ floor with things standing on it that the floor's heights did not show as a leve
 have 0.1-1.3% there, bad matches and the reflections of glossy furniture)."""
 
 
-def window_counts(heights: torch.Tensor, slab: float) -> tuple[torch.Tensor, float]:
-    """Counts of ``heights`` in windows of two ``slab``-wide bins (half-overlapping), averaged over three
-    neighbouring windows; and the lowest height (window i is centred at low + (i + 1) slab)."""
+def window_counts(heights: torch.Tensor, slab: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Counts of ``heights`` in windows of two ``slab``-wide bins (half-overlapping), as they are and
+    averaged over three neighbouring windows; and the lowest height (window i is centred at
+    low + (i + 1) slab)."""
     low = float(heights.min())
     counts = torch.bincount(torch.floor((heights - low) / slab).long()).double()
     windows = counts + torch.nn.functional.pad(counts[1:], (0, 1))
     smooth = torch.nn.functional.avg_pool1d(windows[None, None], 3, 1, 1, count_include_pad=False)[0, 0]
-    return smooth, low
+    return windows, smooth, low
 
 
 def floor_levels(heights: torch.Tensor, slab: float, prominence: float = LEVEL_PROMINENCE) -> list[float]:
     """The floor's levels among ``heights`` (1-D, floor-labelled matched points), from the biggest pile
-    down: its centre, then each lower pile that rises ``prominence`` of the biggest pile's count over
-    the valley between it and the previous level. Heights in the units of ``slab`` (the bin width)."""
+    down: the densest window's centre, then each lower pile that rises ``prominence`` of the biggest
+    pile's count over the valley between it and the previous level (both in the windows averaged over
+    three neighbours). Heights in the units of ``slab`` (the bin width). A floor of one level gives the
+    densest window, as stop 74's rule did."""
     if heights.numel() == 0:
         return []
-    counts, low = window_counts(heights.double(), slab)
-    peak = int(counts.argmax())
-    top = float(counts[peak])
+    windows, counts, low = window_counts(heights.double(), slab)
+    peak = int(windows.argmax())
+    top = float(counts.max())
     levels = [peak]
-    valley, i = top, peak - 1
+    valley, i = float(counts[peak]), peak - 1
     while i >= 0:
         valley = min(valley, float(counts[i]))
         if float(counts[i]) - valley >= prominence * top:
