@@ -71,10 +71,12 @@ def panolift_command() -> list[str]:
 
 def parse_seeds(text: str) -> list[str]:
     """Scene keys from "tuning", "heldout", "all", "independent", "clutter" (the cluttered rooms clutter-0,
-    clutter-1, ...), "exposure", "gloss", "mirror" and "platform" (the suite rooms seen by an auto-exposure
-    camera, with glossy surfaces, with mirror-like ones, with a raised floor), their single keys
-    (clutter-N, exposure-N, gloss-N, mirror-N, platform-N) and seed numbers, comma separated."""
+    clutter-1, ...), "exposure", "gloss", "mirror", "platform" and "blur" (the suite rooms seen by an
+    auto-exposure camera, with glossy surfaces, with mirror-like ones, with a raised floor, filmed with motion
+    blur), their single keys (clutter-N, exposure-N, gloss-N, mirror-N, platform-N, blur-N) and seed
+    numbers, comma separated."""
     from panolift.synth.suite import (
+        BLUR_SEEDS,
         CLUTTER_SEEDS,
         EXPOSURE_SEEDS,
         GLOSS_SEEDS,
@@ -102,16 +104,18 @@ def parse_seeds(text: str) -> list[str]:
             keys += [f"{token}-{s}" for s in GLOSS_SEEDS]
         elif token == "platform":
             keys += [f"platform-{s}" for s in PLATFORM_SEEDS]
+        elif token == "blur":
+            keys += [f"blur-{s}" for s in BLUR_SEEDS]
         elif (
             token == "independent"
             or token.isdigit()
-            or re.fullmatch(r"(clutter|exposure|gloss|mirror|platform)-\d+", token)
+            or re.fullmatch(r"(clutter|exposure|gloss|mirror|platform|blur)-\d+", token)
         ):
             keys.append(token)
         else:
             raise SystemExit(
                 f"suite: unknown seed {token!r} (numbers, tuning, heldout, all, independent, clutter, clutter-N, "
-                "exposure, exposure-N, gloss, gloss-N, mirror, mirror-N, platform, platform-N)"
+                "exposure, exposure-N, gloss, gloss-N, mirror, mirror-N, platform, platform-N, blur, blur-N)"
             )
     return list(dict.fromkeys(keys))
 
@@ -149,7 +153,7 @@ def synthesize(key: str, cache: Path, threads: int) -> dict:
                 preset = ["--preset", "clutter", "--seed", key.split("-", 1)[1]]
             elif key.startswith("exposure-"):
                 preset = ["--preset", "exposure", "--seed", key.split("-", 1)[1]]
-            elif key.startswith(("gloss-", "mirror-", "platform-")):
+            elif key.startswith(("gloss-", "mirror-", "platform-", "blur-")):
                 preset = ["--preset", key.split("-", 1)[0], "--seed", key.split("-", 1)[1]]
             else:
                 preset = ["--preset", key]
@@ -316,7 +320,7 @@ def main() -> None:
     parser.add_argument(
         "--seeds",
         default="tuning",
-        help="tuning, heldout, all, independent, clutter, exposure, gloss, mirror, platform, or keys: 0,3,clutter-1,gloss-214",
+        help="tuning, heldout, all, independent, clutter, exposure, gloss, mirror, platform, blur, or keys: 0,3,clutter-1,gloss-214",
     )
     parser.add_argument(
         "--cache", type=Path, default=Path("/tmp/suite-cache"), help="folder of synthesized scenes"

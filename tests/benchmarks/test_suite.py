@@ -61,3 +61,5 @@ def test_seed_groups_include_the_exposure_rooms():
     assert parse_seeds("mirror")[-1] == "mirror-221"
     assert parse_seeds("platform") == ["platform-226", "platform-227", "platform-228", "platform-229"]
     assert parse_seeds("226,platform-226") == ["226", "platform-226"]
+    assert parse_seeds("blur") == ["blur-232", "blur-233", "blur-234", "blur-235"]
+    assert parse_seeds("232,blur-233") == ["232", "blur-233"]

@@ -93,3 +93,19 @@ def test_synth_platform_preset(tmp_path, capsys):
     height, depth = platform_config(229).platform
     assert re.search(rf"describe .* platform {height:.2f}x{depth:.1f} \(held-out\)", text)
     assert Scene(tmp_path / "scene").segmentation_data["synth_config"]["platform"] == [height, depth]
+
+
+def test_synth_blur_preset_and_option(tmp_path, capsys):
+    """--preset blur: the suite room filmed with motion blur, its split on the describe line; --motion-blur
+    sets it on any preset and refuses what is out of range before writing anything."""
+    from panolift.synth.suite import blur_config
+
+    synth(tmp_path / "scene", preset="blur", seed=235, num_frames=4, size=(48, 48), light=True)
+    blur = blur_config(235).appearance.motion_blur
+    assert re.search(rf"describe .* blur {100 * blur:.1f}% \(held-out\)", capsys.readouterr().out)
+    assert Scene(tmp_path / "scene").segmentation_data["synth_config"]["appearance"]["motion_blur"] == blur
+    synth(tmp_path / "tiny", preset="tiny", num_frames=4, motion_blur=0.03)
+    assert Scene(tmp_path / "tiny").segmentation_data["synth_config"]["appearance"]["motion_blur"] == 0.03
+    with pytest.raises(OptionError, match="--motion-blur"):
+        synth(tmp_path / "bad", preset="tiny", motion_blur=0.5)
+    assert not (tmp_path / "bad").exists()

@@ -18,7 +18,9 @@ from panolift.synth import (
     SUITE_SEEDS,
     SYNTH_PRESETS,
     TUNING_SEEDS,
+    AppearanceConfig,
     LabelNoiseConfig,
+    SynthConfig,
     describe_config,
     suite_config,
     synthesize_scene,
@@ -27,7 +29,7 @@ from panolift.synth.layout import CORE_CLASSES, choose_classes, class_weights_of
 from panolift.synth.quality import check_scene
 from panolift.synth.shading import ALL_PATTERNS, evaluate_pattern, make_material, stack_materials
 from panolift.synth.suite import CLUTTER_SEEDS, aspect_name, clutter_config, seed_split
-from panolift.synth.trajectory import camera_trajectory
+from panolift.synth.trajectory import camera_trajectory, intrinsics_for
 
 CONFIGS = [suite_config(s) for s in SUITE_SEEDS]
 
@@ -262,3 +264,76 @@ def test_platform_rooms_have_a_floor_at_two_heights_and_raise_what_stands_on_it(
     assert (np.abs(heights) < 0.01).mean() > 0.05 and (np.abs(heights - height) < 0.01).mean() > 0.05
     assert ((heights > -0.01) & (heights < height + 0.01)).all()
     assert SynthConfig(room_size=(5.0, 4.0, 2.7), platform=(0.3, 1.5)).platform == (0.3, 1.5)
+
+
+def test_shutter_poses_follow_the_path_centred_on_the_frame():
+    from scipy.spatial.transform import Rotation
+
+    from panolift.synth.trajectory import camera_velocity, motion_pixels, shutter_poses
+
+    config = suite_config(234)  # a hand-held walk: the camera turns and moves
+    poses = camera_trajectory(config)
+    focal = intrinsics_for(config)[0, 0]
+    i = 10
+    assert np.array_equal(shutter_poses(poses, i, 0.0, focal), poses[i : i + 1])
+    turn, shift = camera_velocity(poses, i)
+    # a full frame interval of motion carries the camera from half-way back to half-way on
+    half_back, half_on = (
+        0.5 * (poses[i - 1, :3, 3] + poses[i, :3, 3]),
+        0.5 * (poses[i, :3, 3] + poses[i + 1, :3, 3]),
+    )
+    assert np.allclose(shift, half_on - half_back)
+    # the turn (in frame i's axes) carries the previous camera to the next in two frame intervals
+    two_steps = Rotation.from_rotvec(2 * poses[i, :3, :3] @ turn).as_matrix()  # about world axes
+    assert np.allclose(two_steps @ poses[i - 1, :3, :3], poses[i + 1, :3, :3], atol=1e-9)
+    assert np.linalg.norm(turn) > 1e-3
+    fraction = 0.4
+    shutter = shutter_poses(poses, i, fraction, focal)
+    n = len(shutter)
+    assert n == min(int(np.ceil(fraction * motion_pixels(poses, i, focal))), 16) and n > 1
+    assert np.allclose(shutter[:, :3, 3].mean(axis=0), poses[i, :3, 3])  # centred on the frame's pose
+    span = shutter[-1, :3, 3] - shutter[0, :3, 3]
+    assert np.allclose(span, fraction * shift * (n - 1) / n)
+    for pose in shutter:  # rotations stay rotations
+        assert np.allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3), atol=1e-9)
+    swept = Rotation.from_matrix(shutter[0, :3, :3].T @ shutter[-1, :3, :3]).as_rotvec()
+    assert np.allclose(swept, fraction * turn * (n - 1) / n, atol=1e-9)
+
+
+def test_blur_rooms_blur_the_colour_and_nothing_else(tmp_path):
+    from panolift.synth.suite import BLUR_HELD_OUT, BLUR_SEEDS, blur_config, blur_split
+    from panolift.synth.synthesize import shutter_fractions
+
+    for seed in BLUR_SEEDS:
+        room, blurred = suite_config(seed), blur_config(seed)
+        assert 0.01 <= blurred.appearance.motion_blur <= 0.025
+        assert dataclasses.replace(blurred, appearance=room.appearance) == room  # only the camera blurs
+        assert (
+            describe_config(blurred)
+            == describe_config(room) + f" blur {100 * blurred.appearance.motion_blur:.1f}%"
+        )
+    assert [blur_split(s) for s in BLUR_SEEDS].count("held-out") == len(BLUR_HELD_OUT) == 2
+    with pytest.raises(ValueError, match="motion_blur"):
+        AppearanceConfig(motion_blur=0.2)
+    # per frame: more than the median blur where the camera moves faster, a spread of its own, at most 1
+    config = blur_config(233)
+    poses = camera_trajectory(config)
+    fractions = shutter_fractions(config, poses)
+    assert fractions.min() > 0.0 and fractions.max() <= 1.0 and fractions.std() > 0.3 * fractions.mean()
+    assert not shutter_fractions(suite_config(233), poses).any()
+    # small frames with and without blur: the same depth, ground truth and labels; softer colour
+    small = dict(width=64, height=48, num_frames=12, num_things=7, supersample=1, image_suffix=".png")
+    sharp = SynthConfig(**small, seed=3)
+    blurry = dataclasses.replace(sharp, appearance=AppearanceConfig(motion_blur=0.04))
+    synthesize_scene(tmp_path / "sharp", sharp)
+    synthesize_scene(tmp_path / "blurry", blurry)
+    a, b = Scene(tmp_path / "sharp"), Scene(tmp_path / "blurry")
+    softer = 0
+    for frame in a.frame_names:
+        assert np.array_equal(a.depth(frame), b.depth(frame))
+        assert np.array_equal(a.ground_truth(frame).semantics, b.ground_truth(frame).semantics)
+        assert np.array_equal(a.pose(frame), b.pose(frame))
+        ca, cb = a.rgb(frame), b.rgb(frame)
+        assert abs(ca.mean() - cb.mean()) < 0.02  # blur moves light around, it does not add or remove it
+        softer += np.abs(np.diff(cb, axis=1)).mean() < np.abs(np.diff(ca, axis=1)).mean()
+    assert softer >= 10  # of 12 frames: the blur takes the edges' contrast

@@ -35,7 +35,17 @@ def synth(
     out: Path,
     /,
     preset: Literal[
-        "room", "messy", "tiny", "independent", "suite", "clutter", "exposure", "gloss", "mirror", "platform"
+        "room",
+        "messy",
+        "tiny",
+        "independent",
+        "suite",
+        "clutter",
+        "exposure",
+        "gloss",
+        "mirror",
+        "platform",
+        "blur",
     ] = "room",
     seed: int = 0,
     overwrite: bool = False,
@@ -46,6 +56,7 @@ def synth(
     white_balance_jitter: float | None = None,
     gloss: float | None = None,
     reflection: float | None = None,
+    motion_blur: float | None = None,
 ) -> None:
     """Synthesize a procedural indoor room: images, poses, depth, ground truth and simulated 2D labels.
 
@@ -62,7 +73,10 @@ def synth(
             with the view; 214-217 for tuning, 218-221 held out), mirror (the gloss room whose glossy
             surfaces also reflect the room, Fresnel reflectance 0.05-0.1 rising towards 1 at grazing angles),
             platform (the suite's room for SEED with a raised floor, 0.15-0.45 m high, over 35-65% of its
-            depth along the far wall: a floor at two heights; 226 and 228 for tuning, 227 and 229 held out).
+            depth along the far wall: a floor at two heights; 226 and 228 for tuning, 227 and 229 held out),
+            blur (the suite's room for SEED filmed by a moving hand-held camera: motion blur of 1-2.5% of
+            the image width at the median frame, more where it turns fast; 232 and 234 for tuning, 233 and
+            235 held out).
         seed: seed of the layout, materials and label noise (suite, clutter: of everything).
         overwrite: replace a scene already in OUT.
         num_frames: frames along the camera path instead of the preset's (0: the preset's).
@@ -76,6 +90,8 @@ def synth(
         gloss: strength of the highlights on glossy surfaces (0-2) instead of the preset's.
         reflection: Fresnel reflectance at normal incidence of the glossy surfaces' mirror-like coat (0-1)
             instead of the preset's.
+        motion_blur: the camera's median motion blur in image widths (0-0.1; 0.02 blurs a 192-pixel frame
+            by about 4 pixels) instead of the preset's.
     """
     from tqdm import tqdm
 
@@ -85,6 +101,8 @@ def synth(
     from panolift.synth import SYNTH_PRESETS, synthesize_scene
     from panolift.synth.quality import check_scene
     from panolift.synth.suite import (
+        blur_config,
+        blur_split,
         clutter_config,
         describe_config,
         exposure_config,
@@ -113,10 +131,12 @@ def synth(
         config = mirror_config(seed)
     elif preset == "platform":
         config = platform_config(seed)
+    elif preset == "blur":
+        config = blur_config(seed)
     else:
         config = dataclasses.replace(SYNTH_PRESETS[preset], seed=seed)
     config = resized_config(config, num_frames, size, light)
-    config = camera_config(config, exposure_jitter, white_balance_jitter)
+    config = camera_config(config, exposure_jitter, white_balance_jitter, motion_blur)
     config = surface_config(config, gloss, reflection)
     bars: dict[str, tqdm] = {}
 
@@ -140,6 +160,8 @@ def synth(
         split = f" ({gloss_split(seed)})"
     if preset == "platform":
         split = f" ({platform_split(seed)})"
+    if preset == "blur":
+        split = f" ({blur_split(seed)})"
     print(f"describe     {describe_config(config)}" + split)
     print(
         f"checks       {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)} "
@@ -166,8 +188,14 @@ def resized_config(config, num_frames: int, size: tuple[int, int] | None, light:
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def camera_config(config, exposure_jitter: float | None, white_balance_jitter: float | None):
-    """``config`` with the camera's per-frame exposure and white-balance jitter of the command line."""
+def camera_config(
+    config,
+    exposure_jitter: float | None,
+    white_balance_jitter: float | None,
+    motion_blur: float | None = None,
+):
+    """``config`` with the camera's per-frame exposure and white-balance jitter and its motion blur of the
+    command line."""
     from panolift.errors import OptionError
 
     changes: dict = {}
@@ -177,6 +205,10 @@ def camera_config(config, exposure_jitter: float | None, white_balance_jitter: f
         if not 0.0 <= value <= 1.0:
             raise OptionError(f"--{name.replace('_', '-')} must lie in 0..1 (std of a log gain), got {value}")
         changes[name] = float(value)
+    if motion_blur is not None:
+        if not 0.0 <= motion_blur <= 0.1:
+            raise OptionError(f"--motion-blur must lie in 0..0.1 (image widths), got {motion_blur}")
+        changes["motion_blur"] = float(motion_blur)
     if not changes:
         return config
     return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, **changes))

@@ -135,8 +135,13 @@ def render_frame(
     height: int,
     supersample: int = 1,
     shadows: bool = True,
+    shutter: np.ndarray | None = None,
 ) -> RenderedFrame:
-    """Ray-cast one view: labels and depth at pixel centres, colour averaged over supersample^2 rays."""
+    """Ray-cast one view: labels and depth at pixel centres, colour averaged over supersample^2 rays.
+
+    ``shutter`` ((n, 4, 4) camera poses while the shutter is open, e.g. ``trajectory.shutter_poses``)
+    blurs the colour with the camera's motion: it is averaged over max(n, supersample^2) rays a pixel,
+    each from a pose of the shutter (in order) through the next of the supersample offsets."""
     mesh = caster.mesh
     origins, dirs = pixel_rays(K, c2w, width, height)
     hits = caster.cast(origins, dirs)
@@ -146,7 +151,19 @@ def render_frame(
     instance = np.where(ok, mesh.face_instance[face], 0)
     z_axis = c2w[:3, 2]
     depth = np.where(ok, hits.distance * (dirs @ z_axis), 0.0)
-    if supersample == 1:
+    if shutter is not None and len(shutter) > 1:
+        grid = [
+            ((j + 0.5) / supersample, (i + 0.5) / supersample)
+            for i in range(supersample)
+            for j in range(supersample)
+        ]
+        total = max(len(shutter), len(grid))
+        rgb = np.zeros((width * height, 3))
+        for k in range(total):
+            o, d = pixel_rays(K, shutter[k * len(shutter) // total], width, height, grid[k % len(grid)])
+            rgb += shade_hits(caster, caster.cast(o, d), d, shadows)
+        rgb /= total
+    elif supersample == 1:
         rgb = shade_hits(caster, hits, dirs, shadows)
     else:
         rgb = np.zeros((width * height, 3))

@@ -236,6 +236,7 @@ def describe_config(config: SynthConfig) -> str:
     text += f" gloss {look.gloss:.1f}" if look.gloss > 0.0 else ""
     text += f" mirror {look.reflection:.2f}" if look.reflection > 0.0 else ""
     text += f" platform {config.platform[0]:.2f}x{config.platform[1]:.1f}" if config.platform[0] > 0.0 else ""
+    text += f" blur {100 * look.motion_blur:.1f}%" if look.motion_blur > 0.0 else ""
     return text + (
         f" white balance {100 * look.white_balance_jitter:.0f}%" if look.white_balance_jitter >= 0.02 else ""
     )
@@ -317,3 +318,24 @@ def platform_config(seed: int) -> SynthConfig:
     height = min(float(rng.uniform(0.15, 0.45)), config.eye_height - 0.8)
     depth = float(np.clip(rng.uniform(0.35, 0.65) * Y, 0.3, Y - 1.0))
     return dataclasses.replace(config, platform=(height, depth))
+
+
+BLUR_SEEDS = (232, 233, 234, 235)
+"""Suite rooms also drawn with motion blur (`blur-N`: room N filmed by a moving hand-held camera,
+:func:`blur_config`; fresh seeds of stop 76): 232 and 234 may be tuned on, 233 and 235 are held out."""
+BLUR_HELD_OUT = (233, 235)
+
+
+def blur_split(seed: int) -> str:
+    """The split of a motion-blurred room: "held-out" for :data:`BLUR_HELD_OUT`, else "tuning"."""
+    return "held-out" if seed in BLUR_HELD_OUT else "tuning"
+
+
+def blur_config(seed: int) -> SynthConfig:
+    """The suite's room ``seed`` with motion blur (``AppearanceConfig.motion_blur``): a median blur of 1-2.5%
+    of the image's width (2-5 pixels of a 192-pixel frame, 6-16 of a 640-pixel one, as in hand-held
+    video such as ScanNet's), more where the camera turns fast, and about one frame in ten over twice the
+    median. Everything else as :func:`suite_config`."""
+    config = suite_config(seed)
+    blur = float(np.random.default_rng([seed, 0xB1A7]).uniform(0.01, 0.025))
+    return dataclasses.replace(config, appearance=dataclasses.replace(config.appearance, motion_blur=blur))

@@ -18,7 +18,7 @@ from .geometry import build_scene_mesh
 from .labels import MachineLabelStats, simulate_machine_labels
 from .layout import PlacedObject, layout_room, raise_onto_platform
 from .raycast import RayCaster, render_frame
-from .trajectory import camera_trajectory, intrinsics_for
+from .trajectory import camera_trajectory, intrinsics_for, motion_pixels, shutter_poses
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,21 @@ def develop_image(rgb: np.ndarray, config: SynthConfig, index: int) -> np.ndarra
     return np.clip(rgb * gain + rng.normal(0.0, look.sensor_noise, rgb.shape), 0.0, 1.0)
 
 
+def shutter_fractions(config: SynthConfig, poses: np.ndarray) -> np.ndarray:
+    """(num_frames,) how far each frame's camera moves on while its shutter is open, as a fraction of a
+    frame interval (``trajectory.shutter_poses``): ``motion_blur`` image widths over the path's median
+    :func:`motion_pixels`, times exp(N(0, 0.7)) per frame, capped at 1. Zeros without motion blur."""
+    blur = config.appearance.motion_blur
+    if blur == 0.0 or len(poses) < 2:
+        return np.zeros(len(poses))
+    focal = intrinsics_for(config)[0, 0]
+    median = float(np.median([motion_pixels(poses, i, focal) for i in range(len(poses))]))
+    factor = [
+        np.exp(np.random.default_rng([config.seed, i, 0xB1E5]).normal(0.0, 0.7)) for i in range(len(poses))
+    ]
+    return np.minimum(blur * config.width * np.asarray(factor) / max(median, 1e-6), 1.0)
+
+
 def render_frames(
     writer: SceneWriter,
     caster: RayCaster,
@@ -87,8 +102,12 @@ def render_frames(
     present: set[int] = set()
     thing_pixels: dict[int, int] = {}
     poses = camera_trajectory(config) if poses is None else poses
+    fractions = shutter_fractions(config, poses)
     for i, (name, c2w) in enumerate(zip(names, poses, strict=True)):
-        frame = render_frame(caster, K, c2w, config.width, config.height, config.supersample, config.shadows)
+        shutter = shutter_poses(poses, i, fractions[i], K[0, 0])
+        frame = render_frame(
+            caster, K, c2w, config.width, config.height, config.supersample, config.shadows, shutter
+        )
         rgb = develop_image(frame.rgb, config, i)
         writer.write_frame(
             name,

@@ -80,3 +80,45 @@ def orbit_trajectory(config: SynthConfig) -> np.ndarray:
     yaw = angle * config.turns + np.pi + 0.25 * np.sin(2 * angle)
     pitch = np.deg2rad(config.pitch_deg + config.pitch_amplitude_deg * np.sin(2 * angle + 0.7))
     return np.stack([look_pose(p, y, q) for p, y, q in zip(pos, yaw, pitch, strict=True)])
+
+
+def camera_velocity(poses: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The camera's motion at frame ``index`` per frame interval: (rotation vector in the camera's own
+    axes, translation in world metres), by central differences of the neighbouring poses (one-sided at the
+    ends of the path; zero for a single frame)."""
+    from scipy.spatial.transform import Rotation
+
+    n = len(poses)
+    lo, hi = max(index - 1, 0), min(index + 1, n - 1)
+    if hi == lo:
+        return np.zeros(3), np.zeros(3)
+    R_lo, R_hi = poses[lo, :3, :3], poses[hi, :3, :3]
+    turn = Rotation.from_matrix(R_lo.T @ R_hi).as_rotvec() / (hi - lo)  # in the lo camera's axes
+    turn = poses[index, :3, :3].T @ R_lo @ turn  # the same axis in frame index's camera axes
+    return turn, (poses[hi, :3, 3] - poses[lo, :3, 3]) / (hi - lo)
+
+
+def motion_pixels(poses: np.ndarray, index: int, focal: float, near: float = 0.75) -> float:
+    """How far the image of frame ``index`` moves in one frame interval, in pixels: the camera's turn times
+    ``focal`` plus its shift as seen at ``near`` metres (:func:`camera_velocity`)."""
+    turn, shift = camera_velocity(poses, index)
+    return float(focal * (np.linalg.norm(turn) + np.linalg.norm(shift) / near))
+
+
+def shutter_poses(poses: np.ndarray, index: int, fraction: float, focal: float) -> np.ndarray:
+    """(n, 4, 4) camera-to-world poses while frame ``index``'s shutter is open: the camera moving on at its
+    :func:`camera_velocity` over ``fraction`` of a frame interval, centred on the frame's pose. n is about
+    the blur's length in pixels (:func:`motion_pixels` times ``fraction``), 1 to 16; the frame's own pose
+    alone when ``fraction`` is 0."""
+    from scipy.spatial.transform import Rotation
+
+    c2w = poses[index]
+    n = int(np.clip(np.ceil(fraction * motion_pixels(poses, index, focal)), 1, 16))
+    if fraction <= 0.0 or n == 1:
+        return c2w[None].copy()
+    turn, shift = camera_velocity(poses, index)
+    out = np.repeat(c2w[None], n, axis=0)
+    for k, s in enumerate(fraction * ((np.arange(n) + 0.5) / n - 0.5)):
+        out[k, :3, :3] = c2w[:3, :3] @ Rotation.from_rotvec(s * turn).as_matrix()
+        out[k, :3, 3] = c2w[:3, 3] + s * shift
+    return out
