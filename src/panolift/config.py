@@ -299,6 +299,11 @@ class LossConfig:
     variance) is scaled up by reference / variance (at most 10x): a dim, low-contrast room otherwise gives
     the colour loss a tenth of its usual pull against the regularisers, which then blur the geometry into
     a shell around the cameras. 0: no scaling (the authors)."""
+    sharp_frames: float = 0.0
+    """When > 0, each training frame's colour loss is weighted by min(1, s / s_ref)^sharp_frames: s its
+    sharpness (mean absolute Laplacian), s_ref the median over the nine views whose cameras stand and look
+    most alike (``panolift.lift.sharpness``), so that frames a moving camera blurred pull less on the
+    colour than sharp views of the same place. 0: every frame alike (the paper)."""
     tv_density: float = 0.0
     """Total-variation weight on the density planes and lines."""
     tv_density_sparse: float = 0.0

@@ -19,9 +19,15 @@ def log_distribution(rendered: torch.Tensor, bounded: bool) -> torch.Tensor:
     return torch.log_softmax(rendered, dim=-1)
 
 
-def compute_rgb_loss(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_RGB = mean_r ||c_r - c_hat_r||^2 over (num_rays, 3) colours."""
-    return (rgb - target).pow(2).sum(dim=-1).mean()
+def compute_rgb_loss(
+    rgb: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """L_RGB = mean_r ||c_r - c_hat_r||^2 over (num_rays, 3) colours; with a (num_rays,) ``weight`` the
+    weighted mean sum_r w_r ||c_r - c_hat_r||^2 / sum_r w_r."""
+    error = (rgb - target).pow(2).sum(dim=-1)
+    if weight is None:
+        return error.mean()
+    return (error * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
 def compute_semantic_loss(

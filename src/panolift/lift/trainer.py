@@ -57,6 +57,7 @@ from .losses import (
 )
 from .planarity import compute_planarity_loss, flatness_weights, sample_triplets
 from .schedules import events_at, grid_resolution_at, learning_rate_factor_at, loss_weights_at, phase_at
+from .sharpness import frame_sharpness, sharpness_weights
 from .state import field_from_tensors, field_to_tensors, load_optimizer, optimizer_to_tensors
 from .stereo import MatchConfig, MatchedDepths, grayscale, match_depths
 from .threads import ThreadTuner
@@ -167,6 +168,8 @@ class Trainer:
         self.exposure = (
             FrameExposure(self.data.num_frames).to(self.device) if config.train.frame_exposure else None
         )
+        # per-frame colour weights of blurred frames (loss.sharp_frames); None: every frame alike
+        self.colour_weights = self._sharp_frame_weights()
         # per-frame camera corrections (train.refine_cameras); None: the poses as given
         self.cameras = (
             FrameCameras(self.data.num_frames).to(self.device) if config.train.refine_cameras else None
@@ -509,6 +512,20 @@ class Trainer:
             heads, weight_threshold,
         )  # fmt: skip
 
+    def _sharp_frame_weights(self) -> torch.Tensor | None:
+        """(num_frames,) colour weights from the training images' sharpness (``loss.sharp_frames``)."""
+        power = self.config.loss.sharp_frames
+        if power <= 0.0:
+            return None
+        sharpness = np.array([frame_sharpness(self.scene.rgb(name)) for name in self.data.frame_names])
+        c2w = np.stack([self.scene.pose(name) for name in self.data.frame_names])  # metres, as recorded
+        weights = sharpness_weights(sharpness, c2w, power)
+        log.info(
+            "sharp frames: colour weights %.2f-%.2f (median %.2f); %d of %d frames under 0.5",
+            weights.min(), weights.max(), np.median(weights), int((weights < 0.5).sum()), len(weights),
+        )  # fmt: skip
+        return torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+
     def compute_losses(self, step: int) -> dict[str, torch.Tensor]:
         """Sample R_S (and R_I once instance/consistency losses are on), render, and return every loss.
         With a head phase (``train.head_steps``) a step of the geometry renders only colour on R_S, a step
@@ -574,7 +591,8 @@ class Trainer:
             if self.exposure is not None:  # as each frame's camera recorded it
                 rgb = self.exposure(rgb, scene_batch["frame"])
                 losses["exposure_prior"] = self.exposure.prior()
-            losses["rgb"] = compute_rgb_loss(rgb, scene_batch["rgb"])
+            frame_weight = None if self.colour_weights is None else self.colour_weights[scene_batch["frame"]]
+            losses["rgb"] = compute_rgb_loss(rgb, scene_batch["rgb"], frame_weight)
         if labels:
             losses["semantic"] = compute_semantic_loss(
                 out["semantics"][:num_scene], scene_batch["probability"], scene_batch["confidence"], bounded
