@@ -101,7 +101,10 @@ def camera_velocity(poses: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarr
 def motion_pixels(poses: np.ndarray, index: int, focal: float, near: float = 0.75) -> float:
     """How far the image of frame ``index`` moves in one frame interval, in pixels: the camera's turn times
     ``focal`` plus its shift as seen at ``near`` metres (:func:`camera_velocity`)."""
-    turn, shift = camera_velocity(poses, index)
+    return _pixels(*camera_velocity(poses, index), focal, near)
+
+
+def _pixels(turn: np.ndarray, shift: np.ndarray, focal: float, near: float = 0.75) -> float:
     return float(focal * (np.linalg.norm(turn) + np.linalg.norm(shift) / near))
 
 
@@ -113,10 +116,12 @@ def shutter_poses(poses: np.ndarray, index: int, fraction: float, focal: float) 
     from scipy.spatial.transform import Rotation
 
     c2w = poses[index]
-    n = int(np.clip(np.ceil(fraction * motion_pixels(poses, index, focal)), 1, 16))
-    if fraction <= 0.0 or n == 1:
+    if fraction <= 0.0:
         return c2w[None].copy()
     turn, shift = camera_velocity(poses, index)
+    n = int(np.clip(np.ceil(fraction * _pixels(turn, shift, focal)), 1, 16))
+    if n == 1:
+        return c2w[None].copy()
     out = np.repeat(c2w[None], n, axis=0)
     for k, s in enumerate(fraction * ((np.arange(n) + 0.5) / n - 0.5)):
         out[k, :3, :3] = c2w[:3, :3] @ Rotation.from_rotvec(s * turn).as_matrix()
